@@ -1,0 +1,4 @@
+/** The registry of CLI commands, in the order `beit --help` lists them. */
+import type { Command } from '../command.js';
+
+export const commands: readonly Command[] = [];

@@ -1,0 +1,87 @@
+/**
+ * Safetensors files on disk (Node). Each tensor is read once, straight into its own buffer with a
+ * positioned read, so a 350 MB checkpoint is never held twice in memory. Writing is atomic: a
+ * temporary file in the destination folder is renamed over the target only when complete.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  decodeTensor, encodeSafetensors, parseHeader, readHeaderLength, SafetensorsError,
+  type HostTensor, type StHeader, type StWriteTensor,
+} from '../io/safetensors.js';
+
+/** Reads and validates only the header of a safetensors file. */
+export function readSafetensorsHeader(file: string): StHeader {
+  const fd = openOrThrow(file);
+  try {
+    return headerOf(fd, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function openOrThrow(file: string): number {
+  try {
+    return fs.openSync(file, 'r');
+  } catch (e) {
+    throw new SafetensorsError(`${file}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+  }
+}
+
+function headerOf(fd: number, file: string): StHeader {
+  const size = fs.fstatSync(fd).size;
+  const prefix = new Uint8Array(8);
+  const got = fs.readSync(fd, prefix, 0, 8, 0);
+  const n = readHeaderLength(prefix.subarray(0, got), size, file);
+  const header = new Uint8Array(n);
+  fs.readSync(fd, header, 0, n, 8);
+  return parseHeader(header, size, file);
+}
+
+/**
+ * Reads every tensor (or those accepted by `filter`) of a safetensors file.
+ * @returns tensors in header order and the file's `__metadata__`
+ */
+export function readSafetensorsFile(file: string, filter?: (name: string) => boolean):
+  { tensors: Map<string, HostTensor>; metadata: Readonly<Record<string, string>> } {
+  const fd = openOrThrow(file);
+  try {
+    const header = headerOf(fd, file);
+    const tensors = new Map<string, HostTensor>();
+    for (const entry of header.entries) {
+      if (filter && !filter(entry.name)) continue;
+      const len = entry.end - entry.begin;
+      // 8-byte aligned destination so F32 data can be viewed in place.
+      const bytes = new Uint8Array(new ArrayBuffer(Math.ceil(len / 8) * 8), 0, len);
+      let done = 0;
+      while (done < len) {
+        const r = fs.readSync(fd, bytes, done, len - done, entry.begin + done);
+        if (r === 0) throw new SafetensorsError(`${file}: tensor "${entry.name}": unexpected end of file.`);
+        done += r;
+      }
+      tensors.set(entry.name, decodeTensor(entry, bytes, file));
+    }
+    return { tensors, metadata: header.metadata };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes a safetensors file atomically (temporary file + rename). Never leaves a partial target. */
+export function writeSafetensorsFile(file: string, tensors: ReadonlyMap<string, StWriteTensor> | Record<string, StWriteTensor>,
+  metadata?: Record<string, string>): void {
+  writeFileAtomic(file, encodeSafetensors(tensors, metadata));
+}
+
+/** Writes bytes to `file` through a temporary sibling and a rename. */
+export function writeFileAtomic(file: string, bytes: Uint8Array): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
