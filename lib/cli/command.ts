@@ -32,7 +32,8 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * Parses flags strictly; unknown flags and missing values become a UserError with exit code 2.
  * `--help`, `--verbose` and `--backend` are added to every command.
  */
-export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = true) {
+export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = true):
+  { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } {
   try {
     return parseArgs({
       args: argv,
