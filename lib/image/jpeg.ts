@@ -1,0 +1,144 @@
+/**
+ * JPEG decoding with libjpeg-turbo compiled to WebAssembly (`@jsquash/jpeg`, the Squoosh build of
+ * mozjpeg's decoder, which uses libjpeg-turbo's IDCT and upsampling). That is the same decoder family
+ * Pillow links, and it reproduces Pillow's pixels exactly (measured on the fixtures), while pure-JS
+ * decoders with a different IDCT do not.
+ *
+ * This module is runtime-neutral: it never touches the file system. Browsers can let @jsquash fetch
+ * its .wasm next to its script, or call {@link initJpegDecoder} with a compiled module; Node code
+ * calls `initJpegDecoderForNode()` from lib/node/jpeg-wasm.ts, which reads the .wasm file.
+ *
+ * Before handing bytes to the decoder, the marker segments are scanned here to read the frame size
+ * (for the decompression-bomb guard), the component count (CMYK/YCCK is refused: libjpeg-turbo cannot
+ * convert it to RGB and Pillow's CMYK conversion would need Adobe-inversion handling) and the first
+ * APP1 "Exif" block (Pillow keeps the first one).
+ */
+import decodeWasm, { init as initWasm } from '@jsquash/jpeg/decode.js';
+import { ImageError, named, type RgbImage } from './errors.js';
+
+/** What the marker scan learns before decoding. */
+export interface JpegHeader {
+  readonly width: number;
+  readonly height: number;
+  /** Number of colour components in the frame (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK). */
+  readonly components: number;
+  /** Payload of the first APP1 "Exif\0\0" segment, if any. */
+  readonly exif?: Uint8Array;
+}
+
+const SOF = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+
+/** Scans JPEG marker segments up to the first SOS. Throws ImageError on a malformed or truncated header. */
+export function readJpegHeader(bytes: Uint8Array, name?: string): JpegHeader {
+  const fail = (why: string): never => { throw new ImageError(named(name, `not a valid JPEG file (${why}).`)); };
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) fail('missing SOI marker');
+  let p = 2;
+  let frame: { width: number; height: number; components: number } | undefined;
+  let exif: Uint8Array | undefined;
+  for (;;) {
+    if (p >= bytes.length) fail('file is truncated before the image data');
+    if (bytes[p] !== 0xff) fail(`expected a marker at byte ${p}`);
+    while (p < bytes.length && bytes[p] === 0xff) p++; // fill bytes
+    if (p >= bytes.length) fail('file is truncated before the image data');
+    const m = bytes[p++];
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) continue; // markers without a length
+    if (m === 0xd9) fail('end of image before any image data');
+    if (p + 2 > bytes.length) fail('file is truncated before the image data');
+    const len = (bytes[p] << 8) | bytes[p + 1];
+    if (len < 2 || p + len > bytes.length) fail('file is truncated before the image data');
+    const seg = bytes.subarray(p + 2, p + len);
+    if (m === 0xe1 && !exif && seg.length >= 6 && seg[0] === 0x45 && seg[1] === 0x78 && seg[2] === 0x69
+      && seg[3] === 0x66 && seg[4] === 0 && seg[5] === 0) exif = seg.subarray(6);
+    if (SOF.has(m) && !frame) {
+      if (seg.length < 6) fail('short frame header');
+      frame = { height: (seg[1] << 8) | seg[2], width: (seg[3] << 8) | seg[4], components: seg[5] };
+    }
+    if (m === 0xda) break;
+    p += len;
+  }
+  if (!frame) return fail('no frame header before the image data');
+  if (frame.width === 0 || frame.height === 0) fail(`frame size ${frame.width}x${frame.height} is not supported`);
+  return exif ? { ...frame, exif } : frame;
+}
+
+let ready: Promise<void> | undefined;
+let queue: Promise<unknown> = Promise.resolve();
+const messages: string[] = [];
+const moduleOptions = {
+  print: (s: string) => { messages.push(s); },
+  printErr: (s: string) => { messages.push(s); },
+};
+
+// @jsquash's .d.ts only declares init(options); its JS takes init(module?, options?).
+const init = initWasm as unknown as (module?: WebAssembly.Module | object, options?: object) => Promise<void>;
+
+/**
+ * Initialises the JPEG decoder from a compiled WebAssembly module or the raw .wasm bytes.
+ * Optional in browsers (the default fetches the .wasm next to @jsquash's script); Node code should
+ * call `initJpegDecoderForNode()` from lib/node/jpeg-wasm.ts. Calling it again is harmless.
+ */
+export function initJpegDecoder(wasm: WebAssembly.Module | BufferSource): Promise<void> {
+  ready = (async () => {
+    const mod = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
+    await init(mod, moduleOptions);
+  })();
+  return ready;
+}
+
+/** Whether {@link initJpegDecoder} has been called. */
+export function jpegDecoderInitialised(): boolean {
+  return ready !== undefined;
+}
+
+/**
+ * Decodes a baseline or progressive, gray or YCbCr JPEG to 8-bit RGB (gray is replicated, as
+ * Pillow's `convert("RGB")` does). No EXIF rotation here: see exif.ts.
+ * Throws ImageError for corrupt or truncated data ("Premature end of JPEG file" is an error, as it
+ * is for Pillow without LOAD_TRUNCATED_IMAGES) and for CMYK/YCCK files.
+ */
+export async function decodeJpeg(bytes: Uint8Array, header: JpegHeader, name?: string): Promise<RgbImage> {
+  if (header.components === 4) {
+    throw new ImageError(named(name, 'CMYK/YCCK JPEG files are not supported; convert the image to RGB first.'));
+  }
+  if (header.components !== 1 && header.components !== 3) {
+    throw new ImageError(named(name, `JPEG with ${header.components} colour components is not supported.`));
+  }
+  if (!ready) ready = init(moduleOptions);
+  await ready;
+  // One decode at a time, so the decoder's messages belong to this call.
+  const run = queue.then(() => decodeOnce(bytes, name));
+  queue = run.catch(() => undefined);
+  const rgba = await run;
+  if (rgba.width !== header.width || rgba.height !== header.height) {
+    throw new ImageError(named(name, `JPEG decoder returned ${rgba.width}x${rgba.height}, header says ${header.width}x${header.height}.`));
+  }
+  const n = rgba.width * rgba.height;
+  const rgb = new Uint8Array(n * 3);
+  const src = rgba.data;
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    rgb[i * 3] = src[j];
+    rgb[i * 3 + 1] = src[j + 1];
+    rgb[i * 3 + 2] = src[j + 2];
+  }
+  return { width: rgba.width, height: rgba.height, data: rgb };
+}
+
+async function decodeOnce(bytes: Uint8Array, name?: string): Promise<{ width: number; height: number; data: Uint8ClampedArray }> {
+  messages.length = 0;
+  const copy = bytes.slice().buffer; // the decoder takes an ArrayBuffer; never hand over the caller's
+  let result: { width: number; height: number; data: Uint8ClampedArray } | undefined;
+  let thrown: unknown;
+  try {
+    result = await decodeWasm(copy);
+  } catch (e) {
+    thrown = e;
+  }
+  const warnings = messages.splice(0).map((s) => s.trim()).filter((s) => s.length > 0);
+  if (thrown !== undefined || !result) {
+    const why = warnings.at(-1) ?? (thrown instanceof Error ? thrown.message : 'decoding failed');
+    throw new ImageError(named(name, `corrupt JPEG data (${why}).`));
+  }
+  const premature = warnings.find((w) => /premature end/i.test(w));
+  if (premature) throw new ImageError(named(name, `JPEG file is truncated (${premature}).`));
+  return result;
+}

@@ -1,0 +1,116 @@
+/**
+ * PNG decoding to 8-bit RGB with Pillow 9.4's `open` + `convert("RGB")` semantics
+ * (docs/pillow-resample.md §8–§9):
+ * - alpha is dropped, never composited; gray is replicated to R, G, B;
+ * - palette images use the palette colours; `tRNS` transparency is ignored;
+ * - 1/2/4-bit gray is scaled to 0…255 (×255, ×85, ×17), as Pillow's unpackers do;
+ * - 16-bit samples keep their high byte (v >> 8), as Pillow does for 16-bit RGB(A) and gray+alpha.
+ *   16-bit *gray* also keeps the high byte here. This deliberately differs from Pillow 9.4, which
+ *   opens it as mode "I" and clamps almost every pixel to 255 (a white image) on `convert("RGB")`.
+ *
+ * The inflate/unfilter/de-interlace work is pngjs's; `tRNS` chunks are removed before pngjs sees the
+ * file because pngjs zeroes the colour of transparent gray/RGB pixels.
+ */
+import { PNG } from 'pngjs';
+import { ImageError, named, type RgbImage } from './errors.js';
+
+/** The PNG signature, 8 bytes. */
+export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** IHDR fields plus the eXIf chunk, read without inflating anything. */
+export interface PngHeader {
+  readonly width: number;
+  readonly height: number;
+  readonly bitDepth: number;
+  /** 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA. */
+  readonly colorType: number;
+  /** Payload of the first eXIf chunk, if any. */
+  readonly exif?: Uint8Array;
+}
+
+const VALID_DEPTHS: Readonly<Record<number, readonly number[]>> = {
+  0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16],
+};
+
+function u32(b: Uint8Array, p: number): number {
+  return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+}
+
+function chunkType(b: Uint8Array, p: number): string {
+  return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3]);
+}
+
+/** Reads IHDR (and eXIf) by walking the chunk list. Throws ImageError when the structure is broken. */
+export function readPngHeader(bytes: Uint8Array, name?: string): PngHeader {
+  const fail = (why: string): never => { throw new ImageError(named(name, `not a valid PNG file (${why}).`)); };
+  if (bytes.length < 8 || !PNG_SIGNATURE.every((v, i) => bytes[i] === v)) fail('bad signature');
+  if (bytes.length < 33 || chunkType(bytes, 12) !== 'IHDR' || u32(bytes, 8) !== 13) fail('missing IHDR chunk');
+  const width = u32(bytes, 16);
+  const height = u32(bytes, 20);
+  const bitDepth = bytes[24];
+  const colorType = bytes[25];
+  if (width === 0 || height === 0) fail(`image size ${width}x${height}`);
+  if (!VALID_DEPTHS[colorType]?.includes(bitDepth)) fail(`colour type ${colorType} with bit depth ${bitDepth}`);
+  let exif: Uint8Array | undefined;
+  for (let p = 8; p + 12 <= bytes.length;) {
+    const len = u32(bytes, p);
+    const type = chunkType(bytes, p + 4);
+    if (p + 12 + len > bytes.length) break; // truncation is reported by the decoder
+    if (type === 'eXIf' && !exif) exif = bytes.subarray(p + 8, p + 8 + len);
+    if (type === 'IEND') break;
+    p += 12 + len;
+  }
+  return exif ? { width, height, bitDepth, colorType, exif } : { width, height, bitDepth, colorType };
+}
+
+/** Returns the file without its tRNS chunks (other chunks and their CRCs are kept byte for byte). */
+function withoutTrns(bytes: Uint8Array): Uint8Array {
+  const keep: Array<[number, number]> = [];
+  let p = 8;
+  let removed = false;
+  while (p + 12 <= bytes.length) {
+    const len = u32(bytes, p);
+    const end = Math.min(bytes.length, p + 12 + len);
+    if (chunkType(bytes, p + 4) === 'tRNS') removed = true;
+    else keep.push([p, end]);
+    p = end;
+  }
+  if (!removed) return bytes;
+  if (p < bytes.length) keep.push([p, bytes.length]);
+  const out = new Uint8Array(8 + keep.reduce((s, [a, b]) => s + b - a, 0));
+  out.set(bytes.subarray(0, 8));
+  let o = 8;
+  for (const [a, b] of keep) { out.set(bytes.subarray(a, b), o); o += b - a; }
+  return out;
+}
+
+/** Decodes any standard PNG (all colour types and bit depths, interlaced or not) to 8-bit RGB. */
+export function decodePng(bytes: Uint8Array, header: PngHeader, name?: string): RgbImage {
+  let png: { width: number; height: number; data: ArrayLike<number> };
+  try {
+    const src = withoutTrns(bytes);
+    const buf = Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+    png = PNG.sync.read(buf, { skipRescale: true }) as unknown as typeof png;
+  } catch (e) {
+    const why = (e as Error).message || String(e);
+    const truncated = /end|finish|truncat|unexpected|waiting|waitng/i.test(why);
+    throw new ImageError(named(name, truncated ? `PNG file is truncated or corrupt (${why}).` : `corrupt PNG data (${why}).`));
+  }
+  const { width, height, data } = png;
+  if (width !== header.width || height !== header.height || data.length < width * height * 4) {
+    throw new ImageError(named(name, 'corrupt PNG data (decoded size does not match IHDR).'));
+  }
+  // pngjs gives RGBA (gray replicated, palette applied). Samples are raw: 16-bit values for depth 16,
+  // 0…2^d−1 for low-depth gray (skipRescale), 8-bit for everything else.
+  const lowGray = header.colorType === 0 && header.bitDepth < 8;
+  const shift = header.bitDepth === 16 ? 8 : 0;
+  const scale = lowGray ? 255 / ((1 << header.bitDepth) - 1) : 1;
+  const n = width * height;
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    rgb[i * 3] = (data[j] >> shift) * scale;
+    rgb[i * 3 + 1] = (data[j + 1] >> shift) * scale;
+    rgb[i * 3 + 2] = (data[j + 2] >> shift) * scale;
+  }
+  return { width, height, data: rgb };
+}
