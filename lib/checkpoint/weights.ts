@@ -1,0 +1,178 @@
+/**
+ * Checkpoint name -> tensor map -> the model's weight tree. One strict, pure filter (timm's
+ * `checkpoint_filter_fn` followed by a strict load): strip the one known prefix of the family
+ * (`data2vec_vision.`, `beit.`, `vit.`, or none for head-less `*Model` checkpoints), collect the
+ * tensors the config requires under their Hugging Face names, and fail once listing every missing or
+ * misshapen tensor. Tensors left over are reported (HF's "Some weights were not used").
+ */
+import type { HostTensor } from '../io/safetensors.js';
+import { patchGrid, type ModelConfig } from './config.js';
+import { relativePositionIndex } from '../model/relative-bias.js';
+
+/** Thrown when a checkpoint does not match its config; the message lists every problem. */
+export class WeightsError extends Error {
+  override name = 'WeightsError';
+}
+
+/** Host-side weights of one encoder layer; names mirror `encoder.layer.<i>.*`. */
+export interface LayerWeights {
+  readonly query: { weight: HostTensor; bias?: HostTensor };
+  readonly key: { weight: HostTensor; bias?: HostTensor };
+  readonly value: { weight: HostTensor; bias?: HostTensor };
+  /** `attention.attention.relative_position_bias.relative_position_bias_table` when per-layer bias is used. */
+  readonly relative_position_bias_table?: HostTensor;
+  readonly output_dense: { weight: HostTensor; bias: HostTensor };
+  readonly intermediate_dense: { weight: HostTensor; bias: HostTensor };
+  readonly output_dense_2: { weight: HostTensor; bias: HostTensor };
+  readonly layernorm_before: { weight: HostTensor; bias: HostTensor };
+  readonly layernorm_after: { weight: HostTensor; bias: HostTensor };
+  readonly lambda_1?: HostTensor;
+  readonly lambda_2?: HostTensor;
+}
+
+/** The whole model's host-side weights, shaped like the HF module tree. */
+export interface ModelWeights {
+  readonly cls_token: HostTensor;
+  readonly patch_projection: { weight: HostTensor; bias: HostTensor };
+  readonly position_embeddings?: HostTensor;
+  /** `encoder.relative_position_bias.relative_position_bias_table` (shared bias). */
+  readonly shared_relative_position_bias_table?: HostTensor;
+  readonly layers: readonly LayerWeights[];
+  /** Final `layernorm` (CLS pooling models; ViT always). */
+  readonly layernorm?: { weight: HostTensor; bias: HostTensor };
+  /** BEiT-family mean-pooling `pooler.layernorm`. */
+  readonly pooler_layernorm?: { weight: HostTensor; bias: HostTensor };
+  /** ViT `pooler.dense` (tanh pooler of head-less ViTModel checkpoints). */
+  readonly pooler_dense?: { weight: HostTensor; bias: HostTensor };
+  readonly classifier?: { weight: HostTensor; bias: HostTensor };
+}
+
+/** Result of mapping: the weights, the tensor names not used, and the prefix that was stripped. */
+export interface MappedWeights {
+  readonly weights: ModelWeights;
+  readonly unused: readonly string[];
+  readonly prefix: string;
+}
+
+const PREFIX: Record<ModelConfig['model_type'], string> = {
+  'data2vec-vision': 'data2vec_vision.',
+  beit: 'beit.',
+  vit: 'vit.',
+};
+
+/** Keys a model may carry that have no effect on inference and are accepted silently. */
+const IGNORABLE = [/^embeddings\.mask_token$/];
+
+/**
+ * Maps a checkpoint's tensors onto the model described by `config`.
+ * @param tensors every tensor of the checkpoint, by its stored name
+ * @param file name for error messages (the checkpoint folder or file)
+ */
+export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, HostTensor>, file: string): MappedWeights {
+  const prefix = PREFIX[config.model_type];
+  const hasPrefix = [...tensors.keys()].some((k) => k.startsWith(prefix));
+  const local = new Map<string, string>(); // local name -> stored name
+  for (const k of tensors.keys()) {
+    if (hasPrefix && k.startsWith(prefix)) local.set(k.slice(prefix.length), k);
+    else if (!hasPrefix || k.startsWith('classifier.')) local.set(k, k);
+  }
+  const used = new Set<string>();
+  const problems: string[] = [];
+  const D = config.hidden_size, I = config.intermediate_size, H = config.num_attention_heads;
+  const [gh, gw] = patchGrid(config);
+  const T = gh * gw + 1;
+  const numRel = (2 * gh - 1) * (2 * gw - 1) + 3;
+
+  const take = (name: string, shape: number[] | null, required = true): HostTensor | undefined => {
+    const stored = local.get(name);
+    const t = stored === undefined ? undefined : tensors.get(stored);
+    if (!t) {
+      if (required) problems.push(`missing ${hasPrefix ? prefix : ''}${name}${shape ? ` [${shape}]` : ''}`);
+      return undefined;
+    }
+    used.add(stored!);
+    if (t.dtype !== 'float32') problems.push(`${stored}: dtype ${t.dtype}, expected a floating-point tensor`);
+    else if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+      problems.push(`${stored}: shape [${t.shape}], expected [${shape}]`);
+    }
+    return t;
+  };
+  const linear = (name: string, out: number, inp: number, bias = true) => ({
+    weight: take(`${name}.weight`, [out, inp])!,
+    bias: bias ? take(`${name}.bias`, [out])! : undefined,
+  });
+  const norm = (name: string, required = true) => {
+    const weight = take(`${name}.weight`, [D], required);
+    const bias = take(`${name}.bias`, [D], required);
+    return weight && bias ? { weight, bias } : undefined;
+  };
+  const checkIndex = (name: string) => {
+    const stored = local.get(name);
+    if (stored === undefined) return;
+    used.add(stored);
+    const t = tensors.get(stored)!;
+    const want = relativePositionIndex(gh, gw);
+    if (t.dtype !== 'int32' || t.shape.length !== 2 || t.shape[0] !== T || t.shape[1] !== T) {
+      problems.push(`${stored}: ${t.dtype} [${t.shape}], expected an integer [${T},${T}] index for a ${gh}x${gw} patch grid`);
+    } else if (t.data.some((v, i) => v !== want[i])) {
+      problems.push(`${stored}: differs from the relative position index of a ${gh}x${gw} patch grid`);
+    }
+  };
+
+  const isBeit = config.model_type !== 'vit';
+  const weights: ModelWeights = {
+    cls_token: take('embeddings.cls_token', [1, 1, D])!,
+    patch_projection: {
+      weight: take('embeddings.patch_embeddings.projection.weight', [D, config.num_channels, ...config.patch_size])!,
+      bias: take('embeddings.patch_embeddings.projection.bias', [D])!,
+    },
+    position_embeddings: config.use_absolute_position_embeddings ? take('embeddings.position_embeddings', [1, T, D]) : undefined,
+    shared_relative_position_bias_table: config.use_shared_relative_position_bias
+      ? take('encoder.relative_position_bias.relative_position_bias_table', [numRel, H]) : undefined,
+    layers: Array.from({ length: config.num_hidden_layers }, (_, i): LayerWeights => {
+      const p = `encoder.layer.${i}.`;
+      const a = `${p}attention.attention.`;
+      const qkvBias = isBeit || config.qkv_bias;
+      if (config.use_relative_position_bias) checkIndex(`${a}relative_position_bias.relative_position_index`);
+      return {
+        query: linear(`${a}query`, D, D, qkvBias),
+        key: linear(`${a}key`, D, D, !isBeit && config.qkv_bias),
+        value: linear(`${a}value`, D, D, qkvBias),
+        relative_position_bias_table: config.use_relative_position_bias
+          ? take(`${a}relative_position_bias.relative_position_bias_table`, [numRel, H]) : undefined,
+        output_dense: linear(`${p}attention.output.dense`, D, D) as LayerWeights['output_dense'],
+        intermediate_dense: linear(`${p}intermediate.dense`, I, D) as LayerWeights['intermediate_dense'],
+        output_dense_2: linear(`${p}output.dense`, D, I) as LayerWeights['output_dense_2'],
+        layernorm_before: norm(`${p}layernorm_before`)!,
+        layernorm_after: norm(`${p}layernorm_after`)!,
+        lambda_1: config.layer_scale_init_value > 0 ? take(`${p}lambda_1`, [D]) : undefined,
+        lambda_2: config.layer_scale_init_value > 0 ? take(`${p}lambda_2`, [D]) : undefined,
+      };
+    }),
+    layernorm: config.use_mean_pooling ? undefined : norm('layernorm'),
+    pooler_layernorm: undefined,
+    pooler_dense: undefined,
+    classifier: undefined,
+  };
+  if (config.use_shared_relative_position_bias) checkIndex('encoder.relative_position_bias.relative_position_index');
+
+  // The head: present in *ForImageClassification checkpoints, absent from head-less *Model ones.
+  const cls = local.has('classifier.weight') ? tensors.get(local.get('classifier.weight')!) : undefined;
+  const numLabels = cls && cls.shape.length === 2 ? cls.shape[0]! : 0;
+  const classifier = cls ? linear('classifier', numLabels, D) as { weight: HostTensor; bias: HostTensor } : undefined;
+  let pooler_layernorm, pooler_dense;
+  if (isBeit && config.use_mean_pooling) {
+    pooler_layernorm = norm('pooler.layernorm', classifier !== undefined);
+  } else if (!isBeit && local.has('pooler.dense.weight')) {
+    pooler_dense = linear('pooler.dense', D, D) as { weight: HostTensor; bias: HostTensor };
+  }
+  Object.assign(weights, { classifier, pooler_layernorm, pooler_dense });
+
+  if (problems.length) {
+    throw new WeightsError(`${file}: the checkpoint does not match its config (${config.model_type}, ` +
+      `${config.num_hidden_layers} layers, hidden ${D}, image [${config.image_size}], patch [${config.patch_size}]):\n  - ` +
+      problems.join('\n  - '));
+  }
+  const unused = [...tensors.keys()].filter((k) => !used.has(k) && !IGNORABLE.some((re) => re.test(k.startsWith(prefix) ? k.slice(prefix.length) : k)));
+  return { weights, unused, prefix: hasPrefix ? prefix : '' };
+}

@@ -1,0 +1,50 @@
+/**
+ * One pre-LayerNorm transformer block (HF `BeitLayer` / `ViTLayer`):
+ *   x = x + lambda_1 * attn(layernorm_before(x)) ; x = x + lambda_2 * mlp(layernorm_after(x)).
+ * At load time query/key/value are fused into one `[D, 3D]` product, the 1/sqrt(head_dim) score
+ * scale is folded into the query weights, and lambda_1/lambda_2 into the output projections,
+ * so the forward does only what the math needs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../checkpoint/config.js';
+import { activation, layerNorm, linear, type Linear } from './ops.js';
+
+/** Device weights of one layer (after fusion/folding). */
+export interface DeviceLayer {
+  readonly layernorm_before: { weight: tf.Tensor1D; bias: tf.Tensor1D };
+  /** query|key|value, `[D, 3D]`, query pre-scaled by 1/sqrt(head_dim). */
+  readonly qkv: Linear;
+  /** `attention.output.dense`, lambda_1 folded in. */
+  readonly attention_output: Linear;
+  readonly layernorm_after: { weight: tf.Tensor1D; bias: tf.Tensor1D };
+  readonly intermediate: Linear;
+  /** `output.dense`, lambda_2 folded in. */
+  readonly output: Linear;
+}
+
+/** Forward of one layer. `bias` is the relative position bias `[1, heads, T, T]` or undefined. */
+export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig):
+  { hidden: tf.Tensor3D; probs: tf.Tensor4D } {
+  const [B, T, D] = x.shape;
+  const h = layerNorm(tf.reshape(x, [B * T, D]), w.layernorm_before.weight, w.layernorm_before.bias, c.layer_norm_eps) as tf.Tensor2D;
+  const { context, probs } = selfAttention(h, w.qkv, bias, B, T, c.num_attention_heads);
+  const x1 = tf.add(x, tf.reshape(linear(context, w.attention_output), [B, T, D])) as tf.Tensor3D;
+  const h2 = layerNorm(tf.reshape(x1, [B * T, D]), w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
+  const mlp = linear(activation(linear(h2, w.intermediate), c.hidden_act) as tf.Tensor2D, w.output);
+  return { hidden: tf.add(x1, tf.reshape(mlp, [B, T, D])) as tf.Tensor3D, probs };
+}
+
+/** Multi-head attention on normalised tokens `h [B*T, D]`; returns context `[B*T, D]` and probabilities. */
+function selfAttention(h: tf.Tensor2D, qkvW: Linear, bias: tf.Tensor4D | undefined, B: number, T: number, heads: number):
+  { context: tf.Tensor2D; probs: tf.Tensor4D } {
+  const D = h.shape[1];
+  const hd = D / heads;
+  const qkv = tf.transpose(tf.reshape(linear(h, qkvW), [B, T, 3, heads, hd]), [2, 0, 3, 1, 4]); // [3, B, H, T, hd]
+  const [q, k, v] = tf.split(qkv, 3, 0).map((t) => tf.reshape(t, [B, heads, T, hd]) as tf.Tensor4D) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+  let scores = tf.matMul(q, k, false, true) as tf.Tensor4D; // [B, H, T, T], already scaled via the query
+  if (bias) scores = tf.add(scores, bias);
+  const probs = tf.softmax(scores) as tf.Tensor4D;
+  const ctx = tf.matMul(probs, v); // [B, H, T, hd]
+  const context = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, D]) as tf.Tensor2D; // [B*T, D]
+  return { context, probs };
+}

@@ -1,0 +1,148 @@
+/**
+ * The model: owns its device weights and runs the forward of BEiT / Data2Vec-Vision / ViT
+ * (one implementation; the families differ only in config flags). Every call runs inside
+ * `tf.tidy`; only the returned tensors escape, and the caller disposes them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { patchGrid, type ModelConfig } from '../checkpoint/config.js';
+import type { ModelWeights } from '../checkpoint/weights.js';
+import { embed } from './embeddings.js';
+import { layerForward } from './layer.js';
+import { classifierInput, finalNorm, pool } from './heads.js';
+import { disposeDeviceWeights, toDevice, type DeviceWeights } from './weights-device.js';
+import { linear } from './ops.js';
+
+/** Thrown for pixel input of the wrong shape or type. */
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+/** Options of {@link BeitModel.forward}. */
+export interface ForwardOptions {
+  /** Also return every hidden state: the embeddings output first, then each layer's output. */
+  readonly outputHiddenStates?: boolean;
+  /** Also return every layer's attention probabilities `[batch, heads, tokens, tokens]`. */
+  readonly outputAttentions?: boolean;
+}
+
+/** Outputs of {@link BeitModel.forward}; names follow HF's `ModelOutput` fields. The caller disposes them. */
+export interface ForwardOutput {
+  /** `[batch, numLabels]`, when the checkpoint has a classifier. */
+  logits?: tf.Tensor2D;
+  /** `[batch, hidden]`, when the model has a pooler (see the README on pooling). */
+  pooledOutput?: tf.Tensor2D;
+  /** `[batch, tokens, hidden]` after the final LayerNorm (when the model has one). */
+  lastHiddenState: tf.Tensor3D;
+  /** `num_hidden_layers + 1` tensors `[batch, tokens, hidden]`, when requested. */
+  hiddenStates?: tf.Tensor3D[];
+  /** `num_hidden_layers` tensors `[batch, heads, tokens, tokens]`, when requested. */
+  attentions?: tf.Tensor4D[];
+}
+
+/** Pixel input: an NCHW float32 tensor, or a Float32Array with its NCHW shape. */
+export type PixelInput = tf.Tensor4D | { data: Float32Array; shape: readonly [number, number, number, number] };
+
+/** A loaded BEiT / Data2Vec-Vision / ViT model. Create with `loadModel`. */
+export class BeitModel {
+  /** The validated config. */
+  readonly config: ModelConfig;
+  /** Class index -> label (`LABEL_<i>` for classes the config does not name). */
+  readonly id2label: Readonly<Record<number, string>>;
+  /** Number of classes of the classifier, 0 for head-less checkpoints. */
+  readonly numLabels: number;
+  private weights: DeviceWeights | undefined;
+
+  /** Creates the device tensors from mapped host weights; prefer `loadModel`. */
+  constructor(config: ModelConfig, weights: ModelWeights) {
+    this.config = config;
+    this.weights = toDevice(weights, config);
+    this.numLabels = weights.classifier ? weights.classifier.weight.shape[0]! : 0;
+    const labels: Record<number, string> = {};
+    for (let i = 0; i < this.numLabels; i++) labels[i] = config.id2label[i] ?? `LABEL_${i}`;
+    this.id2label = Object.freeze(labels);
+  }
+
+  /** Whether the checkpoint has a classification head. */
+  get hasHead(): boolean {
+    return this.numLabels > 0;
+  }
+
+  /** Number of tokens (patches + CLS). */
+  get numTokens(): number {
+    const [gh, gw] = patchGrid(this.config);
+    return gh * gw + 1;
+  }
+
+  /**
+   * Runs the model on `pixelValues` (NCHW float32, batch >= 1, the config's channels and image size).
+   * Returns new tensors owned by the caller (dispose them, e.g. with {@link disposeOutput}).
+   */
+  forward(pixelValues: PixelInput, options: ForwardOptions = {}): ForwardOutput {
+    const w = this.live();
+    return tf.tidy(() => {
+      const pixels = this.toPixels(pixelValues);
+      const hiddenStates: tf.Tensor3D[] = [];
+      const attentions: tf.Tensor4D[] = [];
+      let x = embed(pixels, w.embeddings, this.config);
+      if (options.outputHiddenStates) hiddenStates.push(x);
+      w.layers.forEach((layer, i) => {
+        const { hidden, probs } = layerForward(x, layer, w.relativeBias[i], this.config);
+        x = hidden;
+        if (options.outputHiddenStates) hiddenStates.push(x);
+        if (options.outputAttentions) attentions.push(probs);
+      });
+      const lastHiddenState = finalNorm(x, w, this.config);
+      const pooledOutput = pool(lastHiddenState, w, this.config);
+      const head = classifierInput(lastHiddenState, pooledOutput, this.config);
+      const out: ForwardOutput = { lastHiddenState };
+      if (pooledOutput) out.pooledOutput = pooledOutput;
+      if (w.classifier && head) out.logits = linear(head, w.classifier);
+      if (options.outputHiddenStates) out.hiddenStates = hiddenStates;
+      if (options.outputAttentions) out.attentions = attentions;
+      return out as unknown as tf.TensorContainerObject;
+    }) as unknown as ForwardOutput;
+  }
+
+  /** Logits only (`[batch, numLabels]`); throws for head-less checkpoints. */
+  predict(pixelValues: PixelInput): tf.Tensor2D {
+    if (!this.hasHead) throw new InputError('this checkpoint has no classification head (a *Model checkpoint): use forward() or embed().');
+    const out = this.forward(pixelValues);
+    const { logits } = out;
+    disposeOutput({ ...out, logits: undefined });
+    return logits!;
+  }
+
+  /** Frees every tensor the model owns. The model cannot be used afterwards. */
+  dispose(): void {
+    if (this.weights) disposeDeviceWeights(this.weights);
+    this.weights = undefined;
+  }
+
+  private live(): DeviceWeights {
+    if (!this.weights) throw new InputError('the model was disposed.');
+    return this.weights;
+  }
+
+  private toPixels(p: PixelInput): tf.Tensor4D {
+    const c = this.config;
+    const shape = p instanceof tf.Tensor ? p.shape : [...p.shape];
+    const want = `[batch, ${c.num_channels}, ${c.image_size[0]}, ${c.image_size[1]}]`;
+    if (shape.length !== 4 || shape[0]! < 1 || shape[1] !== c.num_channels || shape[2] !== c.image_size[0] || shape[3] !== c.image_size[1]) {
+      throw new InputError(`pixel_values must be NCHW ${want} for this model, got [${shape}].`);
+    }
+    if (p instanceof tf.Tensor) {
+      if (p.dtype !== 'float32') throw new InputError(`pixel_values must be float32, got ${p.dtype}.`);
+      return p;
+    }
+    if (!(p.data instanceof Float32Array)) throw new InputError('pixel_values data must be a Float32Array.');
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (p.data.length !== n) throw new InputError(`pixel_values has ${p.data.length} values, shape [${shape}] needs ${n}.`);
+    return tf.tensor4d(p.data, shape as [number, number, number, number]);
+  }
+}
+
+/** Disposes every tensor of a forward output. */
+export function disposeOutput(out: Partial<ForwardOutput>): void {
+  const all: (tf.Tensor | undefined)[] = [out.logits, out.pooledOutput, out.lastHiddenState, ...(out.hiddenStates ?? []), ...(out.attentions ?? [])];
+  for (const t of new Set(all)) t?.dispose();
+}

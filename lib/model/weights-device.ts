@@ -1,0 +1,136 @@
+/**
+ * Host weights -> backend tensors, with the load-time rewrites the forward relies on: PyTorch
+ * `[out, in]` linear weights transposed to `[in, out]`; query/key/value concatenated into one product
+ * (a missing key bias, as in BEiT, is zeros); 1/sqrt(head_dim) folded into the query; lambda_1 /
+ * lambda_2 folded into the output projections; the relative position bias gathered once.
+ * Folding is exact algebra and changes float32 rounding only (well inside the parity tolerance).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { patchGrid, type ModelConfig } from '../checkpoint/config.js';
+import type { HostTensor } from '../io/safetensors.js';
+import type { LayerWeights, ModelWeights } from '../checkpoint/weights.js';
+import type { EmbeddingWeights } from './embeddings.js';
+import type { DeviceLayer } from './layer.js';
+import type { Linear } from './ops.js';
+import { gatherRelativeBias, relativePositionIndex } from './relative-bias.js';
+
+/** Every device tensor of a loaded model. */
+export interface DeviceWeights {
+  readonly embeddings: EmbeddingWeights;
+  readonly layers: readonly DeviceLayer[];
+  /** Relative position bias per layer `[1, heads, T, T]` (the shared one repeated, or per-layer ones). */
+  readonly relativeBias: readonly (tf.Tensor4D | undefined)[];
+  readonly layernorm?: { weight: tf.Tensor1D; bias: tf.Tensor1D };
+  readonly pooler_layernorm?: { weight: tf.Tensor1D; bias: tf.Tensor1D };
+  readonly pooler_dense?: Linear;
+  readonly classifier?: Linear;
+}
+
+const f32 = (t: HostTensor): Float32Array => t.data as Float32Array;
+
+/** `[out, in]` weight (optionally scaled per output row) -> `[in, out]` Float32Array. */
+function transposeScaled(w: HostTensor, rowScale?: Float32Array | number): Float32Array {
+  const [out, inp] = w.shape as [number, number];
+  const src = f32(w), dst = new Float32Array(out * inp);
+  for (let o = 0; o < out; o++) {
+    const s = rowScale === undefined ? 1 : typeof rowScale === 'number' ? rowScale : rowScale[o]!;
+    for (let i = 0; i < inp; i++) dst[i * out + o] = src[o * inp + i]! * s;
+  }
+  return dst;
+}
+
+function scaled(v: Float32Array, s?: Float32Array | number): Float32Array {
+  if (s === undefined) return v;
+  return v.map((x, i) => x * (typeof s === 'number' ? s : s[i]!));
+}
+
+function dense(w: { weight: HostTensor; bias?: HostTensor }, rowScale?: Float32Array): Linear {
+  const [out, inp] = w.weight.shape as [number, number];
+  return {
+    w: tf.tensor2d(transposeScaled(w.weight, rowScale), [inp, out]),
+    b: w.bias ? tf.tensor1d(scaled(f32(w.bias), rowScale)) : undefined,
+  };
+}
+
+function norm(n: { weight: HostTensor; bias: HostTensor }) {
+  return { weight: tf.tensor1d(f32(n.weight)), bias: tf.tensor1d(f32(n.bias)) };
+}
+
+function fusedQkv(l: LayerWeights, c: ModelConfig): Linear {
+  const D = c.hidden_size;
+  const scale = 1 / Math.sqrt(D / c.num_attention_heads);
+  const q = transposeScaled(l.query.weight, scale), k = transposeScaled(l.key.weight), v = transposeScaled(l.value.weight);
+  const w = new Float32Array(D * 3 * D);
+  for (let i = 0; i < D; i++) {
+    w.set(q.subarray(i * D, (i + 1) * D), i * 3 * D);
+    w.set(k.subarray(i * D, (i + 1) * D), i * 3 * D + D);
+    w.set(v.subarray(i * D, (i + 1) * D), i * 3 * D + 2 * D);
+  }
+  const anyBias = l.query.bias || l.key.bias || l.value.bias;
+  let b: tf.Tensor1D | undefined;
+  if (anyBias) {
+    const bias = new Float32Array(3 * D);
+    if (l.query.bias) bias.set(scaled(f32(l.query.bias), scale), 0);
+    if (l.key.bias) bias.set(f32(l.key.bias), D);
+    if (l.value.bias) bias.set(f32(l.value.bias), 2 * D);
+    b = tf.tensor1d(bias);
+  }
+  return { w: tf.tensor2d(w, [D, 3 * D]), b };
+}
+
+/** Creates the device tensors; the caller owns them (see {@link disposeDeviceWeights}). */
+export function toDevice(w: ModelWeights, c: ModelConfig): DeviceWeights {
+  const D = c.hidden_size, H = c.num_attention_heads;
+  const [gh, gw] = patchGrid(c);
+  const T = gh * gw + 1;
+  const index = relativePositionIndex(gh, gw);
+  const bias = (table?: HostTensor) => table
+    ? tf.tensor4d(gatherRelativeBias(f32(table), H, index, T), [1, H, T, T]) : undefined;
+  const shared = bias(w.shared_relative_position_bias_table);
+  const [out, ...k] = w.patch_projection.weight.shape as number[];
+  const kdim = k.reduce((a, b) => a * b, 1);
+  return {
+    embeddings: {
+      projection: {
+        w: tf.tensor2d(transposeScaled({ ...w.patch_projection.weight, shape: [out!, kdim] }), [kdim, out!]),
+        b: tf.tensor1d(f32(w.patch_projection.bias)),
+      },
+      cls_token: tf.tensor3d(f32(w.cls_token), [1, 1, D]),
+      position_embeddings: w.position_embeddings ? tf.tensor3d(f32(w.position_embeddings), [1, T, D]) : undefined,
+    },
+    layers: w.layers.map((l) => ({
+      layernorm_before: norm(l.layernorm_before),
+      qkv: fusedQkv(l, c),
+      attention_output: dense(l.output_dense, l.lambda_1 ? f32(l.lambda_1) : undefined),
+      layernorm_after: norm(l.layernorm_after),
+      intermediate: dense(l.intermediate_dense),
+      output: dense(l.output_dense_2, l.lambda_2 ? f32(l.lambda_2) : undefined),
+    })),
+    // Per-layer and shared bias are added together when a config enables both (HF adds both).
+    relativeBias: w.layers.map((l) => {
+      const own = bias(l.relative_position_bias_table);
+      if (own && shared) {
+        const sum = tf.add(own, shared) as tf.Tensor4D;
+        own.dispose();
+        return sum;
+      }
+      return own ?? shared;
+    }),
+    layernorm: w.layernorm ? norm(w.layernorm) : undefined,
+    pooler_layernorm: w.pooler_layernorm ? norm(w.pooler_layernorm) : undefined,
+    pooler_dense: w.pooler_dense ? dense(w.pooler_dense) : undefined,
+    classifier: w.classifier ? dense(w.classifier) : undefined,
+  };
+}
+
+/** Disposes every tensor of a {@link DeviceWeights} (the shared bias once). */
+export function disposeDeviceWeights(d: DeviceWeights): void {
+  const seen = new Set<tf.Tensor>();
+  const visit = (v: unknown): void => {
+    if (v instanceof tf.Tensor) {
+      if (!seen.has(v)) { seen.add(v); v.dispose(); }
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') Object.values(v).forEach(visit);
+  };
+  visit(d);
+}
