@@ -37,6 +37,8 @@ export const DEFAULT_ORDER: readonly BackendName[] = ['native', 'tensorflow', 'w
  * An explicitly requested backend that cannot load is an error, never a silent fallback.
  */
 export async function selectBackend(requested?: string): Promise<BackendName> {
+  // PROD skips tfjs debug checks and its "install tfjs-node" banner; this engine chooses backends itself.
+  tf.env().set('PROD', true);
   const wanted = requested ?? envBackend();
   if (wanted !== undefined) {
     if (!(KNOWN_BACKENDS as readonly string[]).includes(wanted)) {

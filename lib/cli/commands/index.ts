@@ -1,4 +1,6 @@
 /** The registry of CLI commands, in the order `beit --help` lists them. */
 import type { Command } from '../command.js';
+import { parity } from './parity.js';
 
-export const commands: readonly Command[] = [];
+export const commands: readonly Command[] = [
+  parity,];
