@@ -1,6 +1,8 @@
 /** The registry of CLI commands, in the order `beit --help` lists them. */
 import type { Command } from '../command.js';
 import { parity } from './parity.js';
+import { convertCommand } from './convert.js';
 
 export const commands: readonly Command[] = [
-  parity,];
+  parity,
+  convertCommand,];
