@@ -1,0 +1,231 @@
+/**
+ * `preprocessor_config.json` → one readonly, validated {@link ProcessorConfig}, and the preprocessing
+ * it describes: resize (Pillow-exact, resample.ts) → center crop → rescale → normalize → CHW float32.
+ * Semantics follow transformers 4.27 `BeitImageProcessor` / `ViTImageProcessor` (and their deprecated
+ * `*FeatureExtractor` aliases, whose 2022 configs say `"size": 224`):
+ * https://github.com/huggingface/transformers/blob/v4.27.1/src/transformers/models/beit/image_processing_beit.py
+ * https://github.com/huggingface/transformers/blob/v4.27.1/src/transformers/image_transforms.py
+ * - an int `size`/`crop_size` means (size, size) for both families (`get_size_dict`, default_to_square);
+ *   a list means [height, width];
+ * - `{"shortest_edge": s}` (not accepted by BEiT/ViT in transformers, supported here for convenience)
+ *   resizes the short side to s and the long side to int(s · long / short), as
+ *   `get_resize_output_image_size(default_to_square=False)` does;
+ * - center crop offsets are floor((size − crop) / 2); a crop larger than the image zero-pads first;
+ * - rescale is `(u8 · rescale_factor)` in float64 cast to float32, normalize is `(x − mean) / std`
+ *   in float32 with mean/std cast to float32 (numpy semantics of `rescale` and `normalize`).
+ */
+import { Resample, RESAMPLE_NAMES, resize, type ResampleFilter } from './resample.js';
+import type { RgbImage } from './errors.js';
+
+/** Thrown for a preprocessor config that is not JSON or has an invalid field. */
+export class ProcessorError extends Error {
+  override name = 'ProcessorError';
+}
+
+/** The processor classes whose semantics are implemented. */
+export const SUPPORTED_PROCESSOR_TYPES = ['BeitImageProcessor', 'BeitFeatureExtractor', 'ViTImageProcessor', 'ViTFeatureExtractor'] as const;
+/** One of {@link SUPPORTED_PROCESSOR_TYPES}. */
+export type ProcessorType = (typeof SUPPORTED_PROCESSOR_TYPES)[number];
+
+/** An explicit output size. */
+export interface HeightWidth { readonly height: number; readonly width: number }
+/** Resize target: exact size, or shortest edge with the aspect ratio kept. */
+export type SizeSpec = HeightWidth | { readonly shortest_edge: number };
+
+/** The validated preprocessor configuration. Field names follow the HF JSON. */
+export interface ProcessorConfig {
+  readonly image_processor_type: ProcessorType;
+  readonly do_resize: boolean;
+  readonly size: SizeSpec;
+  readonly resample: ResampleFilter;
+  /** Always false for ViT processors (they have no crop step). */
+  readonly do_center_crop: boolean;
+  readonly crop_size: HeightWidth;
+  readonly do_rescale: boolean;
+  readonly rescale_factor: number;
+  readonly do_normalize: boolean;
+  readonly image_mean: readonly [number, number, number];
+  readonly image_std: readonly [number, number, number];
+}
+
+/** The result of {@link preprocess}. */
+export interface ProcessedImage {
+  /** The resized / cropped 8-bit image, HWC, before rescaling (what Pillow produced). */
+  readonly u8: Uint8Array;
+  readonly height: number;
+  readonly width: number;
+  /** Model input for one image, CHW float32 (`[3, height, width]`). */
+  readonly pixelValues: Float32Array;
+}
+
+const IMAGENET_STANDARD = [0.5, 0.5, 0.5] as const;
+const DEFAULTS = {
+  beit: { size: { height: 256, width: 256 }, resample: Resample.BICUBIC, do_center_crop: true },
+  vit: { size: { height: 224, width: 224 }, resample: Resample.BILINEAR, do_center_crop: false },
+} as const;
+
+type Json = Record<string, unknown>;
+
+/**
+ * Parses and validates a preprocessor config (JSON text or an already parsed object).
+ * Unknown keys are ignored, as transformers ignores them. Missing keys take the class defaults.
+ * @param source name of the file, for error messages
+ * @throws ProcessorError naming the field and the valid options
+ */
+export function parseProcessorConfig(raw: string | unknown, source = 'preprocessor_config.json'): ProcessorConfig {
+  let obj: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      obj = JSON.parse(raw);
+    } catch (e) {
+      throw new ProcessorError(`${source}: not valid JSON (${(e as Error).message}).`);
+    }
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new ProcessorError(`${source}: expected a JSON object.`);
+  const j = obj as Json;
+  const err = (field: string, why: string): ProcessorError => new ProcessorError(`${source}: "${field}" ${why}`);
+
+  const typeField = j.image_processor_type !== undefined ? 'image_processor_type' : 'feature_extractor_type';
+  const type = j[typeField];
+  if (!SUPPORTED_PROCESSOR_TYPES.includes(type as ProcessorType)) {
+    throw err(typeField, `${type === undefined ? 'is missing' : `is ${JSON.stringify(type)}`}; `
+      + `it must be one of ${SUPPORTED_PROCESSOR_TYPES.join(', ')}.`);
+  }
+  const family = (type as string).startsWith('Beit') ? 'beit' : 'vit';
+  const d = DEFAULTS[family];
+
+  const bool = (field: string, fallback: boolean): boolean => {
+    const v = j[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') throw err(field, `must be true or false, got ${JSON.stringify(v)}.`);
+    return v;
+  };
+  const posInt = (field: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw err(field, `must be a positive integer, got ${JSON.stringify(v)}.`);
+    return v;
+  };
+  const hw = (field: string, v: unknown, allowShortest: boolean): SizeSpec => {
+    if (typeof v === 'number') return { height: posInt(field, v), width: posInt(field, v) };
+    if (Array.isArray(v) && v.length === 2) return { height: posInt(field, v[0]), width: posInt(field, v[1]) };
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const o = v as Json;
+      const keys = Object.keys(o).sort().join(',');
+      if (keys === 'height,width') return { height: posInt(`${field}.height`, o.height), width: posInt(`${field}.width`, o.width) };
+      if (allowShortest && keys === 'shortest_edge') return { shortest_edge: posInt(`${field}.shortest_edge`, o.shortest_edge) };
+    }
+    throw err(field, `must be an integer, [height, width], {"height", "width"}${allowShortest ? ' or {"shortest_edge"}' : ''}; `
+      + `got ${JSON.stringify(v)}.`);
+  };
+  const triple = (field: string, fallback: readonly number[], nonzero: boolean): readonly [number, number, number] => {
+    let v = j[field] ?? fallback;
+    if (typeof v === 'number') v = [v, v, v];
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!nonzero || x !== 0))) {
+      throw err(field, `must be a number or a list of 3 finite numbers${nonzero ? ' (non-zero)' : ''}, got ${JSON.stringify(j[field])}.`);
+    }
+    return [v[0], v[1], v[2]];
+  };
+
+  const resample = j.resample ?? d.resample;
+  if (typeof resample !== 'number' || !Number.isInteger(resample) || resample < 0 || resample > 5) {
+    throw err('resample', `must be one of ${RESAMPLE_NAMES.map((n, i) => `${i} (${n})`).join(', ')}; got ${JSON.stringify(resample)}.`);
+  }
+  const rescale_factor = j.rescale_factor ?? 1 / 255;
+  if (typeof rescale_factor !== 'number' || !Number.isFinite(rescale_factor) || rescale_factor <= 0) {
+    throw err('rescale_factor', `must be a positive number, got ${JSON.stringify(rescale_factor)}.`);
+  }
+  const crop = hw('crop_size', j.crop_size ?? 224, false) as HeightWidth;
+  return Object.freeze({
+    image_processor_type: type as ProcessorType,
+    do_resize: bool('do_resize', true),
+    size: Object.freeze(hw('size', j.size ?? d.size, true)),
+    resample: resample as ResampleFilter,
+    do_center_crop: family === 'beit' ? bool('do_center_crop', d.do_center_crop) : false,
+    crop_size: Object.freeze(crop),
+    do_rescale: bool('do_rescale', true),
+    rescale_factor,
+    do_normalize: bool('do_normalize', true),
+    image_mean: Object.freeze(triple('image_mean', IMAGENET_STANDARD, false)),
+    image_std: Object.freeze(triple('image_std', IMAGENET_STANDARD, true)),
+  });
+}
+
+/**
+ * The processor to use when a checkpoint has no preprocessor_config.json: resize straight to the
+ * model's `image_size` (no crop), mean/std 0.5, bicubic for BEiT/Data2Vec-Vision and bilinear for
+ * ViT (their processors' defaults). Callers should tell the user this default is in effect.
+ * @param imageSize the model config's `image_size`: an int or [height, width]
+ */
+export function defaultProcessorConfig(imageSize: number | readonly number[], family: 'beit' | 'vit' = 'beit'): ProcessorConfig {
+  const size = typeof imageSize === 'number' ? [imageSize, imageSize] : imageSize;
+  return parseProcessorConfig({
+    image_processor_type: family === 'beit' ? 'BeitImageProcessor' : 'ViTImageProcessor',
+    size: { height: size[0], width: size[1] },
+    do_center_crop: false,
+  }, `default processor for image_size ${JSON.stringify(imageSize)}`);
+}
+
+/** Output (height, width) of the resize step for an input of the given size. */
+export function resizeOutputSize(size: SizeSpec, height: number, width: number): HeightWidth {
+  if ('height' in size) return size;
+  const s = size.shortest_edge;
+  // transformers: short, long = (w, h) if w <= h else (h, w); new_long = int(s * long / short)
+  if (width <= height) return { width: s, height: Math.trunc((s * height) / width) };
+  return { height: s, width: Math.trunc((s * width) / height) };
+}
+
+/**
+ * transformers' `center_crop` on an HWC uint8 image: offsets floor((size − crop) / 2); when the crop
+ * is larger than the image along an axis, the image is first centred on a zero canvas.
+ */
+export function centerCrop(img: RgbImage, crop: HeightWidth): RgbImage {
+  const { width: W, height: H, data } = img;
+  const C = data.length / (W * H);
+  if (crop.height === H && crop.width === W) return img;
+  const top = Math.floor((H - crop.height) / 2);
+  const left = Math.floor((W - crop.width) / 2);
+  const out = new Uint8Array(crop.height * crop.width * C); // zeros where the crop leaves the image
+  for (let y = 0; y < crop.height; y++) {
+    const sy = y + top;
+    if (sy < 0 || sy >= H) continue;
+    for (let x = 0; x < crop.width; x++) {
+      const sx = x + left;
+      if (sx < 0 || sx >= W) continue;
+      const s = (sy * W + sx) * C;
+      const o = (y * crop.width + x) * C;
+      for (let c = 0; c < C; c++) out[o + c] = data[s + c];
+    }
+  }
+  return { width: crop.width, height: crop.height, data: out };
+}
+
+/** Rescales and normalises HWC uint8 to CHW float32 with numpy float32 semantics. */
+export function normalize(u8: Uint8Array, height: number, width: number, cfg: ProcessorConfig): Float32Array {
+  const plane = height * width;
+  const out = new Float32Array(3 * plane);
+  const f = Math.fround;
+  for (let c = 0; c < 3; c++) {
+    const lut = new Float32Array(256); // every pixel value maps to one float: compute 256 of them
+    const mean = f(cfg.image_mean[c]);
+    const std = f(cfg.image_std[c]);
+    for (let v = 0; v < 256; v++) {
+      const x = cfg.do_rescale ? f(v * cfg.rescale_factor) : v;
+      lut[v] = cfg.do_normalize ? f(f(x - mean) / std) : x;
+    }
+    for (let i = 0; i < plane; i++) out[c * plane + i] = lut[u8[i * 3 + c]];
+  }
+  return out;
+}
+
+/** Runs the whole preprocessing of one RGB image: resize → center crop → rescale → normalize. */
+export function preprocess(image: RgbImage, cfg: ProcessorConfig): ProcessedImage {
+  let img = image;
+  if (img.data.length !== img.width * img.height * 3) {
+    throw new ProcessorError(`preprocess: expected an RGB image of ${img.width}x${img.height}x3 bytes, got ${img.data.length}.`);
+  }
+  if (cfg.do_resize) {
+    const { height, width } = resizeOutputSize(cfg.size, img.height, img.width);
+    img = resize(img, width, height, cfg.resample);
+  }
+  if (cfg.do_center_crop) img = centerCrop(img, cfg.crop_size);
+  return { u8: img.data, height: img.height, width: img.width, pixelValues: normalize(img.data, img.height, img.width, cfg) };
+}
