@@ -1,0 +1,41 @@
+/**
+ * Numerical parity with the Hugging Face reference (float64 forward stored as float32): every stored
+ * output of every fixture case, on every backend, within 1e-4 * max(1, max|ref|), plus top-1 agreement.
+ */
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadModel } from '../lib/node/load.js';
+import { compareOutputs } from '../lib/checkpoint/parity.js';
+import { disposeOutput } from '../lib/model/model.js';
+import { MODEL_CASES, PARITY_BACKENDS, caseDir, expectedOf, inputsOf } from './helpers/fixtures.js';
+
+for (const backend of PARITY_BACKENDS) {
+  describe(`parity on ${backend}`, () => {
+    for (const c of MODEL_CASES) {
+      it(`${c}: every stored output within tolerance`, async () => {
+        const model = await loadModel(caseDir(c), { backend, onWarning: (m) => { throw new Error(m); } });
+        expect(tf.getBackend()).to.equal(backend);
+        const expected = expectedOf(c);
+        const out = model.forward(inputsOf(c), { outputHiddenStates: true, outputAttentions: true });
+        const produced = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+        const put = (n: string, t?: tf.Tensor) => { if (t) produced.set(n, { shape: t.shape, data: t.dataSync() as Float32Array }); };
+        put('logits', out.logits);
+        put('pooler_output', out.pooledOutput);
+        put('last_hidden_state', out.lastHiddenState);
+        out.hiddenStates!.forEach((t, i) => put(`hidden_states.${i}`, t));
+        out.attentions!.forEach((t, i) => put(`attentions.${i}`, t));
+        disposeOutput(out);
+        model.dispose();
+        const rows = compareOutputs(produced, expected);
+        expect(rows.length).to.equal(expected.size);
+        for (const r of rows) {
+          expect(r.ok, `${c} ${r.name}: max abs error ${r.maxAbsError} > tolerance ${r.tolerance} ${r.note ?? ''}`).to.equal(true);
+        }
+        // The engine produces every layer's hidden state and attention, whatever the fixture stored.
+        expect(out.hiddenStates).to.have.length(model.config.num_hidden_layers + 1);
+        expect(out.attentions).to.have.length(model.config.num_hidden_layers);
+        expect(out.attentions![0]!.shape).to.deep.equal([inputsOf(c).shape[0], model.config.num_attention_heads, model.numTokens, model.numTokens]);
+      });
+    }
+  });
+}
