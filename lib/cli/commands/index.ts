@@ -2,7 +2,11 @@
 import type { Command } from '../command.js';
 import { parity } from './parity.js';
 import { convertCommand } from './convert.js';
+import { downloadCommand } from './download.js';
+import { preprocessCommand } from './preprocess.js';
 
 export const commands: readonly Command[] = [
   parity,
-  convertCommand,];
+  convertCommand,
+  downloadCommand,
+  preprocessCommand,];
