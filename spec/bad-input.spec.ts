@@ -1,0 +1,258 @@
+/**
+ * Malformed checkpoints and configs: each gives one clear error naming the file and the problem,
+ * never a crash, hang or huge allocation. The CLI turns them into exit code 1 without a stack trace.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
+import { encodeSafetensors, SafetensorsError } from '../lib/io/safetensors.js';
+import { loadModel } from '../lib/node/load.js';
+import { parseConfig, ConfigError } from '../lib/checkpoint/config.js';
+import { caseDir } from './helpers/fixtures.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-bad-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Writes `u64 header length` + header text + data bytes. */
+function rawFile(name: string, header: string | object, data = new Uint8Array(0), lengthOverride?: bigint): string {
+  const h = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
+  const buf = new Uint8Array(8 + h.length + data.length);
+  new DataView(buf.buffer).setBigUint64(0, lengthOverride ?? BigInt(h.length), true);
+  buf.set(h, 8);
+  buf.set(data, 8 + h.length);
+  const f = path.join(tmp, name);
+  fs.writeFileSync(f, buf);
+  return f;
+}
+
+function expectError(fn: () => unknown, type: new (...a: never[]) => Error, ...parts: (string | RegExp)[]): void {
+  let err: unknown;
+  try { fn(); } catch (e) { err = e; }
+  expect(err, 'expected an error').to.be.instanceOf(type);
+  for (const p of parts) expect((err as Error).message).to.match(typeof p === 'string' ? new RegExp(p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : p);
+}
+
+describe('safetensors reader refuses malformed files', () => {
+  const f32 = (n: number) => new Uint8Array(n * 4);
+  it('a file shorter than the length prefix', () => {
+    const f = path.join(tmp, 'short.safetensors'); fs.writeFileSync(f, new Uint8Array(5));
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'short.safetensors', 'shorter than the 8-byte');
+  });
+  it('an empty file', () => {
+    const f = path.join(tmp, 'empty.safetensors'); fs.writeFileSync(f, '');
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'empty.safetensors');
+  });
+  it('a header length larger than the file (no huge allocation)', () => {
+    const f = rawFile('hugelen.safetensors', '{}', new Uint8Array(0), 1n << 60n);
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'hugelen.safetensors', 'larger than the file');
+  });
+  it('a header that is not JSON', () => {
+    expectError(() => readSafetensorsFile(rawFile('notjson.safetensors', '{"a": [1, 2')), SafetensorsError, 'notjson.safetensors', 'not valid UTF-8 JSON');
+  });
+  it('a header that is JSON but not an object', () => {
+    expectError(() => readSafetensorsFile(rawFile('array.safetensors', '[1,2]')), SafetensorsError, 'must be a JSON object');
+  });
+  it('an unknown dtype', () => {
+    const f = rawFile('dtype.safetensors', { w: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2));
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'dtype.safetensors', 'tensor "w"', 'unknown dtype "F8_E4M3"');
+  });
+  it('a shape that does not match the offsets span', () => {
+    const f = rawFile('span.safetensors', { w: { dtype: 'F32', shape: [3, 2], data_offsets: [0, 16] } }, f32(4));
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'tensor "w"', 'needs 24 bytes but data_offsets span 16');
+  });
+  it('offsets beyond the end of the file', () => {
+    const f = rawFile('range.safetensors', { w: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }, f32(4));
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'tensor "w"', 'outside the data section');
+  });
+  it('overlapping tensors', () => {
+    const f = rawFile('overlap.safetensors', {
+      a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+    }, f32(4));
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'overlap', '"a" and "b"');
+  });
+  it('negative or fractional shapes and offsets', () => {
+    const f = rawFile('neg.safetensors', { w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, f32(1));
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'non-negative integers');
+    const g = rawFile('frac.safetensors', { w: { dtype: 'F32', shape: [1], data_offsets: [0.5, 4] } }, f32(1));
+    expectError(() => readSafetensorsFile(g), SafetensorsError, 'data_offsets');
+  });
+  it('a truncated real checkpoint', () => {
+    const st = fs.readFileSync(path.join(caseDir('d2v-tiny'), 'model.safetensors'));
+    const f = path.join(tmp, 'trunc.safetensors'); fs.writeFileSync(f, st.subarray(0, st.length - 999));
+    expectError(() => readSafetensorsFile(f), SafetensorsError, 'trunc.safetensors', 'outside the data section');
+  });
+  it('widens F16, BF16 and F64 and narrows I64', () => {
+    const half = new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001]); // 1, -2, 65504, 2^-24
+    const bf = new Uint16Array([0x3f80, 0xc040]); // 1, -3
+    const f64 = new Float64Array([0.1, -1e10]);
+    const i64 = new BigInt64Array([5n, -7n]);
+    const f = path.join(tmp, 'dtypes.safetensors');
+    fs.writeFileSync(f, encodeSafetensors({
+      h: { dtype: 'F16', shape: [4], data: half }, b: { dtype: 'BF16', shape: [2], data: bf },
+      d: { dtype: 'F64', shape: [2], data: f64 }, i: { dtype: 'I64', shape: [2], data: i64 },
+    }));
+    const t = readSafetensorsFile(f).tensors;
+    expect([...t.get('h')!.data]).to.deep.equal([1, -2, 65504, 2 ** -24]);
+    expect([...t.get('b')!.data]).to.deep.equal([1, -3]);
+    expect([...t.get('d')!.data]).to.deep.equal([Math.fround(0.1), -1e10]);
+    expect(t.get('i')!.dtype).to.equal('int32');
+    expect([...t.get('i')!.data]).to.deep.equal([5, -7]);
+  });
+});
+
+describe('config.json validation', () => {
+  const base = JSON.parse(fs.readFileSync(path.join(caseDir('d2v-tiny'), 'config.json'), 'utf8'));
+  const cfg = (patch: object) => JSON.stringify({ ...base, ...patch });
+  it('not JSON', () => expectError(() => parseConfig('{model_type:', 'x/config.json'), ConfigError, 'x/config.json', 'not valid JSON'));
+  it('unknown model_type lists the supported ones', () =>
+    expectError(() => parseConfig(cfg({ model_type: 'deit' })), ConfigError, '"deit"', 'data2vec-vision, beit, vit'));
+  it('hidden_size not divisible by heads', () =>
+    expectError(() => parseConfig(cfg({ hidden_size: 50 })), ConfigError, 'hidden_size 50 is not a multiple of num_attention_heads 4'));
+  it('unknown hidden_act', () => expectError(() => parseConfig(cfg({ hidden_act: 'swish' })), ConfigError, 'hidden_act', 'gelu_new'));
+  it('image_size not divisible by patch_size', () =>
+    expectError(() => parseConfig(cfg({ image_size: 30 })), ConfigError, 'not divisible by patch_size'));
+  it('non-square image sizes and patch sizes are accepted', () => {
+    const c = parseConfig(cfg({ image_size: [32, 48], patch_size: [8, 16] }));
+    expect(c.image_size).to.deep.equal([32, 48]);
+    expect(c.patch_size).to.deep.equal([8, 16]);
+  });
+  it('fills HF defaults (layer_norm_eps 1e-12 for BEiT, qkv_bias for ViT)', () => {
+    const c = parseConfig(JSON.stringify({ model_type: 'beit' }));
+    expect(c.layer_norm_eps).to.equal(1e-12);
+    expect(c.hidden_size).to.equal(768);
+    expect(parseConfig(JSON.stringify({ model_type: 'vit' })).qkv_bias).to.equal(true);
+  });
+});
+
+describe('checkpoint / config mismatches', () => {
+  function folder(name: string, config: object, tensors?: Map<string, unknown>): string {
+    const d = path.join(tmp, name);
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(config));
+    const src = path.join(caseDir('d2v-tiny'), 'model.safetensors');
+    if (tensors) fs.writeFileSync(path.join(d, 'model.safetensors'), encodeSafetensors(tensors as never));
+    else fs.copyFileSync(src, path.join(d, 'model.safetensors'));
+    return d;
+  }
+  const config = JSON.parse(fs.readFileSync(path.join(caseDir('d2v-tiny'), 'config.json'), 'utf8'));
+
+  it('missing and misshapen tensors are listed together', async () => {
+    const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
+    const out = new Map<string, unknown>();
+    for (const [k, v] of t) {
+      if (k.endsWith('layer.1.lambda_2') || k.endsWith('pooler.layernorm.bias')) continue;
+      const dtype = v.dtype === 'int32' ? 'I32' : 'F32';
+      if (k.endsWith('layer.0.intermediate.dense.weight')) out.set(k, { dtype, shape: [48, 96], data: v.data });
+      else out.set(k, { dtype, shape: v.shape, data: v.data });
+    }
+    const d = folder('mismatch', config, out);
+    let err: Error | undefined;
+    try { await loadModel(d, { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('WeightsError');
+    expect(err!.message).to.include('model.safetensors');
+    expect(err!.message).to.include('missing data2vec_vision.encoder.layer.1.lambda_2');
+    expect(err!.message).to.include('missing data2vec_vision.pooler.layernorm.bias');
+    expect(err!.message).to.include('layer.0.intermediate.dense.weight: shape [48,96], expected [96,48]');
+  });
+  it('a config for another architecture (more layers) names the missing layer', async () => {
+    const d = folder('layers', { ...config, num_hidden_layers: 3 });
+    let err: Error | undefined;
+    try { await loadModel(d, { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.message).to.include('missing data2vec_vision.encoder.layer.2.attention.attention.query.weight');
+  });
+  it('a relative_position_index that differs from the computed one', async () => {
+    const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
+    const out = new Map<string, unknown>();
+    for (const [k, v] of t) {
+      const data = k.endsWith('layer.1.attention.attention.relative_position_bias.relative_position_index')
+        ? (v.data as Int32Array).map((x, i) => (i === 20 ? x + 1 : x)) : v.data;
+      out.set(k, { dtype: v.dtype === 'int32' ? 'I32' : 'F32', shape: v.shape, data });
+    }
+    let err: Error | undefined;
+    try { await loadModel(folder('index', config, out), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.message).to.match(/layer\.1\..*relative_position_index: differs/);
+  });
+  it('unused tensors give a warning that lists them', async () => {
+    const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
+    const out = new Map<string, unknown>();
+    for (const [k, v] of t) out.set(k, { dtype: v.dtype === 'int32' ? 'I32' : 'F32', shape: v.shape, data: v.data });
+    out.set('lm_head.weight', { dtype: 'F32', shape: [2], data: new Float32Array(2) });
+    const warnings: string[] = [];
+    const m = await loadModel(folder('unused', config, out), { backend: 'cpu', onWarning: (w) => warnings.push(w) });
+    m.dispose();
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.include('lm_head.weight');
+  });
+  it('a folder with only pytorch_model.bin points to beit convert', async () => {
+    const d = path.join(tmp, 'binonly'); fs.mkdirSync(d);
+    fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'config.json'), path.join(d, 'config.json'));
+    fs.writeFileSync(path.join(d, 'pytorch_model.bin'), 'x');
+    let err: Error | undefined;
+    try { await loadModel(d, { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.message).to.include('beit convert');
+  });
+  it('pixel input of the wrong shape', async () => {
+    const m = await loadModel(caseDir('d2v-tiny'), { backend: 'cpu' });
+    try {
+      expect(() => m.forward({ data: new Float32Array(3 * 16 * 16), shape: [1, 3, 16, 16] })).to.throw(/\[batch, 3, 32, 32\].*\[1,3,16,16\]/);
+      expect(() => m.forward({ data: new Float32Array(5), shape: [1, 3, 32, 32] })).to.throw(/5 values/);
+    } finally { m.dispose(); }
+  });
+});
+
+describe('CLI errors', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/beit.mjs', ...args], { encoding: 'utf8' });
+  it('a truncated checkpoint: exit 1, one paragraph naming the file, no stack trace', () => {
+    const d = path.join(tmp, 'cli-trunc'); fs.mkdirSync(d);
+    fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'config.json'), path.join(d, 'config.json'));
+    const st = fs.readFileSync(path.join(caseDir('d2v-tiny'), 'model.safetensors'));
+    fs.writeFileSync(path.join(d, 'model.safetensors'), st.subarray(0, 1000));
+    const r = cli('parity', d, '--inputs', path.join(caseDir('d2v-tiny'), 'inputs.safetensors'),
+      '--expected', path.join(caseDir('d2v-tiny'), 'expected.safetensors'), '--backend', 'cpu');
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('model.safetensors');
+    expect(r.stderr).not.to.match(/\n\s+at /);
+    const v = cli('parity', d, '--inputs', path.join(caseDir('d2v-tiny'), 'inputs.safetensors'),
+      '--expected', path.join(caseDir('d2v-tiny'), 'expected.safetensors'), '--backend', 'cpu', '--verbose');
+    expect(v.stderr).to.match(/\n\s+at /);
+  });
+  it('a config that is not JSON: exit 1', () => {
+    const d = path.join(tmp, 'cli-cfg'); fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'config.json'), '{oops');
+    fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'model.safetensors'), path.join(d, 'model.safetensors'));
+    const r = cli('parity', d, '--inputs', path.join(caseDir('d2v-tiny'), 'inputs.safetensors'),
+      '--expected', path.join(caseDir('d2v-tiny'), 'expected.safetensors'), '--backend', 'cpu');
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('config.json: not valid JSON');
+  });
+  it('unknown flag: exit 2; --help lists the commands', () => {
+    expect(cli('parity', '--nope').status).to.equal(2);
+    const h = cli('--help');
+    expect(h.status).to.equal(0);
+    expect(h.stdout).to.include('parity');
+  });
+  it('an unknown backend is an error naming the known ones', () => {
+    const r = cli('parity', caseDir('d2v-tiny'), '--backend', 'metal');
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('unknown backend "metal"');
+  });
+  it('parity exits 1 when a reference tensor differs', () => {
+    const exp = readSafetensorsFile(path.join(caseDir('vit-tiny'), 'expected.safetensors')).tensors;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of exp) out[k] = { dtype: 'F32', shape: v.shape, data: k === 'logits' ? (v.data as Float32Array).map((x) => x + 0.01) : v.data };
+    out['attentions.9'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) };
+    const f = path.join(tmp, 'wrong-expected.safetensors');
+    fs.writeFileSync(f, encodeSafetensors(out as never));
+    const r = cli('parity', caseDir('vit-tiny'), '--expected', f, '--backend', 'cpu', '--json');
+    expect(r.status).to.equal(1);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.ok).to.equal(false);
+    const byName = Object.fromEntries(rep.tensors.map((t: { name: string }) => [t.name, t]));
+    expect(byName.logits.ok).to.equal(false);
+    expect(byName['attentions.9'].ok).to.equal(false);
+    expect(byName['hidden_states.0'].ok).to.equal(true);
+  });
+});
