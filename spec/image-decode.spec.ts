@@ -1,0 +1,225 @@
+/** Decoding: every fixture bit-exact vs Pillow, all PNG formats, and refusal of bad input. */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { decodeImage, ImageError, sniffFormat } from '../lib/image/decode.js';
+import { toRgbImage } from '../lib/image/input.js';
+import { readImageFile } from '../lib/node/image-file.js';
+import { initJpegDecoderForNode } from '../lib/node/jpeg-wasm.js';
+import { chunk, crc32, IMAGES, imageIndex, makePng, sha256, type PngSpec } from './image-fixtures.js';
+
+async function expectImageError(p: Promise<unknown>, pattern?: RegExp): Promise<ImageError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e, String(e)).to.be.instanceOf(ImageError);
+    expect((e as Error).name).to.equal('ImageError');
+    if (pattern) expect((e as Error).message).to.match(pattern);
+    return e as ImageError;
+  }
+  throw new Error('expected an ImageError');
+}
+
+/** A small deterministic pseudo-random sample generator. */
+function samples(n: number, max: number, seed: number): number[] {
+  let s = seed >>> 0;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out.push(Math.floor((s / 2 ** 32) * (max + 1)));
+  }
+  return out;
+}
+
+/** Expected RGB by the Pillow 9.4 convert("RGB") rules (16-bit gray: high byte, our documented choice). */
+function expectedRgb(spec: PngSpec): Uint8Array {
+  const n = spec.width * spec.height;
+  const ch = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[spec.colorType];
+  const to8 = (v: number): number => (spec.bitDepth === 16 ? v >> 8 : spec.bitDepth < 8 ? (v * 255) / (2 ** spec.bitDepth - 1) : v);
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const s = spec.samples.slice(i * ch, i * ch + ch);
+    const rgb = spec.colorType === 3 ? spec.palette![s[0]] : ch <= 2 ? [s[0], s[0], s[0]].map(to8) : s.slice(0, 3).map(to8);
+    out.set(rgb, i * 3);
+  }
+  return out;
+}
+
+describe('image decode', function () {
+  before(async () => { await initJpegDecoderForNode(); });
+
+  describe('fixtures: decoded RGB equals Pillow (EXIF transpose + convert("RGB"))', () => {
+    for (const [file, info] of Object.entries(imageIndex())) {
+      it(file, async () => {
+        const img = await readImageFile(path.join(IMAGES, file));
+        expect([img.height, img.width]).to.deep.equal([info.height, info.width]);
+        expect(img.data.length).to.equal(info.height * info.width * 3);
+        expect(sha256(img.data)).to.equal(info.rgb_sha256);
+      });
+    }
+  });
+
+  it('sniffs the format from magic bytes, not the name', async () => {
+    const png = fs.readFileSync(path.join(IMAGES, 'chelsea.png'));
+    expect(sniffFormat(png)).to.equal('png');
+    expect(sniffFormat(fs.readFileSync(path.join(IMAGES, 'chelsea_q90.jpg')))).to.equal('jpeg');
+    const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'img-')), 'really-a-png.jpg');
+    fs.writeFileSync(tmp, png);
+    expect(sha256((await readImageFile(tmp)).data)).to.equal(imageIndex()['chelsea.png']!.rgb_sha256);
+  });
+
+  describe('PNG colour types, bit depths, palette, tRNS, interlacing', () => {
+    const W = 13;
+    const H = 7; // odd sizes leave some Adam7 passes short
+    const palette: [number, number, number][] = samples(16 * 3, 255, 7).reduce<[number, number, number][]>(
+      (acc, v, i) => { if (i % 3 === 0) acc.push([v, 0, 0]); else acc[acc.length - 1]![i % 3] = v; return acc; }, []);
+    const cases: Array<[string, Omit<PngSpec, 'samples' | 'width' | 'height'>]> = [];
+    for (const d of [1, 2, 4, 8, 16] as const) cases.push([`gray ${d}-bit`, { colorType: 0, bitDepth: d }]);
+    for (const d of [8, 16] as const) {
+      cases.push([`RGB ${d}-bit`, { colorType: 2, bitDepth: d }]);
+      cases.push([`gray+alpha ${d}-bit`, { colorType: 4, bitDepth: d }]);
+      cases.push([`RGBA ${d}-bit`, { colorType: 6, bitDepth: d }]);
+    }
+    for (const d of [1, 2, 4, 8] as const) {
+      cases.push([`palette ${d}-bit with tRNS`, { colorType: 3, bitDepth: d, palette: palette.slice(0, Math.min(16, 2 ** d)), trns: Uint8Array.from([0, 128]) }]);
+    }
+    cases.push(['gray 8-bit with tRNS (colour kept)', { colorType: 0, bitDepth: 8, trns: Uint8Array.from([0, 77]) }]);
+    cases.push(['RGB 8-bit with tRNS (colour kept)', { colorType: 2, bitDepth: 8, trns: Uint8Array.from([0, 1, 0, 2, 0, 3]) }]);
+    for (const [label, base] of cases) {
+      for (const interlace of [false, true]) {
+        it(`${label}${interlace ? ', interlaced' : ''}`, async () => {
+          const ch = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[base.colorType];
+          const max = base.colorType === 3 ? base.palette!.length - 1 : 2 ** base.bitDepth - 1;
+          const s = samples(W * H * ch, max, base.colorType * 31 + base.bitDepth);
+          if (base.trns && base.colorType === 0) s[0] = 77; // a pixel that tRNS marks transparent
+          if (base.trns && base.colorType === 2) s.splice(0, 3, 1, 2, 3);
+          const spec: PngSpec = { ...base, width: W, height: H, samples: s, interlace };
+          const img = await decodeImage(makePng(spec));
+          expect([img.width, img.height]).to.deep.equal([W, H]);
+          expect(Buffer.from(img.data).equals(Buffer.from(expectedRgb(spec)))).to.equal(true);
+        });
+      }
+    }
+  });
+
+  describe('bad input gives ImageError naming the file', () => {
+    const png = fs.readFileSync(path.join(IMAGES, 'chelsea.png'));
+    const jpg = fs.readFileSync(path.join(IMAGES, 'chelsea_q90.jpg'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bad-img-'));
+    const file = (name: string, bytes: Uint8Array | string): string => {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, bytes);
+      return p;
+    };
+
+    it('empty file', async () => {
+      const p = file('empty.png', new Uint8Array(0));
+      const e = await expectImageError(readImageFile(p), /empty/);
+      expect(e.message).to.contain(p);
+    });
+    it('text file', async () => {
+      const p = file('hello.jpg', 'hello\n'.repeat(20));
+      const e = await expectImageError(readImageFile(p), /not a PNG or JPEG/);
+      expect(e.message).to.contain(p);
+    });
+    it('missing file', async () => {
+      await expectImageError(readImageFile(path.join(dir, 'nope.png')), /nope\.png.*no such file/);
+    });
+    for (const frac of [0.5, 0.9, 0.999]) {
+      it(`truncated PNG (${frac * 100}%)`, async () => {
+        const p = file(`trunc-${frac}.png`, png.subarray(0, Math.floor(png.length * frac)));
+        const e = await expectImageError(readImageFile(p));
+        expect(e.message).to.contain(p);
+      });
+      it(`truncated JPEG (${frac * 100}%)`, async () => {
+        const p = file(`trunc-${frac}.jpg`, jpg.subarray(0, Math.floor(jpg.length * frac)));
+        const e = await expectImageError(readImageFile(p), /truncated/);
+        expect(e.message).to.contain(p);
+      });
+    }
+    it('JPEG cut inside its headers', async () => {
+      await expectImageError(decodeImage(jpg.subarray(0, 40), { name: 'x.jpg' }), /x\.jpg: not a valid JPEG/);
+    });
+    it('PNG with a broken IDAT CRC', async () => {
+      const b = Buffer.from(png);
+      b[b.length - 100] ^= 0xff;
+      await expectImageError(decodeImage(b, { name: 'crc.png' }), /crc\.png/);
+    });
+    it('PNG whose IHDR claims a huge size (valid CRC) is refused before decoding', async () => {
+      const b = Buffer.from(png);
+      b.writeUInt32BE(100_000, 16);
+      b.writeUInt32BE(100_000, 20);
+      b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+      const p = file('bomb.png', b);
+      const e = await expectImageError(readImageFile(p), /100000x100000.*limit of 89478485/);
+      expect(e.message).to.contain(p);
+    });
+    it('JPEG whose frame header claims a huge size is refused before decoding', async () => {
+      const b = Buffer.from(jpg);
+      let p = 2;
+      while (!(b[p + 1]! >= 0xc0 && b[p + 1]! <= 0xc2)) p += 2 + b.readUInt16BE(p + 2);
+      b.writeUInt16BE(60000, p + 5);
+      b.writeUInt16BE(60000, p + 7);
+      await expectImageError(decodeImage(b, { name: 'bomb.jpg' }), /60000x60000/);
+    });
+    it('maxPixels is configurable', async () => {
+      await expectImageError(decodeImage(png, { maxPixels: 451 * 300 - 1 }), /limit of 135299/);
+      const ok = await decodeImage(png, { maxPixels: 451 * 300 });
+      expect(ok.width).to.equal(451);
+    });
+    it('CMYK JPEG is refused clearly', async () => {
+      // SOI, SOF0 with 4 components, SOS: enough for the header scan to see a CMYK frame.
+      const sof = [0xff, 0xc0, 0, 20, 8, 0, 8, 0, 8, 4, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 4, 0x11, 0];
+      const b = Uint8Array.from([0xff, 0xd8, ...sof, 0xff, 0xda, 0, 2, 0xff, 0xd9]);
+      await expectImageError(decodeImage(b), /CMYK/);
+    });
+    it('PNG with a bad colour type / bit depth', async () => {
+      const b = makePng({ width: 2, height: 2, colorType: 2, bitDepth: 8, samples: new Array(12).fill(0) });
+      b[24] = 4; // RGB with 4-bit samples is invalid
+      b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+      await expectImageError(decodeImage(b), /colour type 2 with bit depth 4/);
+    });
+    it('PNG without IHDR', async () => {
+      const b = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IEND', new Uint8Array(0))]);
+      await expectImageError(decodeImage(b), /IHDR/);
+    });
+    it('random bytes after a JPEG SOI never crash or hang', async () => {
+      for (let seed = 1; seed <= 20; seed++) {
+        const b = Uint8Array.from([0xff, 0xd8, 0xff, ...samples(200, 255, seed)]);
+        await expectImageError(decodeImage(b));
+      }
+      // The decoder still works afterwards.
+      expect(sha256((await decodeImage(jpg)).data)).to.equal(imageIndex()['chelsea_q90.jpg']!.rgb_sha256);
+    });
+  });
+
+  describe('other input forms', () => {
+    it('raw RGBA pixels drop alpha; raw RGB is copied', async () => {
+      const rgba = Uint8ClampedArray.from([1, 2, 3, 0, 4, 5, 6, 255]);
+      expect(Array.from((await toRgbImage({ data: rgba, width: 2, height: 1 })).data)).to.deep.equal([1, 2, 3, 4, 5, 6]);
+      const rgb = Uint8Array.from([9, 8, 7]);
+      const img = await toRgbImage({ data: rgb, width: 1, height: 1, channels: 3 });
+      expect(Array.from(img.data)).to.deep.equal([9, 8, 7]);
+      expect(img.data).to.not.equal(rgb);
+      await expectImageError(toRgbImage({ data: rgb, width: 2, height: 2 }), /raw pixels/);
+    });
+    it('a [H, W, 3] int32 tensor', async () => {
+      const tf = await import('@tensorflow/tfjs-core');
+      await import('@tensorflow/tfjs-backend-cpu');
+      await tf.setBackend('cpu');
+      const t = tf.tensor3d([[[1, 2, 3], [250, 251, 255]]], [1, 2, 3], 'int32');
+      const img = await toRgbImage(t);
+      expect([img.height, img.width, Array.from(img.data)]).to.deep.equal([1, 2, [1, 2, 3, 250, 251, 255]]);
+      const bad = tf.tensor3d([[[1, 2, 300]]], [1, 1, 3], 'int32');
+      await expectImageError(toRgbImage(bad), /0\.\.255/);
+      await expectImageError(toRgbImage(tf.zeros([2, 2, 4], 'int32')), /shape/);
+      t.dispose(); bad.dispose();
+    });
+    it('ArrayBuffer of encoded bytes', async () => {
+      const b = fs.readFileSync(path.join(IMAGES, 'chelsea.png'));
+      const ab = b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
+      expect(sha256((await toRgbImage(ab)).data)).to.equal(imageIndex()['chelsea.png']!.rgb_sha256);
+    });
+  });
+});
