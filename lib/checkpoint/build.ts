@@ -1,26 +1,55 @@
 /**
- * Config text + checkpoint tensors -> a ready {@link BeitModel}. Shared by the Node and browser
- * entry points, which differ only in how they fetch the bytes.
+ * Config text + checkpoint tensors (+ processor config) -> a ready {@link ImageModel}. Shared by the
+ * Node and browser entry points, which differ only in how they fetch bytes and read images.
  */
 import type { HostTensor } from '../io/safetensors.js';
-import { BeitModel } from '../model/model.js';
+import { defaultProcessorConfig, type ProcessorConfig } from '../image/processor.js';
+import { ImageModel } from '../pipeline/image-model.js';
+import type { ImageReader } from '../pipeline/pipeline.js';
 import { parseConfig, type ModelConfig } from './config.js';
 import { mapWeights } from './weights.js';
 
 /** Options shared by every way of loading a model. */
 export interface BuildOptions {
-  /** Receives warnings (unused tensors). Default: `console.warn`. */
+  /** Receives warnings and notices (unused tensors, default preprocessing). Default: `console.warn`. */
   readonly onWarning?: (message: string) => void;
 }
 
+/** What an entry point hands over to build a model. */
+export interface BuildInputs<I> {
+  readonly configText: string;
+  readonly configFile: string;
+  readonly tensors: ReadonlyMap<string, HostTensor>;
+  readonly checkpointName: string;
+  /** The parsed processor config, or undefined to derive the defaults from `image_size`. */
+  readonly processor?: ProcessorConfig;
+  readonly reader: ImageReader<I>;
+  readonly backend: string;
+}
+
 /** Validates the config, maps the tensors and creates the model on the active backend. */
-export function buildModel(configText: string, configFile: string, tensors: ReadonlyMap<string, HostTensor>,
-  checkpointName: string, options: BuildOptions = {}): BeitModel {
-  const config: ModelConfig = parseConfig(configText, configFile);
-  const mapped = mapWeights(config, tensors, checkpointName);
+export function buildImageModel<I>(inputs: BuildInputs<I>, options: BuildOptions = {}): ImageModel<I> {
+  const warn = options.onWarning ?? ((m: string) => console.warn(m));
+  const config: ModelConfig = parseConfig(inputs.configText, inputs.configFile);
+  const mapped = mapWeights(config, inputs.tensors, inputs.checkpointName);
   if (mapped.unused.length) {
-    const warn = options.onWarning ?? ((m: string) => console.warn(m));
-    warn(`Some weights of ${checkpointName} were not used by the ${config.model_type} model: ${mapped.unused.join(', ')}.`);
+    warn(`Some weights of ${inputs.checkpointName} were not used by the ${config.model_type} model: ${mapped.unused.join(', ')}.`);
   }
-  return new BeitModel(config, mapped.weights);
+  let processor = inputs.processor;
+  if (!processor) {
+    const family = config.model_type === 'vit' ? 'vit' : 'beit';
+    processor = defaultProcessorConfig(config.image_size, family);
+    warn(`No preprocessor_config.json for ${inputs.checkpointName}: using ${family} defaults for ${config.image_size.join('x')} images.`);
+  }
+  return new ImageModel(config, mapped.weights, processor, inputs.reader, inputs.backend);
+}
+
+/** Builds a model from config text and tensors alone (no images; tests and tools). */
+export function buildModel(configText: string, configFile: string, tensors: ReadonlyMap<string, HostTensor>,
+  checkpointName: string, options: BuildOptions = {}): ImageModel<never> {
+  return buildImageModel<never>({
+    configText, configFile, tensors, checkpointName, backend: 'current',
+    reader: () => Promise.reject(new Error('this model was built without an image reader')),
+    processor: defaultProcessorConfig(parseConfig(configText, configFile).image_size),
+  }, options);
 }

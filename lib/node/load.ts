@@ -1,28 +1,60 @@
 /**
- * `loadModel` for Node: a checkpoint folder -> a model on the chosen backend.
+ * `loadModel` for Node: a checkpoint folder or a hub repo id -> a model on the chosen backend,
+ * with its image processor and a reader that also accepts file paths.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { selectBackend, type BackendName } from '../backend/select.js';
-import { buildModel, type BuildOptions } from '../checkpoint/build.js';
-import type { BeitModel } from '../model/model.js';
+import { buildImageModel, type BuildOptions } from '../checkpoint/build.js';
+import type { ImageInput } from '../image/input.js';
+import type { DecodeOptions } from '../image/decode.js';
+import { toRgbImage } from '../image/input.js';
+import type { ImageModel } from '../pipeline/image-model.js';
 import { readCheckpointDir } from './checkpoint-dir.js';
+import { resolveModel, type HubOptions } from './hub.js';
+import { readImageFile } from './image-file.js';
+import { initJpegDecoderForNode } from './jpeg-wasm.js';
+import { readProcessorConfigFile } from './processor-file.js';
+import './backends.js';
+
+/** What a Node model's `classify` / `embed` accept: a file path or any {@link ImageInput}. */
+export type NodeImageInput = string | ImageInput;
 
 /** Options of {@link loadModel}. */
 export interface LoadOptions extends BuildOptions {
   /** tfjs backend: `native`, `tensorflow`, `wasm` or `cpu`. Default: env `BEIT_BACKEND`, else the fastest available. */
   readonly backend?: BackendName | string;
+  /** Hub download options when `dirOrRepoId` is a repo id (revision, cache folder, token, ...). */
+  readonly hub?: HubOptions;
+  /** Image decoding options (e.g. `maxPixels`). */
+  readonly decode?: Omit<DecodeOptions, 'name'>;
 }
 
-/** A loaded model plus the backend it runs on. */
-export type LoadedModel = BeitModel & { readonly backend: BackendName };
+/** A model loaded in Node. */
+export type NodeModel = ImageModel<NodeImageInput>;
 
 /**
- * Loads a Hugging Face checkpoint folder (`config.json` + `model.safetensors` or sharded safetensors).
+ * Loads a Hugging Face checkpoint: a folder (`config.json`, optional `preprocessor_config.json`,
+ * `model.safetensors` or sharded safetensors) or a hub repo id, downloaded on first use.
  * @example
- * const model = await loadModel('weights/data2vec-vision-base-ft1k', { backend: 'wasm' });
+ * const model = await loadModel('facebook/data2vec-vision-base-ft1k');
+ * const [top] = await model.classify(['cat.jpg'], { topK: 3 });
+ * model.dispose();
  */
-export async function loadModel(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
+export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}): Promise<NodeModel> {
+  const dir = await resolveModel(dirOrRepoId, options.hub);
   const backend = await selectBackend(options.backend);
   const files = readCheckpointDir(dir);
-  const model = buildModel(files.configText, files.configFile, files.tensors, files.weightsFile, options);
-  return Object.assign(model, { backend }) as LoadedModel;
+  const procFile = path.join(dir, 'preprocessor_config.json');
+  const processor = fs.existsSync(procFile) ? readProcessorConfigFile(procFile) : undefined;
+  const decode = options.decode ?? {};
+  const reader = async (input: NodeImageInput) => {
+    if (typeof input === 'string') return readImageFile(input, decode);
+    await initJpegDecoderForNode();
+    return toRgbImage(input, decode);
+  };
+  return buildImageModel({
+    configText: files.configText, configFile: files.configFile, tensors: files.tensors,
+    checkpointName: files.weightsFile, processor, reader, backend,
+  }, options);
 }

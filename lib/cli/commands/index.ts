@@ -1,11 +1,15 @@
 /** The registry of CLI commands, in the order `beit --help` lists them. */
 import type { Command } from '../command.js';
 import { parity } from './parity.js';
+import { classifyCommand } from './classify.js';
+import { embedCommand } from './embed.js';
 import { convertCommand } from './convert.js';
 import { downloadCommand } from './download.js';
 import { preprocessCommand } from './preprocess.js';
 
 export const commands: readonly Command[] = [
+  classifyCommand,
+  embedCommand,
   parity,
   convertCommand,
   downloadCommand,

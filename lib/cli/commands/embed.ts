@@ -1,0 +1,67 @@
+/** `beit embed`: images -> pooled embeddings `[N, hidden]` in a safetensors file (atomic write). */
+import path from 'node:path';
+import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
+import { loadModel } from '../../node/load.js';
+import { embedPixels } from '../../pipeline/pipeline.js';
+import { writeSafetensorsFile } from '../../node/safetensors-file.js';
+import { createProgress } from '../progress.js';
+import { expandImageArgs } from '../files.js';
+
+const usage = `
+Usage: beit embed <files or folders...> --model <dir | repo-id> --out <embeddings.safetensors> [options]
+
+Writes the pooled embedding of every image (the model's pooler output: mean-pooled + LayerNorm for
+Data2Vec-Vision/BEiT with use_mean_pooling, else the CLS token) as "embeddings" F32 [N, hidden], in
+input order; the metadata "files" holds the JSON list of file names.
+
+Options:
+  --model <dir|id>      checkpoint folder or hub repo id (required)
+  --out <file>          output .safetensors (required; written atomically)
+  --batch-size <n>      images per forward (default 8)
+  --backend <name>      native | tensorflow | wasm | cpu
+  --json                print {"out", "count", "hidden", "files"} on stdout
+  --quiet               no progress bar
+  --verbose             stack traces on errors
+  -h, --help            this help
+
+Any unreadable image is an error (exit 1) and nothing is written.
+`;
+
+export const embedCommand: Command = {
+  name: 'embed',
+  summary: 'pooled embeddings of images into a safetensors file',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseFlags(argv, {
+      model: { type: 'string' }, out: { type: 'string' }, 'batch-size': { type: 'string' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+    });
+    if (!values.model) throw new UserError('--model <dir | repo-id> is required. See --help.', EXIT_USAGE);
+    if (!values.out) throw new UserError('--out <file.safetensors> is required. See --help.', EXIT_USAGE);
+    if (!positionals.length) throw new UserError('no images given. See --help.', EXIT_USAGE);
+    const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
+    const files = expandImageArgs(positionals);
+    const model = await loadModel(values.model as string, {
+      backend: values.backend as string | undefined, onWarning: (m) => process.stderr.write(`note: ${m}\n`),
+    });
+    process.stderr.write(`backend: ${model.backend}\n`);
+    try {
+      const pixels: Float32Array[] = [];
+      for (const f of files) pixels.push((await model.preprocess(f)).pixelValues);
+      const bar = createProgress({ label: 'embed', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
+      const emb = await embedPixels(model, pixels, { batchSize, onProgress: (d) => bar.update(d) });
+      bar.finish();
+      const D = model.config.hidden_size;
+      const data = new Float32Array(files.length * D);
+      emb.forEach((e, i) => data.set(e.embedding, i * D));
+      const out = values.out as string;
+      writeSafetensorsFile(out, { embeddings: { dtype: 'F32', shape: [files.length, D], data } },
+        { files: JSON.stringify(files.map((f) => path.basename(f))), format: 'pt' });
+      if (values.json) process.stdout.write(JSON.stringify({ out, count: files.length, hidden: D, files }) + '\n');
+      else process.stderr.write(`wrote ${files.length} embeddings [${files.length}, ${D}] to ${out}\n`);
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};

@@ -1,0 +1,52 @@
+/**
+ * The model users get from `loadModel`: the forward of {@link BeitModel} plus its image processor,
+ * so that `classify` and `embed` go from images to labels / embeddings exactly like the HF pipeline.
+ * `I` is what the entry point can read: {@link ImageInput} everywhere, plus file paths in Node
+ * and Blobs / image elements in browsers.
+ */
+import type { ModelConfig } from '../checkpoint/config.js';
+import type { ModelWeights } from '../checkpoint/weights.js';
+import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
+import { BeitModel } from '../model/model.js';
+import {
+  checkProcessed, classifyPixels, embedPixels, preprocessAll,
+  type ClassifyOptions, type EmbedOptions, type Embedding, type ImageReader,
+} from './pipeline.js';
+import type { Prediction } from './predictions.js';
+
+/** A loaded model with its preprocessing. */
+export class ImageModel<I> extends BeitModel {
+  /** The validated `preprocessor_config.json` (or the defaults derived from `image_size`). */
+  readonly processor: ProcessorConfig;
+  /** The tfjs backend the model's tensors live on. */
+  readonly backend: string;
+  private readonly reader: ImageReader<I>;
+
+  /** Prefer `loadModel`. */
+  constructor(config: ModelConfig, weights: ModelWeights, processor: ProcessorConfig, reader: ImageReader<I>, backend: string) {
+    super(config, weights);
+    this.processor = processor;
+    this.reader = reader;
+    this.backend = backend;
+  }
+
+  /** Decodes and preprocesses one image exactly like the HF image processor (u8 image + CHW pixels). */
+  async preprocess(image: I): Promise<ProcessedImage> {
+    const p = preprocess(await this.reader(image), this.processor);
+    checkProcessed(this, p, typeof image === 'string' ? image : 'image');
+    return p;
+  }
+
+  /**
+   * Top-k labels per image, sorted by score (softmax probabilities over all classes).
+   * @example const [preds] = await model.classify(['cat.jpg'], { topK: 3 });
+   */
+  async classify(images: readonly I[], options: ClassifyOptions = {}): Promise<Prediction[][]> {
+    return classifyPixels(this, await preprocessAll(this, this.processor, this.reader, images), options);
+  }
+
+  /** The pooled embedding of each image (optionally with every layer's attention maps). */
+  async embed(images: readonly I[], options: EmbedOptions = {}): Promise<Embedding[]> {
+    return embedPixels(this, await preprocessAll(this, this.processor, this.reader, images), options);
+  }
+}

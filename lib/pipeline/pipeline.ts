@@ -1,0 +1,127 @@
+/**
+ * Images in, labels and embeddings out: decode (any {@link ImageInput}, or whatever the entry point's
+ * reader accepts, e.g. file paths in Node) -> preprocess (Pillow-exact) -> batched forward -> top-k /
+ * pooled embeddings. Results keep input order. Decoding of the next image overlaps nothing yet;
+ * the forward dominates (see the README's timings).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { RgbImage } from '../image/errors.js';
+import { toRgbImage, type ImageInput } from '../image/input.js';
+import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
+import { InputError, type BeitModel } from '../model/model.js';
+import { topK, type Prediction } from './predictions.js';
+
+/** Turns one input into an 8-bit RGB image. Entry points extend it (file paths, Blobs, ...). */
+export type ImageReader<I> = (input: I) => Promise<RgbImage>;
+
+/** The default reader: encoded bytes, raw pixels or a tensor. */
+export const readImageInput: ImageReader<ImageInput> = (input) => toRgbImage(input);
+
+/** Options of {@link classifyImages}. */
+export interface ClassifyOptions {
+  /** Number of classes per image (default 5). */
+  readonly topK?: number;
+  /** Images per forward (default 8). */
+  readonly batchSize?: number;
+  /** Called after each batch with the number of images done. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** Options of {@link embedImages}. */
+export interface EmbedOptions {
+  readonly batchSize?: number;
+  /** Also return each layer's attention probabilities `[heads, tokens, tokens]` per image. */
+  readonly outputAttentions?: boolean;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** One image's embedding. */
+export interface Embedding {
+  /** The pooled output `[hidden]` (mean of patch tokens for models without a pooler). */
+  readonly embedding: Float32Array;
+  /** Per layer `[heads, tokens, tokens]` row-major, when requested. */
+  readonly attentions?: Float32Array[];
+}
+
+/** Checks a processed image fits the model and returns its pixels. */
+export function checkProcessed(model: BeitModel, p: ProcessedImage, name: string): Float32Array {
+  const [h, w] = model.config.image_size;
+  if (p.height !== h || p.width !== w) {
+    throw new InputError(`${name}: the preprocessor produces ${p.height}x${p.width} pixels but the model expects ${h}x${w}; ` +
+      'check preprocessor_config.json (size / crop_size) against config.json image_size.');
+  }
+  return p.pixelValues;
+}
+
+/** Runs batches of CHW pixel arrays through the model; `each` receives a batch's outputs. */
+async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: number,
+  outputAttentions: boolean, each: (start: number, out: { logits?: Float32Array; pooled: Float32Array; attentions?: Float32Array[] }) => void,
+  onProgress?: (done: number, total: number) => void): Promise<void> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}.`);
+  const [h, w] = model.config.image_size;
+  const c = model.config.num_channels;
+  const per = c * h * w;
+  for (let start = 0; start < pixels.length; start += batchSize) {
+    const chunk = pixels.slice(start, start + batchSize);
+    const data = new Float32Array(chunk.length * per);
+    chunk.forEach((p, i) => data.set(p, i * per));
+    const out = model.forward({ data, shape: [chunk.length, c, h, w] }, { outputAttentions });
+    try {
+      const pooledT = out.pooledOutput ?? tf.tidy(() => {
+        const [B, T, D] = out.lastHiddenState.shape;
+        return tf.mean(tf.slice(out.lastHiddenState, [0, 1, 0], [B, T - 1, D]), 1) as tf.Tensor2D;
+      });
+      const pooled = (await pooledT.data()) as Float32Array;
+      if (pooledT !== out.pooledOutput) pooledT.dispose();
+      const logits = out.logits ? (await out.logits.data()) as Float32Array : undefined;
+      const attentions = outputAttentions ? await Promise.all(out.attentions!.map(async (a) => (await a.data()) as Float32Array)) : undefined;
+      each(start, { logits, pooled, attentions });
+    } finally {
+      for (const t of new Set([out.logits, out.pooledOutput, out.lastHiddenState, ...(out.attentions ?? [])])) t?.dispose();
+    }
+    onProgress?.(Math.min(start + batchSize, pixels.length), pixels.length);
+  }
+}
+
+/** Ranked predictions for preprocessed pixel arrays (`[C, H, W]` each). */
+export async function classifyPixels(model: BeitModel, pixels: Float32Array[], options: ClassifyOptions = {}): Promise<Prediction[][]> {
+  if (!model.hasHead) throw new InputError('this checkpoint has no classification head (a *Model checkpoint): use embed().');
+  const k = options.topK ?? 5;
+  if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${k}.`);
+  const results: Prediction[][] = new Array(pixels.length);
+  const L = model.numLabels;
+  await inBatches(model, pixels, options.batchSize ?? 8, false, (start, out) => {
+    for (let i = 0; start + i < pixels.length && i * L < out.logits!.length; i++) {
+      results[start + i] = topK(out.logits!.subarray(i * L, (i + 1) * L), k, model.id2label);
+    }
+  }, options.onProgress);
+  return results;
+}
+
+/** Pooled embeddings (and optionally attentions) for preprocessed pixel arrays. */
+export async function embedPixels(model: BeitModel, pixels: Float32Array[], options: EmbedOptions = {}): Promise<Embedding[]> {
+  const results: Embedding[] = new Array(pixels.length);
+  const D = model.config.hidden_size, H = model.config.num_attention_heads, T = model.numTokens;
+  await inBatches(model, pixels, options.batchSize ?? 8, options.outputAttentions ?? false, (start, out) => {
+    const n = out.pooled.length / D;
+    for (let i = 0; i < n; i++) {
+      results[start + i] = {
+        embedding: out.pooled.slice(i * D, (i + 1) * D),
+        ...(out.attentions ? { attentions: out.attentions.map((a) => a.slice(i * H * T * T, (i + 1) * H * T * T)) } : {}),
+      };
+    }
+  }, options.onProgress);
+  return results;
+}
+
+/** Decodes and preprocesses every input (errors name the input). */
+export async function preprocessAll<I>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>, inputs: readonly I[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    const img = await reader(inputs[i]!);
+    out.push(checkProcessed(model, preprocess(img, processor), typeof inputs[i] === 'string' ? inputs[i] as string : `image ${i}`));
+  }
+  return out;
+}
+
+export type { Prediction, ImageInput };
