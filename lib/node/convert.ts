@@ -52,6 +52,7 @@ const PT_FILE = 'pytorch_model.bin', PT_INDEX = 'pytorch_model.bin.index.json';
  */
 export function convertCheckpoint(input: string, output: string, opts: ConvertOptions = {}): ConvertResult {
   const inStat = statOrThrow(input);
+  if (!inStat.isDirectory()) refuseSame(input, output);
   const toFile = output.endsWith('.safetensors');
   const inDir = inStat.isDirectory() ? input : path.dirname(input);
   const outDir = toFile ? path.dirname(output) : output;
