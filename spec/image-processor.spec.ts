@@ -1,0 +1,209 @@
+/** Resize + processor: every fixture × processor bit-exact vs Pillow/transformers, config validation, CLI. */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
+import { axisCoefficients, nearestIndices, resize } from '../lib/image/resample.js';
+import {
+  centerCrop, defaultProcessorConfig, parseProcessorConfig, preprocess, ProcessorError, resizeOutputSize,
+  type ProcessorConfig,
+} from '../lib/image/processor.js';
+import { readImageFile } from '../lib/node/image-file.js';
+import { readProcessorConfigFile } from '../lib/node/processor-file.js';
+import { IMAGES, imageIndex, sha256 } from './image-fixtures.js';
+
+const PROCESSORS = ['d2v-ft1k', 'beit-default', 'vit-default'];
+const configFor = (p: string): ProcessorConfig => readProcessorConfigFile(path.join(IMAGES, `preprocessor_config.${p}.json`));
+
+function expectProcessorError(f: () => unknown, pattern: RegExp): void {
+  try {
+    f();
+  } catch (e) {
+    expect(e).to.be.instanceOf(ProcessorError);
+    expect((e as Error).name).to.equal('ProcessorError');
+    expect((e as Error).message).to.match(pattern);
+    return;
+  }
+  throw new Error('expected a ProcessorError');
+}
+
+describe('image preprocessing', () => {
+  describe('every fixture x processor equals Pillow + transformers', () => {
+    const expected = readSafetensorsFile(path.join(IMAGES, 'expected.safetensors')).tensors;
+    for (const [file, info] of Object.entries(imageIndex())) {
+      for (const proc of PROCESSORS) {
+        it(`${file} / ${proc}`, async () => {
+          const want = info.processed[proc]!;
+          const cfg = configFor(proc);
+          const r = preprocess(await readImageFile(path.join(IMAGES, file)), cfg);
+          expect([r.height, r.width, 3]).to.deep.equal(want.shape);
+          const full = expected.get(`${file}/${proc}`);
+          if (full) {
+            const ref = full.data as Uint8Array;
+            let diff = 0;
+            for (let i = 0; i < ref.length; i++) if (ref[i] !== r.u8[i]) diff++;
+            expect(diff, 'differing uint8 values vs expected.safetensors').to.equal(0);
+          }
+          expect(sha256(r.u8)).to.equal(want.sha256);
+          // pixel_values = (u8/255 − mean)/std, CHW, float32 like numpy.
+          const plane = r.height * r.width;
+          expect(r.pixelValues.length).to.equal(3 * plane);
+          let worst = 0;
+          for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) {
+            const ref = (Math.fround(r.u8[i * 3 + c]! / 255) - Math.fround(cfg.image_mean[c])) / Math.fround(cfg.image_std[c]);
+            worst = Math.max(worst, Math.abs(r.pixelValues[c * plane + i]! - ref));
+          }
+          expect(worst).to.be.below(1e-6);
+        });
+      }
+    }
+  });
+
+  describe('resample', () => {
+    it('reproduces the worked BICUBIC example of pillow-resample.md §7 (451 → 224, column 100)', () => {
+      const ax = axisCoefficients(451, 224, 3);
+      const o = 100;
+      expect([ax.start[o], ax.count[o]]).to.deep.equal([198, 8]);
+      expect(Array.from(ax.coeffs.subarray(o * ax.stride, o * ax.stride + 8)))
+        .to.deep.equal([-7645, -148150, 113616, 1395537, 2054124, 960646, -62943, -110881]);
+      expect([ax.start[0], ax.count[0]]).to.deep.equal([0, 5]);
+      const edge = Array.from(ax.coeffs.subarray(0, 5)).reduce((a, b) => a + b, 0);
+      expect(edge).to.equal(4194303);
+    });
+    it('the §7 pixel: horizontal pass only (451x300 → 224x300) gives R = 111 at row 0, column 100', async () => {
+      const img = await readImageFile(path.join(IMAGES, 'chelsea.png'));
+      const r = resize(img, 224, 300, 3);
+      expect(r.data[100 * 3]).to.equal(111);
+    });
+    it('NEAREST uses the running sum (2 → 7)', () => {
+      let pos = (2 / 7) * 0.5;
+      const want: number[] = [];
+      for (let o = 0; o < 7; o++) { want.push(Math.trunc(pos)); pos += 2 / 7; }
+      expect(Array.from(nearestIndices(2, 7))).to.deep.equal(want);
+    });
+    it('unchanged size returns an equal copy; a one-axis resize changes only that axis', async () => {
+      const img = await readImageFile(path.join(IMAGES, 'chelsea.png'));
+      const same = resize(img, 451, 300, 1);
+      expect(same.data).to.not.equal(img.data);
+      expect(Buffer.from(same.data).equals(Buffer.from(img.data))).to.equal(true);
+      expect([resize(img, 451, 100, 5).width, resize(img, 100, 300, 4).height]).to.deep.equal([451, 300]);
+    });
+    // Typically ~20 ms on one core; the bound is loose because CI machines are shared and noisy.
+    it('decode + resize of a 640x480 JPEG is fast (logs the time)', async function () {
+      const cfg = configFor('beit-default');
+      const file = path.join(IMAGES, 'coco_cats_q90.jpg');
+      preprocess(await readImageFile(file), cfg); // warm-up (wasm compile, JIT)
+      const runs = 10;
+      const t0 = performance.now();
+      for (let i = 0; i < runs; i++) preprocess(await readImageFile(file), cfg);
+      const ms = (performance.now() - t0) / runs;
+      console.log(`      decode + resize 256 bicubic + crop + normalize of 640x480 JPEG: ${ms.toFixed(1)} ms`);
+      expect(ms).to.be.below(200);
+    });
+  });
+
+  describe('processor config', () => {
+    it('reads the 2022 feature-extractor format (int size = (size, size), defaults filled)', () => {
+      const c = configFor('d2v-ft1k');
+      expect(c).to.deep.include({
+        image_processor_type: 'BeitFeatureExtractor', do_resize: true, size: { height: 224, width: 224 }, resample: 3,
+        do_center_crop: false, crop_size: { height: 224, width: 224 }, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true,
+      });
+      expect(Object.isFrozen(c)).to.equal(true);
+    });
+    it('reads the current format and class defaults', () => {
+      expect(configFor('beit-default')).to.deep.include({ size: { height: 256, width: 256 }, do_center_crop: true });
+      const beit = parseProcessorConfig({ image_processor_type: 'BeitImageProcessor' });
+      expect(beit).to.deep.include({ size: { height: 256, width: 256 }, resample: 3, do_center_crop: true, crop_size: { height: 224, width: 224 } });
+      const vit = parseProcessorConfig('{"feature_extractor_type": "ViTFeatureExtractor", "size": 384, "do_center_crop": true}');
+      expect(vit).to.deep.include({ size: { height: 384, width: 384 }, resample: 2, do_center_crop: false });
+      expect(vit.image_mean).to.deep.equal([0.5, 0.5, 0.5]);
+      expect(parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', size: [200, 300] }).size).to.deep.equal({ height: 200, width: 300 });
+      expect(parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', image_mean: 0.4 }).image_mean).to.deep.equal([0.4, 0.4, 0.4]);
+    });
+    it('shortest_edge keeps the aspect ratio like get_resize_output_image_size', () => {
+      const c = parseProcessorConfig({ image_processor_type: 'BeitImageProcessor', size: { shortest_edge: 224 }, do_center_crop: false });
+      expect(resizeOutputSize(c.size, 300, 451)).to.deep.equal({ height: 224, width: 336 }); // int(224·451/300) = 336
+      expect(resizeOutputSize(c.size, 451, 300)).to.deep.equal({ height: 336, width: 224 });
+      expect(resizeOutputSize(c.size, 100, 100)).to.deep.equal({ height: 224, width: 224 });
+    });
+    it('center crop: floor offsets, zero padding when the crop is larger', () => {
+      const img = { width: 5, height: 4, data: Uint8Array.from({ length: 60 }, (_, i) => i + 1) };
+      const c = centerCrop(img, { height: 2, width: 2 }); // top = 1, left = floor(3/2) = 1
+      expect(Array.from(c.data.subarray(0, 3))).to.deep.equal(Array.from(img.data.subarray((1 * 5 + 1) * 3, (1 * 5 + 1) * 3 + 3)));
+      const p = centerCrop(img, { height: 6, width: 5 }); // one zero row above and below
+      expect(p.data.subarray(0, 15).every((v) => v === 0)).to.equal(true);
+      expect(Array.from(p.data.subarray(15, 30))).to.deep.equal(Array.from(img.data.subarray(0, 15)));
+      expect(p.data.subarray(75).every((v) => v === 0)).to.equal(true);
+    });
+    it('do_rescale / do_normalize off', () => {
+      const img = { width: 1, height: 1, data: Uint8Array.from([255, 0, 51]) };
+      const raw = preprocess(img, parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', do_resize: false, do_rescale: false, do_normalize: false }));
+      expect(Array.from(raw.pixelValues)).to.deep.equal([255, 0, 51]);
+      const scaled = preprocess(img, parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', do_resize: false, do_normalize: false }));
+      expect(Array.from(scaled.pixelValues)).to.deep.equal([1, 0, Math.fround(51 / 255)]);
+    });
+    it('default config from a model image_size', () => {
+      expect(defaultProcessorConfig(384)).to.deep.include({ size: { height: 384, width: 384 }, resample: 3, do_center_crop: false });
+      expect(defaultProcessorConfig([224, 160], 'vit')).to.deep.include({ size: { height: 224, width: 160 }, resample: 2 });
+    });
+    it('bad values name the field and the valid options', () => {
+      const T = { image_processor_type: 'BeitImageProcessor' };
+      expectProcessorError(() => parseProcessorConfig('{not json', 'p.json'), /p\.json: not valid JSON/);
+      expectProcessorError(() => parseProcessorConfig({}), /"feature_extractor_type" is missing; .*BeitImageProcessor/);
+      expectProcessorError(() => parseProcessorConfig({ image_processor_type: 'CLIPImageProcessor' }), /"image_processor_type" is "CLIPImageProcessor".*ViTImageProcessor/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, resample: 7 }), /"resample" must be one of 0 \(NEAREST\), 1 \(LANCZOS\).*5 \(HAMMING\)/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, size: { longest_edge: 3 } }), /"size" must be/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, size: 0 }), /"size" must be a positive integer/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, crop_size: { shortest_edge: 3 } }), /"crop_size" must be/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, do_resize: 'yes' }), /"do_resize" must be true or false/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, image_std: [1, 0, 1] }), /"image_std" .*non-zero/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, image_mean: [1, 2] }), /"image_mean" must be/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, rescale_factor: -1 }), /"rescale_factor" must be a positive number/);
+      expectProcessorError(() => readProcessorConfigFile('/nonexistent/p.json'), /\/nonexistent\/p\.json: cannot read/);
+    });
+  });
+
+  describe('beit preprocess CLI', () => {
+    const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
+    const bin = path.resolve(pkg.bin.beit);
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'prep-cli-'));
+    const run = (args: string[]) => spawnSync(process.execPath, [bin, 'preprocess', ...args], { encoding: 'utf8' });
+
+    it('writes pixel_values [1,3,H,W] and u8 [H,W,3]; --json summary', () => {
+      const out = path.join(tmp, 'p.safetensors');
+      const r = run([path.join(IMAGES, 'chelsea_q90.jpg'), '--processor', path.join(IMAGES, 'preprocessor_config.beit-default.json'), '--out', out, '--u8', '--json']);
+      expect(r.status, r.stderr).to.equal(0);
+      const summary = JSON.parse(r.stdout);
+      expect(summary.decoded).to.deep.equal({ height: 300, width: 451 });
+      const t = readSafetensorsFile(out).tensors;
+      expect(t.get('pixel_values')).to.deep.include({ dtype: 'float32', shape: [1, 3, 224, 224] });
+      expect(t.get('u8')).to.deep.include({ dtype: 'uint8', shape: [224, 224, 3] });
+      expect(sha256(t.get('u8')!.data as Uint8Array)).to.equal(imageIndex()['chelsea_q90.jpg']!.processed['beit-default']!.sha256);
+    });
+    it('a text file: exit 1, one short line naming the file, no stack', () => {
+      const txt = path.join(tmp, 'not-an-image.jpg');
+      fs.writeFileSync(txt, 'hello\n'.repeat(20));
+      const r = run([txt, '--processor', path.join(IMAGES, 'preprocessor_config.d2v-ft1k.json'), '--out', path.join(tmp, 'x.safetensors')]);
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.contain(txt).and.not.match(/\n\s+at /);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(fs.existsSync(path.join(tmp, 'x.safetensors'))).to.equal(false);
+    });
+    it('a bad processor config: exit 1 naming the field', () => {
+      const cfg = path.join(tmp, 'bad.json');
+      fs.writeFileSync(cfg, JSON.stringify({ image_processor_type: 'BeitImageProcessor', resample: 9 }));
+      const r = run([path.join(IMAGES, 'chelsea.png'), '--processor', cfg, '--out', path.join(tmp, 'y.safetensors')]);
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.match(/"resample" must be one of/);
+    });
+    it('missing --processor is a usage error (exit 2); --help lists the flags', () => {
+      expect(run([path.join(IMAGES, 'chelsea.png'), '--out', path.join(tmp, 'z.safetensors')]).status).to.equal(2);
+      const h = run(['--help']);
+      expect(h.status).to.equal(0);
+      for (const flag of ['--processor', '--out', '--u8', '--json', '--max-pixels']) expect(h.stdout).to.contain(flag);
+    });
+  });
+});
