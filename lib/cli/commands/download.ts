@@ -1,0 +1,41 @@
+/**
+ * `beit download`: fetch a checkpoint from the Hugging Face hub into the cache or a folder, so later
+ * runs (and `--model owner/name`) work offline. A thin shell over `lib/node/hub.ts`.
+ */
+import { EXIT_USAGE, UserError, parseFlags, type Command } from '../command.js';
+import { downloadModel } from '../../node/hub.js';
+
+/** The `download` command. */
+export const downloadCommand: Command = {
+  name: 'download',
+  summary: 'download a checkpoint from the Hugging Face hub (converted to safetensors if needed)',
+  usage: `
+Usage: beit download <repo-id> [options]
+
+Downloads config.json, preprocessor_config.json and the weights (model.safetensors, sharded
+safetensors, or pytorch_model.bin converted to safetensors) of a hub repo. Prints the folder.
+
+Options:
+  --revision <rev>  branch, tag or commit (default: main)
+  --dir <folder>    put the checkpoint in this folder (default: the cache,
+                    $BEIT_CACHE or \${XDG_CACHE_HOME:-~/.cache}/tfjs-beit/<owner>--<name>/<revision>)
+  --quiet           no progress bars
+  --json            print {repo, revision, dir, files, converted, fromCache} as JSON
+  --verbose         print stack traces on errors
+  -h, --help        show this help
+
+Environment: HF_TOKEN (private or gated repos), HF_ENDPOINT (default https://huggingface.co),
+HF_HUB_OFFLINE=1 (use only files on disk), BEIT_CACHE.
+`,
+  async run(argv: string[]): Promise<number> {
+    const { values, positionals } = parseFlags(argv, {
+      revision: { type: 'string' }, dir: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' },
+    });
+    if (positionals.length !== 1) throw new UserError('expected one <repo-id>. See --help.', EXIT_USAGE);
+    const r = await downloadModel(positionals[0]!, {
+      revision: values.revision as string | undefined, dir: values.dir as string | undefined, quiet: values.quiet === true,
+    });
+    process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : r.dir + '\n');
+    return 0;
+  },
+};

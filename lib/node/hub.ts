@@ -1,0 +1,340 @@
+/**
+ * Hugging Face hub downloads over plain HTTPS (global `fetch`), so `loadModel('owner/name')` works
+ * on a fresh machine. Files come from the hub's file endpoint
+ * `{endpoint}/{repo}/resolve/{revision}/{file}` (see huggingface_hub `hf_hub_url`); LFS files answer
+ * with a redirect to a CDN and carry `X-Linked-Etag` (the file's SHA-256) and `X-Linked-Size` on the
+ * hub's own response, which is why redirects are followed by hand: it keeps those headers, and the
+ * bearer token is only ever sent to the endpoint's origin.
+ *
+ * Reliability: each file goes to `<dir>/.beit-download/<file>.part` and is renamed when complete and
+ * verified (size, and SHA-256 when the server gives one); an interrupted file resumes with `Range`;
+ * 5xx/429 answers and dropped connections are retried with exponential backoff. A small JSON sidecar
+ * per file and a `complete.json` marker per folder mean a finished download is never fetched again
+ * (also offline, `HF_HUB_OFFLINE=1`). PyTorch-only repos are converted to safetensors after download.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { convertCheckpoint, isPlainName } from './convert.js';
+import { createProgress } from '../cli/progress.js';
+
+/** Thrown for hub problems a user can act on (missing repo, private repo, offline, bad checksum). */
+export class HubError extends Error {
+  override name = 'HubError';
+}
+
+/** Options of {@link downloadModel} and {@link resolveModel}. */
+export interface HubOptions {
+  /** Branch, tag or commit; default `main`. */
+  readonly revision?: string;
+  /** Cache root; default `BEIT_CACHE` or `${XDG_CACHE_HOME:-~/.cache}/tfjs-beit`. */
+  readonly cacheDir?: string;
+  /** Put the checkpoint in this plain folder instead of the cache. */
+  readonly dir?: string;
+  /** No progress bars. */
+  readonly quiet?: boolean;
+  /** Use only files on disk; default from `HF_HUB_OFFLINE`. */
+  readonly offline?: boolean;
+  /** Replaces the global fetch (tests, proxies). */
+  readonly fetch?: typeof fetch;
+  /** Default `HF_ENDPOINT` or https://huggingface.co. */
+  readonly endpoint?: string;
+  /** Bearer token; default `HF_TOKEN`. */
+  readonly token?: string;
+  /** Retries of transient failures per file; default 5. */
+  readonly retries?: number;
+  /** First backoff delay in ms, doubled each retry; default 500. */
+  readonly retryDelayMs?: number;
+}
+
+/** What {@link downloadModel} produced. */
+export interface DownloadResult {
+  readonly repo: string;
+  readonly revision: string;
+  /** The local checkpoint folder. */
+  readonly dir: string;
+  /** Files of the checkpoint, relative to `dir`. */
+  readonly files: string[];
+  /** True when the weights were converted from pytorch_model.bin. */
+  readonly converted: boolean;
+  /** True when nothing had to be fetched. */
+  readonly fromCache: boolean;
+}
+
+const STATE = '.beit-download';
+const REPO_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** True for `owner/name` or `name` hub ids (no `..`, no other slashes). */
+export function isRepoId(s: string): boolean {
+  return REPO_RE.test(s) && !s.includes('..');
+}
+
+/** The cache folder of one repo revision: `<root>/<owner>--<name>/<revision>`. */
+export function modelCacheDir(repoId: string, revision = 'main', cacheDir?: string): string {
+  const root = cacheDir ?? process.env.BEIT_CACHE
+    ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');
+  return path.join(root, repoId.replace('/', '--'), revision.replace(/\//g, '--'));
+}
+
+/**
+ * Returns a local checkpoint folder for `idOrDir`: an existing folder as-is, otherwise a hub repo id
+ * downloaded (once) into the cache or `opts.dir`.
+ */
+export async function resolveModel(idOrDir: string, opts: HubOptions = {}): Promise<string> {
+  let stat: fs.Stats | undefined;
+  try { stat = fs.statSync(idOrDir); } catch { /* not on disk */ }
+  if (stat?.isDirectory()) return idOrDir;
+  if (stat) throw new HubError(`${idOrDir}: a model must be a checkpoint folder or a hub repo id, not a file.`);
+  if (!isRepoId(idOrDir)) throw new HubError(`${idOrDir}: no such folder, and not a hub repo id (owner/name).`);
+  return (await downloadModel(idOrDir, opts)).dir;
+}
+
+/** Downloads (or finds on disk) a checkpoint: config, processor config and safetensors weights. */
+export async function downloadModel(repoId: string, opts: HubOptions = {}): Promise<DownloadResult> {
+  if (!isRepoId(repoId)) throw new HubError(`"${repoId}" is not a hub repo id (expected owner/name).`);
+  const revision = opts.revision ?? 'main';
+  if (!/^[A-Za-z0-9._/-]+$/.test(revision) || revision.includes('..')) throw new HubError(`revision "${revision}" is not valid.`);
+  const dir = opts.dir ?? modelCacheDir(repoId, revision, opts.cacheDir);
+  const offline = opts.offline ?? /^(1|true|yes|on)$/i.test(process.env.HF_HUB_OFFLINE ?? '');
+  const done = readComplete(dir);
+  if (done) return { repo: repoId, revision, dir, files: done.files, converted: done.converted, fromCache: true };
+  if (offline) return offlineResult(repoId, revision, dir);
+  fs.mkdirSync(path.join(dir, STATE), { recursive: true });
+  const dl = new Downloader(repoId, revision, dir, opts);
+  const files = ['config.json'];
+  if (!(await dl.get('config.json', true))) throw new HubError(`${repoId}@${revision}: no config.json; not a transformers model repo?`);
+  if (await dl.get('preprocessor_config.json', false)) files.push('preprocessor_config.json');
+  let converted = false;
+  if (await dl.get('model.safetensors', false)) files.push('model.safetensors');
+  else if (await dl.get('model.safetensors.index.json', false)) files.push('model.safetensors.index.json', ...(await dl.shards('model.safetensors.index.json')));
+  else if (await dl.get('pytorch_model.bin', false)) {
+    convertCheckpoint(dir, dir, { quiet: opts.quiet });
+    files.push('model.safetensors');
+    converted = true;
+  } else if (await dl.get('pytorch_model.bin.index.json', false)) {
+    await dl.shards('pytorch_model.bin.index.json');
+    const r = convertCheckpoint(dir, dir, { quiet: opts.quiet });
+    files.push(...r.files.map((f) => path.basename(f)));
+    converted = true;
+  } else {
+    throw new HubError(`${repoId}@${revision}: no weights found (looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json).`);
+  }
+  const marker = path.join(dir, STATE, 'complete.json');
+  fs.writeFileSync(marker, JSON.stringify({ repo: repoId, revision, files, converted }, null, 2) + '\n');
+  return { repo: repoId, revision, dir, files, converted, fromCache: false };
+}
+
+function readComplete(dir: string): { files: string[]; converted: boolean } | undefined {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir, STATE, 'complete.json'), 'utf8')) as { files: string[]; converted: boolean };
+    if (Array.isArray(m.files) && m.files.every((f) => typeof f === 'string' && isPlainName(f) && fs.existsSync(path.join(dir, f)))) return m;
+  } catch { /* absent or unreadable: not complete */ }
+  return undefined;
+}
+
+/** Offline: accept what is on disk if it forms a checkpoint, else say what is missing. */
+function offlineResult(repo: string, revision: string, dir: string): DownloadResult {
+  const has = (f: string): boolean => fs.existsSync(path.join(dir, f));
+  const missing: string[] = [];
+  if (!has('config.json')) missing.push('config.json');
+  let files = ['config.json'];
+  if (has('model.safetensors')) files.push('model.safetensors');
+  else if (has('model.safetensors.index.json')) {
+    const shards = shardNames(path.join(dir, 'model.safetensors.index.json'));
+    missing.push(...shards.filter((s) => !has(s)));
+    files.push('model.safetensors.index.json', ...shards);
+  } else missing.push('model.safetensors (or model.safetensors.index.json and its shards)');
+  if (missing.length) {
+    throw new HubError(`${repo}@${revision}: offline (HF_HUB_OFFLINE) and ${dir} lacks ${missing.join(', ')}; download it once with network access.`);
+  }
+  if (has('preprocessor_config.json')) files = [...files, 'preprocessor_config.json'];
+  return { repo, revision, dir, files, converted: false, fromCache: true };
+}
+
+function shardNames(indexFile: string): string[] {
+  let map: unknown;
+  try {
+    map = (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { weight_map?: unknown }).weight_map;
+  } catch (e) {
+    throw new HubError(`${indexFile}: not valid JSON (${(e as Error).message}).`);
+  }
+  const names = map && typeof map === 'object' ? Object.values(map as Record<string, unknown>) : [];
+  if (!names.length || !names.every((n) => typeof n === 'string' && isPlainName(n))) {
+    throw new HubError(`${indexFile}: "weight_map" must map tensor names to shard files in the same folder.`);
+  }
+  return [...new Set(names as string[])].sort();
+}
+
+/** Raised for failures worth retrying (5xx, dropped connection); anything else is final. */
+class Transient extends Error {}
+
+interface Sidecar { size: number; etag?: string; sha256?: string }
+
+/** Fetches the files of one repo revision into one folder. */
+class Downloader {
+  private readonly fetch: typeof fetch;
+  private readonly endpoint: string;
+  private readonly token?: string;
+
+  constructor(readonly repo: string, readonly revision: string, readonly dir: string, readonly opts: HubOptions) {
+    this.fetch = opts.fetch ?? globalThis.fetch;
+    this.endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+    this.token = opts.token ?? (process.env.HF_TOKEN || undefined);
+  }
+
+  /** Downloads the shards an index lists; returns their names. */
+  async shards(indexName: string): Promise<string[]> {
+    const names = shardNames(path.join(this.dir, indexName));
+    for (const n of names) await this.get(n, true);
+    return names;
+  }
+
+  /**
+   * Ensures `name` is in the folder. Returns false when the hub has no such file (404) and it is
+   * optional; throws HubError when it is required or the repo is missing/private.
+   */
+  async get(name: string, required: boolean): Promise<boolean> {
+    const dest = path.join(this.dir, name);
+    const side = path.join(this.dir, STATE, `${name}.json`);
+    if (fs.existsSync(dest) && fs.existsSync(side)) {
+      try {
+        const s = JSON.parse(fs.readFileSync(side, 'utf8')) as Sidecar;
+        if (s.size === fs.statSync(dest).size) return true; // already complete
+      } catch { /* re-fetch */ }
+    }
+    const retries = this.opts.retries ?? 5, delay = this.opts.retryDelayMs ?? 500;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const got = await this.once(name, dest, side);
+        if (!got && required) throw new HubError(`${this.repo}@${this.revision}: ${name} is missing on the hub.`);
+        return got;
+      } catch (e) {
+        if (e instanceof HubError || attempt >= retries) {
+          if (e instanceof HubError) throw e;
+          throw new HubError(`${this.url(name)}: failed after ${attempt + 1} attempts: ${(e as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, delay * 2 ** attempt));
+      }
+    }
+  }
+
+  private url(name: string): string {
+    return `${this.endpoint}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${name}`;
+  }
+
+  /** One request (with manual redirects), appending to the partial file. */
+  private async once(name: string, dest: string, side: string): Promise<boolean> {
+    const part = path.join(this.dir, STATE, `${name}.part`);
+    let have = fs.existsSync(part) ? fs.statSync(part).size : 0;
+    const res = await this.request(this.url(name), have);
+    const { response, linkedEtag, linkedSize } = res;
+    const status = response.status;
+    if (status === 404) {
+      await response.body?.cancel();
+      const code = response.headers.get('x-error-code');
+      if (code === 'RepoNotFound') throw new HubError(`${this.repo}: repository not found on ${this.endpoint} (if it is private, set HF_TOKEN).`);
+      if (code === 'RevisionNotFound') throw new HubError(`${this.repo}: revision "${this.revision}" not found.`);
+      return false;
+    }
+    if (status === 401 || status === 403) {
+      await response.body?.cancel();
+      throw new HubError(this.token
+        ? `${this.repo}: access denied (HTTP ${status}) with the HF_TOKEN given; the token lacks access to this repo, or the repo does not exist.`
+        : `${this.repo}: repository not found or private (HTTP ${status}); for a private or gated repo set HF_TOKEN.`);
+    }
+    if (status === 416) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('range not satisfiable; restarting'); }
+    if (status >= 500 || status === 429) { await response.body?.cancel(); throw new Transient(`HTTP ${status}`); }
+    if (status !== 200 && status !== 206) { await response.body?.cancel(); throw new HubError(`${this.url(name)}: unexpected HTTP ${status}.`); }
+    let total: number | undefined;
+    if (status === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
+      if (!m || Number(m[1]) !== have) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('bad Content-Range; restarting'); }
+      total = Number(m[3]);
+    } else {
+      have = 0; // the server sent the whole file
+      const len = response.headers.get('content-length');
+      if (len !== null) total = Number(len);
+    }
+    if (linkedSize !== undefined) total = linkedSize;
+    const etag = linkedEtag ?? cleanEtag(response.headers.get('etag'));
+    await this.writeBody(response, part, have, total, name);
+    const size = fs.statSync(part).size;
+    if (total !== undefined && size < total) throw new Transient(`connection closed at ${size} of ${total} bytes`);
+    if (total !== undefined && size > total) { fs.rmSync(part, { force: true }); throw new HubError(`${this.url(name)}: received ${size} bytes, expected ${total}.`); }
+    const sha = etag && /^[0-9a-f]{64}$/.test(etag) ? etag : undefined;
+    if (sha) {
+      const got = await sha256File(part);
+      if (got !== sha) {
+        fs.rmSync(part, { force: true });
+        throw new HubError(`${this.url(name)}: checksum mismatch (SHA-256 ${got}, the hub says ${sha}); the download was corrupted, try again.`);
+      }
+    }
+    fs.renameSync(part, dest);
+    const sidecar: Sidecar = { size, ...(etag ? { etag } : {}), ...(sha ? { sha256: sha } : {}) };
+    fs.writeFileSync(side, JSON.stringify(sidecar) + '\n');
+    return true;
+  }
+
+  /** GET with redirects followed by hand; the token goes only to the endpoint's origin. */
+  private async request(url: string, from: number): Promise<{ response: Response; linkedEtag?: string; linkedSize?: number }> {
+    const origin = new URL(this.endpoint).origin;
+    let linkedEtag: string | undefined, linkedSize: number | undefined;
+    for (let hop = 0; hop < 10; hop++) {
+      const headers: Record<string, string> = { 'user-agent': 'tfjs-beit', 'accept-encoding': 'identity' };
+      if (this.token && new URL(url).origin === origin) headers.authorization = `Bearer ${this.token}`;
+      if (from > 0) headers.range = `bytes=${from}-`;
+      let r: Response;
+      try {
+        r = await this.fetch(url, { headers, redirect: 'manual' });
+      } catch (e) {
+        throw new Transient(`${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`);
+      }
+      linkedEtag ??= cleanEtag(r.headers.get('x-linked-etag'));
+      const ls = r.headers.get('x-linked-size');
+      if (linkedSize === undefined && ls !== null && /^\d+$/.test(ls)) linkedSize = Number(ls);
+      const loc = r.headers.get('location');
+      if (r.status >= 300 && r.status < 400 && loc) {
+        await r.body?.cancel();
+        url = new URL(loc, url).href;
+        continue;
+      }
+      return { response: r, linkedEtag, linkedSize };
+    }
+    throw new HubError(`${url}: too many redirects.`);
+  }
+
+  private async writeBody(r: Response, part: string, have: number, total: number | undefined, name: string): Promise<void> {
+    const fh = await fs.promises.open(part, have > 0 ? 'a' : 'w');
+    const bar = createProgress({ label: name, total, quiet: this.opts.quiet || (total ?? 0) < (1 << 20) });
+    let done = have;
+    bar.update(done);
+    try {
+      if (r.body) {
+        for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+          await fh.write(chunk);
+          done += chunk.length;
+          bar.update(done);
+          if (total !== undefined && done > total) throw new HubError(`${name}: the server sent more than ${total} bytes.`);
+        }
+      }
+    } catch (e) {
+      if (e instanceof HubError) { await fh.close(); fs.rmSync(part, { force: true }); throw e; }
+      throw new Transient(`connection lost after ${done} bytes: ${(e as Error).message}`);
+    } finally {
+      await fh.close().catch(() => undefined);
+      bar.finish();
+    }
+  }
+}
+
+function cleanEtag(v: string | null): string | undefined {
+  if (!v) return undefined;
+  return v.replace(/^W\//, '').replace(/^"|"$/g, '');
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
