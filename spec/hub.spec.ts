@@ -1,0 +1,306 @@
+/**
+ * Hub downloads against a real HTTP server on 127.0.0.1 that behaves like huggingface.co's file
+ * endpoint: `/resolve/` answers 302 to a "CDN" on another origin with X-Linked-Etag/X-Linked-Size,
+ * the CDN honours Range (206), absent files are 404, missing or private repos 401, and faults can be
+ * injected (a connection dropped mid-file, a 503, a corrupted body).
+ */
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { downloadModel, modelCacheDir, resolveModel, type HubOptions } from '../lib/node/hub.js';
+import { encodeSafetensors, type StWriteTensor } from '../lib/io/safetensors.js';
+import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
+import { f32bytes, statePickle, torchZip } from './support/torch-builders.js';
+
+const FIX = path.resolve('spec/fixtures/d2v-tiny');
+const TOKEN = 'hf_secret';
+
+type Fault = 'drop' | 'corrupt' | '503';
+interface Hit { server: 'hub' | 'cdn'; url: string; auth?: string; range?: string }
+
+/** A fake hub + CDN pair on two ports (two origins). */
+class MockHub {
+  readonly repos = new Map<string, { files: Map<string, Buffer>; private?: boolean }>();
+  readonly faults = new Map<string, Fault>();
+  hits: Hit[] = [];
+  private hub = http.createServer((q, s) => this.onHub(q, s));
+  private cdn = http.createServer((q, s) => this.onCdn(q, s));
+  hubUrl = '';
+  cdnUrl = '';
+
+  async start(): Promise<void> {
+    const listen = (srv: http.Server): Promise<string> => new Promise((ok) => srv.listen(0, '127.0.0.1', () =>
+      ok(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`)));
+    this.hubUrl = await listen(this.hub);
+    this.cdnUrl = await listen(this.cdn);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [this.hub, this.cdn]) { s.closeAllConnections(); await new Promise((ok) => s.close(ok)); }
+  }
+
+  private log(server: Hit['server'], q: http.IncomingMessage): void {
+    this.hits.push({ server, url: q.url ?? '', auth: q.headers.authorization, range: q.headers.range });
+  }
+
+  private onHub(q: http.IncomingMessage, s: http.ServerResponse): void {
+    this.log('hub', q);
+    const m = /^\/(.+?)\/resolve\/([^/]+)\/(.+)$/.exec(q.url ?? '');
+    const repo = m && this.repos.get(m[1]!);
+    if (!m || !repo) { s.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end('Repository not found'); return; }
+    if (repo.private && q.headers.authorization !== `Bearer ${TOKEN}`) { s.writeHead(401).end('Unauthorized'); return; }
+    const file = m[3]!, body = repo.files.get(file);
+    if (!body) { s.writeHead(404, { 'x-error-code': 'EntryNotFound' }).end('Entry not found'); return; }
+    const key = `${m[1]}/${file}`;
+    if (this.faults.get(key) === '503') { this.faults.delete(key); s.writeHead(503).end('busy'); return; }
+    if (/\.(safetensors|bin)$/.test(file)) {
+      const sha = createHash('sha256').update(body).digest('hex');
+      s.writeHead(302, { location: `${this.cdnUrl}/cdn/${sha}?key=${encodeURIComponent(key)}`, 'x-linked-etag': `"${sha}"`,
+        'x-linked-size': String(body.length), etag: '"0123456789abcdef0123456789abcdef01234567"' }).end();
+      return;
+    }
+    s.writeHead(200, { 'content-length': body.length, etag: `"${createHash('sha1').update(body).digest('hex')}"` }).end(body);
+  }
+
+  private onCdn(q: http.IncomingMessage, s: http.ServerResponse): void {
+    this.log('cdn', q);
+    const key = new URL(q.url ?? '', this.cdnUrl).searchParams.get('key') ?? '';
+    const [owner, name, ...rest] = key.split('/');
+    const repoId = this.repos.has(`${owner}/${name}`) ? `${owner}/${name}` : owner!;
+    const file = repoId === owner ? [name, ...rest].join('/') : rest.join('/');
+    let body = this.repos.get(repoId)?.files.get(file);
+    if (!body) { s.writeHead(404).end(); return; }
+    const fault = this.faults.get(key);
+    if (fault === 'corrupt') { body = Buffer.from(body); body[body.length >> 1] ^= 0xff; }
+    const r = /^bytes=(\d+)-$/.exec(q.headers.range ?? '');
+    const start = r ? Number(r[1]) : 0;
+    if (start >= body.length && body.length) { s.writeHead(416).end(); return; }
+    const part = body.subarray(start);
+    s.writeHead(r ? 206 : 200, { 'content-length': part.length, etag: '"cdn-etag"',
+      ...(r ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
+    if (fault === 'drop') {
+      this.faults.delete(key);
+      s.write(part.subarray(0, part.length >> 1), () => s.socket?.destroy());
+      return;
+    }
+    s.end(part);
+  }
+}
+
+function fixtureFiles(...names: string[]): Map<string, Buffer> {
+  return new Map(names.map((n) => [n, fs.readFileSync(path.join(FIX, n))]));
+}
+
+/** Splits model.safetensors into two shards + index, with the raw bytes unchanged. */
+function shardedSafetensors(): Map<string, Buffer> {
+  const file = path.join(FIX, 'model.safetensors');
+  const h = readSafetensorsHeader(file), buf = fs.readFileSync(file);
+  const halves: Array<Map<string, StWriteTensor>> = [new Map(), new Map()];
+  const weightMap: Record<string, string> = {};
+  h.entries.forEach((e, i) => {
+    const k = i < h.entries.length / 2 ? 0 : 1;
+    halves[k]!.set(e.name, { dtype: e.dtype, shape: e.shape, data: Uint8Array.from(buf.subarray(e.begin, e.end)) });
+    weightMap[e.name] = `model-0000${k + 1}-of-00002.safetensors`;
+  });
+  return new Map([
+    ['config.json', fs.readFileSync(path.join(FIX, 'config.json'))],
+    ['model.safetensors.index.json', Buffer.from(JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }))],
+    ['model-00001-of-00002.safetensors', Buffer.from(encodeSafetensors(halves[0]!, { format: 'pt' }))],
+    ['model-00002-of-00002.safetensors', Buffer.from(encodeSafetensors(halves[1]!, { format: 'pt' }))],
+  ]);
+}
+
+function shardedPytorch(): Map<string, Buffer> {
+  const a = statePickle([{ name: 'w', storage: '0', storageType: 'FloatStorage', numel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }]);
+  const b = statePickle([{ name: 'b', storage: '0', storageType: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] }]);
+  return new Map([
+    ['config.json', Buffer.from('{"model_type": "data2vec-vision"}')],
+    ['pytorch_model.bin.index.json', Buffer.from(JSON.stringify({ metadata: { total_size: 32 }, weight_map: {
+      w: 'pytorch_model-00001-of-00002.bin', b: 'pytorch_model-00002-of-00002.bin' } }))],
+    ['pytorch_model-00001-of-00002.bin', Buffer.from(torchZip(a, new Map([['0', f32bytes([0, 1, 2, 3, 4, 5])]])))],
+    ['pytorch_model-00002-of-00002.bin', Buffer.from(torchZip(b, new Map([['0', f32bytes([7, 8])]])))],
+  ]);
+}
+
+function sameTensors(a: string, b: string): void {
+  const read = (f: string): Map<string, string> => {
+    const h = readSafetensorsHeader(f), buf = fs.readFileSync(f);
+    return new Map(h.entries.map((e) => [e.name, `${e.dtype}:${e.shape}:${createHash('sha256').update(buf.subarray(e.begin, e.end)).digest('hex')}`]));
+  };
+  expect(read(a)).to.deep.equal(read(b));
+}
+
+describe('hub downloads (mock hub on 127.0.0.1)', function () {
+  this.timeout(20000);
+  const hub = new MockHub();
+  let tmp: string;
+  let opts: HubOptions;
+
+  before(async () => {
+    await hub.start();
+    hub.repos.set('acme/d2v-tiny', { files: fixtureFiles('config.json', 'preprocessor_config.json', 'model.safetensors') });
+    hub.repos.set('acme/d2v-pt', { files: fixtureFiles('config.json', 'pytorch_model.bin') });
+    hub.repos.set('acme/private', { files: fixtureFiles('config.json', 'model.safetensors'), private: true });
+    hub.repos.set('acme/sharded', { files: shardedSafetensors() });
+    hub.repos.set('acme/sharded-pt', { files: shardedPytorch() });
+    hub.repos.set('acme/noweights', { files: fixtureFiles('config.json') });
+    hub.repos.set('solo', { files: fixtureFiles('config.json', 'model.safetensors') });
+  });
+  after(() => hub.stop());
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-hub-'));
+    opts = { endpoint: hub.hubUrl, cacheDir: tmp, quiet: true, retryDelayMs: 5, offline: false, token: '' };
+    hub.hits = [];
+  });
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('downloads a safetensors repo into the cache, then serves it from disk without requests', async () => {
+    const r = await downloadModel('acme/d2v-tiny', opts);
+    expect(r.dir).to.equal(modelCacheDir('acme/d2v-tiny', 'main', tmp));
+    expect(r.dir).to.equal(path.join(tmp, 'acme--d2v-tiny', 'main'));
+    expect(r.files).to.deep.equal(['config.json', 'preprocessor_config.json', 'model.safetensors']);
+    for (const f of r.files) expect(fs.readFileSync(path.join(r.dir, f)).equals(fs.readFileSync(path.join(FIX, f))), f).to.equal(true);
+    expect(hub.hits.some((h) => h.server === 'cdn')).to.equal(true);
+    hub.hits = [];
+    const again = await downloadModel('acme/d2v-tiny', opts);
+    expect(again.fromCache).to.equal(true);
+    expect(hub.hits).to.deep.equal([]);
+  });
+
+  it('re-fetches only what is missing', async () => {
+    const r = await downloadModel('acme/d2v-tiny', opts);
+    fs.rmSync(path.join(r.dir, 'model.safetensors'));
+    hub.hits = [];
+    await downloadModel('acme/d2v-tiny', opts);
+    expect(hub.hits.filter((h) => h.server === 'hub').map((h) => path.basename(h.url))).to.deep.equal(['model.safetensors']);
+  });
+
+  it('resumes a file whose connection dropped mid-way, with a Range request', async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'drop');
+    const r = await downloadModel('acme/d2v-tiny', opts);
+    expect(fs.readFileSync(path.join(r.dir, 'model.safetensors')).equals(fs.readFileSync(path.join(FIX, 'model.safetensors')))).to.equal(true);
+    const ranges = hub.hits.filter((h) => h.server === 'cdn' && h.range).map((h) => h.range);
+    expect(ranges).to.have.length(1);
+    expect(Number(/bytes=(\d+)-/.exec(ranges[0]!)![1])).to.be.greaterThan(0);
+  });
+
+  it('retries a 503', async () => {
+    hub.faults.set('acme/d2v-tiny/config.json', '503');
+    const r = await downloadModel('acme/d2v-tiny', opts);
+    expect(fs.existsSync(path.join(r.dir, 'config.json'))).to.equal(true);
+    expect(hub.hits.filter((h) => h.url.endsWith('/config.json'))).to.have.length(2);
+  });
+
+  it('fails on a checksum mismatch and keeps no corrupted file', async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'corrupt');
+    try {
+      await downloadModel('acme/d2v-tiny', opts);
+      expect.fail('should have thrown');
+    } catch (e) {
+      expect((e as Error).name).to.equal('HubError');
+      expect((e as Error).message).to.match(/checksum mismatch/);
+    } finally {
+      hub.faults.delete('acme/d2v-tiny/model.safetensors');
+    }
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp);
+    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).to.equal(false);
+    expect(fs.readdirSync(path.join(dir, '.beit-download')).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
+  });
+
+  it('converts a repo that only has pytorch_model.bin', async () => {
+    const r = await downloadModel('acme/d2v-pt', opts);
+    expect(r.converted).to.equal(true);
+    sameTensors(path.join(r.dir, 'model.safetensors'), path.join(FIX, 'model.safetensors'));
+  });
+
+  it('downloads sharded safetensors (index + shards)', async () => {
+    const r = await downloadModel('acme/sharded', opts);
+    expect(r.files).to.deep.equal(['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    for (const f of r.files.slice(1)) expect(fs.readFileSync(path.join(r.dir, f)).equals(hub.repos.get('acme/sharded')!.files.get(f)!)).to.equal(true);
+  });
+
+  it('downloads and converts a sharded pytorch checkpoint', async () => {
+    const r = await downloadModel('acme/sharded-pt', opts);
+    expect(r.converted).to.equal(true);
+    const index = JSON.parse(fs.readFileSync(path.join(r.dir, 'model.safetensors.index.json'), 'utf8'));
+    expect(index.weight_map).to.deep.equal({ w: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' });
+    expect(r.files).to.include('model-00002-of-00002.safetensors');
+  });
+
+  it('private repos need HF_TOKEN; the token never goes to another origin', async () => {
+    try {
+      await downloadModel('acme/private', opts);
+      expect.fail('should have thrown');
+    } catch (e) {
+      expect((e as Error).name).to.equal('HubError');
+      expect((e as Error).message).to.include('HF_TOKEN');
+    }
+    hub.hits = [];
+    const r = await downloadModel('acme/private', { ...opts, token: TOKEN });
+    expect(fs.existsSync(path.join(r.dir, 'model.safetensors'))).to.equal(true);
+    expect(hub.hits.filter((h) => h.server === 'hub').every((h) => h.auth === `Bearer ${TOKEN}`)).to.equal(true);
+    expect(hub.hits.filter((h) => h.server === 'cdn').map((h) => h.auth)).to.deep.equal([undefined]);
+  });
+
+  it('a missing repo or a repo without weights gives a clear HubError', async () => {
+    for (const [id, re] of [['acme/nope', /not found or private/], ['acme/noweights', /no weights found/]] as const) {
+      try {
+        await downloadModel(id, opts);
+        expect.fail('should have thrown');
+      } catch (e) {
+        expect((e as Error).name).to.equal('HubError');
+        expect((e as Error).message).to.match(re);
+      }
+    }
+  });
+
+  it('offline mode uses the disk and names what is missing', async () => {
+    try {
+      await downloadModel('acme/d2v-tiny', { ...opts, offline: true });
+      expect.fail('should have thrown');
+    } catch (e) {
+      expect((e as Error).message).to.match(/offline.*config\.json.*model\.safetensors/);
+    }
+    expect(hub.hits).to.deep.equal([]);
+    const dir = path.join(tmp, 'plain');
+    await downloadModel('acme/d2v-tiny', { ...opts, dir });
+    hub.hits = [];
+    const r = await downloadModel('acme/d2v-tiny', { ...opts, dir, offline: true });
+    expect(r.dir).to.equal(dir);
+    expect(hub.hits).to.deep.equal([]);
+    // A plain folder placed by hand (no download state) is also accepted offline.
+    const manual = path.join(tmp, 'manual');
+    fs.mkdirSync(manual);
+    for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(FIX, f), path.join(manual, f));
+    expect((await downloadModel('acme/other', { ...opts, dir: manual, offline: true })).files).to.include('model.safetensors');
+  });
+
+  it('resolveModel: a folder as-is, a repo id downloaded, nonsense refused', async () => {
+    expect(await resolveModel(FIX, opts)).to.equal(FIX);
+    const dir = await resolveModel('solo', opts);
+    expect(dir).to.equal(path.join(tmp, 'solo', 'main'));
+    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).to.equal(true);
+    for (const bad of ['../etc', 'a/b/c', path.join(FIX, 'config.json')]) {
+      let err: Error | undefined;
+      try { await resolveModel(bad, opts); } catch (e) { err = e as Error; }
+      expect(err?.name, bad).to.equal('HubError');
+    }
+  });
+
+  it('HF_ENDPOINT and --revision shape the URL', async () => {
+    const saved = process.env.HF_ENDPOINT;
+    process.env.HF_ENDPOINT = hub.hubUrl;
+    try {
+      const { endpoint: _drop, ...rest } = opts;
+      await downloadModel('acme/d2v-tiny', { ...rest, revision: 'v1.0' });
+    } finally {
+      if (saved === undefined) delete process.env.HF_ENDPOINT; else process.env.HF_ENDPOINT = saved;
+    }
+    expect(hub.hits[0]!.url).to.equal('/acme/d2v-tiny/resolve/v1.0/config.json');
+    expect(fs.existsSync(path.join(tmp, 'acme--d2v-tiny', 'v1.0', 'model.safetensors'))).to.equal(true);
+  });
+});
