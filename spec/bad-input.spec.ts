@@ -181,7 +181,7 @@ describe('checkpoint / config mismatches', () => {
     for (const [k, v] of t) out.set(k, { dtype: v.dtype === 'int32' ? 'I32' : 'F32', shape: v.shape, data: v.data });
     out.set('lm_head.weight', { dtype: 'F32', shape: [2], data: new Float32Array(2) });
     const warnings: string[] = [];
-    const m = await loadModel(folder('unused', config, out), { backend: 'cpu', onWarning: (w) => warnings.push(w) });
+    const m = await loadModel(folder('unused', config, out), { backend: 'cpu', onWarning: (w) => warnings.push(w), onNotice: () => {} });
     m.dispose();
     expect(warnings).to.have.length(1);
     expect(warnings[0]).to.include('lm_head.weight');

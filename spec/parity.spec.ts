@@ -13,7 +13,7 @@ for (const backend of PARITY_BACKENDS) {
   describe(`parity on ${backend}`, () => {
     for (const c of MODEL_CASES) {
       it(`${c}: every stored output within tolerance`, async () => {
-        const model = await loadModel(caseDir(c), { backend, onWarning: (m) => { throw new Error(m); } });
+        const model = await loadModel(caseDir(c), { backend, onWarning: (m) => { throw new Error(m); }, onNotice: () => {} });
         expect(tf.getBackend()).to.equal(backend);
         const expected = expectedOf(c);
         const out = model.forward(inputsOf(c), { outputHiddenStates: true, outputAttentions: true });

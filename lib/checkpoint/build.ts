@@ -11,8 +11,10 @@ import { mapWeights } from './weights.js';
 
 /** Options shared by every way of loading a model. */
 export interface BuildOptions {
-  /** Receives warnings and notices (unused tensors, default preprocessing). Default: `console.warn`. */
+  /** Receives warnings (tensors the model does not use). Default: `console.warn`. */
   readonly onWarning?: (message: string) => void;
+  /** Receives notices (default preprocessing in effect). Default: `onWarning`. */
+  readonly onNotice?: (message: string) => void;
 }
 
 /** What an entry point hands over to build a model. */
@@ -39,7 +41,7 @@ export function buildImageModel<I>(inputs: BuildInputs<I>, options: BuildOptions
   if (!processor) {
     const family = config.model_type === 'vit' ? 'vit' : 'beit';
     processor = defaultProcessorConfig(config.image_size, family);
-    warn(`No preprocessor_config.json for ${inputs.checkpointName}: using ${family} defaults for ${config.image_size.join('x')} images.`);
+    (options.onNotice ?? warn)(`No preprocessor_config.json for ${inputs.checkpointName}: using ${family} defaults for ${config.image_size.join('x')} images.`);
   }
   return new ImageModel(config, mapped.weights, processor, inputs.reader, inputs.backend);
 }

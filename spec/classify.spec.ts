@@ -1,0 +1,122 @@
+/**
+ * End to end: image file -> decode -> processor -> model -> logits, against `e2e.safetensors`
+ * (transformers + Pillow on the same files), plus classify/embed API behaviour and the CLI.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadModel } from '../lib/node/load.js';
+import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
+import { toleranceFor } from '../lib/checkpoint/parity.js';
+import { softmax } from '../lib/pipeline/predictions.js';
+import { caseDir, FIXTURES } from './helpers/fixtures.js';
+
+const IMAGES = path.join(FIXTURES, 'images');
+const e2e = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'e2e.safetensors')).tensors;
+
+describe('end to end: image files -> logits (d2v-tiny, its preprocessor_config.json)', () => {
+  for (const backend of ['wasm', 'cpu']) {
+    it(`every image of e2e.safetensors within tolerance on ${backend}`, async () => {
+      const model = await loadModel(caseDir('d2v-tiny'), { backend });
+      try {
+        expect(e2e.size).to.be.greaterThan(3);
+        for (const [file, ref] of e2e) {
+          const { pixelValues } = await model.preprocess(path.join(IMAGES, file));
+          const logits = model.predict({ data: pixelValues, shape: [1, 3, 32, 32] });
+          const got = logits.dataSync();
+          logits.dispose();
+          const refData = ref.data as Float32Array;
+          const err = Math.max(...Array.from(got, (v, i) => Math.abs(v - refData[i]!)));
+          expect(err, `${file}: max abs error ${err}`).to.be.at.most(toleranceFor(refData));
+        }
+      } finally { model.dispose(); }
+    });
+  }
+
+  it('classify: batches keep input order, scores are softmax over all classes, no tensor leaks', async () => {
+    const model = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm' });
+    try {
+      const files = [...e2e.keys()];
+      const before = tf.memory().numTensors;
+      const preds = await model.classify(files.map((f) => path.join(IMAGES, f)), { topK: 10, batchSize: 3 });
+      expect(tf.memory().numTensors).to.equal(before);
+      preds.forEach((p, i) => {
+        const ref = softmax(e2e.get(files[i]!)!.data as Float32Array);
+        expect(p).to.have.length(10);
+        expect(p.reduce((a, x) => a + x.score, 0)).to.be.closeTo(1, 1e-9);
+        p.forEach((x, k) => {
+          expect(x.score).to.be.closeTo(ref[x.index]!, 1e-4);
+          expect(x.label).to.equal(model.id2label[x.index]);
+          if (k) expect(x.score).to.be.at.most(p[k - 1]!.score);
+        });
+      });
+      // the same images one at a time give the same ranking
+      const single = await model.classify([path.join(IMAGES, files[1]!)], { topK: 10, batchSize: 1 });
+      expect(single[0]!.map((x) => x.index)).to.deep.equal(preds[1]!.map((x) => x.index));
+    } finally { model.dispose(); }
+  });
+
+  it('classify accepts bytes, raw pixels and tensors as well as paths', async () => {
+    const model = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm' });
+    try {
+      const file = path.join(IMAGES, 'chelsea.png');
+      const bytes = new Uint8Array(fs.readFileSync(file));
+      const [a, b] = await model.classify([file, bytes], { topK: 3 });
+      expect(b).to.deep.equal(a);
+    } finally { model.dispose(); }
+  });
+
+  it('embed returns the pooled output per image and optional attention maps', async () => {
+    const model = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm' });
+    try {
+      const file = path.join(IMAGES, 'coco_cats.png');
+      const [e] = await model.embed([file], { outputAttentions: true });
+      expect(e!.embedding).to.have.length(48);
+      expect(e!.attentions).to.have.length(2);
+      expect(e!.attentions![0]).to.have.length(4 * 17 * 17);
+      const { pixelValues } = await model.preprocess(file);
+      const out = model.forward({ data: pixelValues, shape: [1, 3, 32, 32] });
+      const pooled = out.pooledOutput!.dataSync();
+      out.logits?.dispose(); out.pooledOutput?.dispose(); out.lastHiddenState.dispose();
+      expect(Array.from(e!.embedding)).to.deep.equal(Array.from(pooled));
+    } finally { model.dispose(); }
+  });
+});
+
+describe('classify / embed CLI', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/beit.mjs', ...args], { encoding: 'utf8' });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-cli-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('--json lists every file; a bad file carries "error" and makes the exit code 1', () => {
+    const bad = path.join(tmp, 'broken.jpg');
+    fs.writeFileSync(bad, 'not a jpeg');
+    const r = cli('classify', path.join(IMAGES, 'chelsea.png'), bad, '--model', caseDir('d2v-tiny'), '--top-k', '2', '--json', '--backend', 'wasm');
+    expect(r.status).to.equal(1);
+    const rep = JSON.parse(r.stdout);
+    expect(rep).to.have.length(2);
+    expect(rep[0].predictions).to.have.length(2);
+    expect(rep[1].error).to.include('broken.jpg');
+    expect(r.stderr).to.include('backend: wasm');
+  });
+  it('human output and folders', () => {
+    const d = path.join(tmp, 'folder'); fs.mkdirSync(d);
+    fs.copyFileSync(path.join(IMAGES, 'chelsea_q90.jpg'), path.join(d, 'a.jpg'));
+    fs.copyFileSync(path.join(IMAGES, 'coco_cats.png'), path.join(d, 'b.png'));
+    const r = cli('classify', d, '--model', caseDir('d2v-tiny'), '--top-k', '3');
+    expect(r.status).to.equal(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).to.have.length(2);
+    expect(lines[0]).to.match(/a\.jpg\s+\S.* \d\.\d\d \| .* \| .* \d\.\d\d$/);
+  });
+  it('embed writes [N, hidden] embeddings', () => {
+    const out = path.join(tmp, 'emb.safetensors');
+    const r = cli('embed', path.join(IMAGES, 'chelsea.png'), path.join(IMAGES, 'coco_cats.png'), '--model', caseDir('d2v-tiny'), '--out', out);
+    expect(r.status, r.stderr).to.equal(0);
+    const t = readSafetensorsFile(out).tensors.get('embeddings')!;
+    expect(t.shape).to.deep.equal([2, 48]);
+  });
+});
