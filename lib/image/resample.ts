@@ -123,6 +123,27 @@ function horizontal(src: Uint8Array, inW: number, h: number, C: number, ax: Axis
   const out = new Uint8Array(outW * h * C);
   const { start, count, coeffs, stride } = ax;
   let o = 0;
+  if (C === 3) { // RGB fast path: one pass over the taps for all three channels
+    for (let y = 0; y < h; y++) {
+      const row = y * inW * 3;
+      for (let x = 0; x < outW; x++) {
+        const n = count[x];
+        const kb = x * stride;
+        let s = row + start[x] * 3;
+        let r = HALF, g = HALF, b = HALF;
+        for (let i = 0; i < n; i++, s += 3) {
+          const k = coeffs[kb + i];
+          r += src[s] * k;
+          g += src[s + 1] * k;
+          b += src[s + 2] * k;
+        }
+        out[o++] = clip8(r);
+        out[o++] = clip8(g);
+        out[o++] = clip8(b);
+      }
+    }
+    return out;
+  }
   for (let y = 0; y < h; y++) {
     const row = y * inW * C;
     for (let x = 0; x < outW; x++) {
@@ -143,16 +164,19 @@ function vertical(src: Uint8Array, w: number, C: number, ax: AxisCoefficients, o
   const rowLen = w * C;
   const out = new Uint8Array(rowLen * outH);
   const { start, count, coeffs, stride } = ax;
+  // Row-at-a-time accumulation keeps memory access sequential; sums are exact integers in doubles.
+  const acc = new Float64Array(rowLen);
   for (let y = 0; y < outH; y++) {
     const n = count[y];
     const kb = y * stride;
-    const sb = start[y] * rowLen;
-    const ob = y * rowLen;
-    for (let j = 0; j < rowLen; j++) {
-      let acc = HALF;
-      for (let i = 0; i < n; i++) acc += src[sb + i * rowLen + j] * coeffs[kb + i];
-      out[ob + j] = clip8(acc);
+    acc.fill(HALF);
+    for (let i = 0; i < n; i++) {
+      const k = coeffs[kb + i];
+      const sb = (start[y] + i) * rowLen;
+      for (let j = 0; j < rowLen; j++) acc[j] += src[sb + j] * k;
     }
+    const ob = y * rowLen;
+    for (let j = 0; j < rowLen; j++) out[ob + j] = clip8(acc[j]);
   }
   return out;
 }
