@@ -15,6 +15,8 @@ import { downloadModel, modelCacheDir, resolveModel, type HubOptions } from '../
 import { encodeSafetensors, type StWriteTensor } from '../lib/io/safetensors.js';
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
 import { f32bytes, statePickle, torchZip } from './support/torch-builders.js';
+import { main } from '../lib/cli/main.js';
+import { createProgress } from '../lib/cli/progress.js';
 
 const FIX = path.resolve('spec/fixtures/d2v-tiny');
 const TOKEN = 'hf_secret';
@@ -302,5 +304,55 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     }
     expect(hub.hits[0]!.url).to.equal('/acme/d2v-tiny/resolve/v1.0/config.json');
     expect(fs.existsSync(path.join(tmp, 'acme--d2v-tiny', 'v1.0', 'model.safetensors'))).to.equal(true);
+  });
+
+  it('beit download --dir --json prints the folder and files; errors print without a stack', async () => {
+    const out: string[] = [], err: string[] = [];
+    const saved = { o: process.stdout.write, e: process.stderr.write, endpoint: process.env.HF_ENDPOINT, token: process.env.HF_TOKEN };
+    process.env.HF_ENDPOINT = hub.hubUrl;
+    delete process.env.HF_TOKEN;
+    (process.stdout as { write: unknown }).write = (x: string) => { out.push(String(x)); return true; };
+    (process.stderr as { write: unknown }).write = (x: string) => { err.push(String(x)); return true; };
+    const dir = path.join(tmp, 'cli');
+    let ok: number, bad: number;
+    try {
+      ok = await main(['download', 'acme/d2v-tiny', '--dir', dir, '--json', '--quiet']);
+      bad = await main(['download', 'acme/private', '--dir', path.join(tmp, 'p'), '--quiet']);
+    } finally {
+      (process.stdout as { write: unknown }).write = saved.o;
+      (process.stderr as { write: unknown }).write = saved.e;
+      if (saved.endpoint === undefined) delete process.env.HF_ENDPOINT; else process.env.HF_ENDPOINT = saved.endpoint;
+      if (saved.token !== undefined) process.env.HF_TOKEN = saved.token;
+    }
+    expect(ok).to.equal(0);
+    const rep = JSON.parse(out.join(''));
+    expect(rep).to.deep.include({ repo: 'acme/d2v-tiny', revision: 'main', dir, converted: false });
+    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).to.equal(true);
+    expect(bad).to.equal(1);
+    expect(err.join('')).to.include('HF_TOKEN');
+    expect(err.join('')).to.not.match(/\n\s+at /);
+  });
+});
+
+describe('progress bar', () => {
+  it('draws bytes, percentage, speed and ETA on a TTY, nothing otherwise', () => {
+    const lines: string[] = [];
+    const tty = { isTTY: true, columns: 120, write: (x: string) => { lines.push(x); return true; } };
+    const bar = createProgress({ label: 'model.safetensors', total: 2_000_000, stream: tty });
+    bar.update(1_000_000);
+    bar.finish();
+    const text = lines.join('');
+    expect(text).to.include('model.safetensors');
+    expect(text).to.match(/50%/);
+    expect(text).to.match(/1\.0 MB\/2\.0 MB/);
+    expect(text).to.match(/ETA/);
+    expect(text.endsWith('\n')).to.equal(true);
+    const silent: string[] = [];
+    const pipe = { isTTY: false, write: (x: string) => { silent.push(x); return true; } };
+    const b2 = createProgress({ label: 'x', total: 10, stream: pipe });
+    b2.tick(5); b2.finish();
+    const b3 = createProgress({ label: 'x', total: 10, stream: tty, quiet: true });
+    b3.tick(5); b3.finish();
+    expect(silent).to.deep.equal([]);
   });
 });

@@ -152,6 +152,11 @@ describe('PyTorch zip checkpoints', () => {
     refused(() => readTorchCheckpoint(memSource(torchZip(pk2, new Map())), 'nostore.bin'), 'data/9');
     const pk3 = statePickle([{ name: 'w', storage: '0', storageType: 'FloatStorage', numel: 1000000, offset: 0, shape: [1000000], stride: [1] }]);
     refused(() => readTorchCheckpoint(memSource(torchZip(pk3, new Map([['0', f32bytes([1])]]))), 'short.bin'), 'storage "0"');
+    const pk4 = statePickle([{ name: 'huge', storage: '0', storageType: 'FloatStorage', numel: 1, offset: 0, shape: [100000, 100000], stride: [0, 0] }]);
+    refused(() => readTorchCheckpoint(memSource(torchZip(pk4, new Map([['0', f32bytes([1])]]))), 'expand.bin'), 'expanded view');
+    const pk5 = statePickle([{ name: 'ok', storage: '0', storageType: 'FloatStorage', numel: 1, offset: 0, shape: [2, 3], stride: [0, 0] }]);
+    const ts = readTorchCheckpoint(memSource(torchZip(pk5, new Map([['0', f32bytes([9])]]))), 'expand-small.bin');
+    expect([...new Float32Array(ts.get('ok')!.read().buffer)]).to.deep.equal([9, 9, 9, 9, 9, 9]);
   });
 
   it('detects truncated archives and CRC mismatches', () => {

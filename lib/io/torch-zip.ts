@@ -24,6 +24,9 @@ export interface LazyTensor {
   read(): Uint8Array;
 }
 
+/** Largest tensor materialised from a view that repeats storage elements (stride 0). */
+const MAX_EXPANDED_BYTES = 64 << 20;
+
 interface StorageInfo {
   readonly dtype: StDtype;
   readonly entry: ZipEntry;
@@ -103,6 +106,9 @@ function lazyTensor(zip: ZipReader, t: TensorRef, where: string): LazyTensor {
   let last = t.offset;
   for (let i = 0; i < t.shape.length; i++) last += (t.shape[i]! - 1) * t.stride[i]!;
   if (numel > 0 && last >= s.numel) fail(`view (offset ${t.offset}, shape [${t.shape}], stride [${t.stride}]) reaches element ${last} of a ${s.numel}-element storage.`);
+  // A view with more elements than its storage repeats elements (stride 0, an expanded tensor); its
+  // materialised size is not bounded by the file size, so cap it.
+  if (numel > s.numel && numel * size > MAX_EXPANDED_BYTES) fail(`expanded view of shape [${t.shape}] would need ${numel * size} bytes from a ${s.numel}-element storage.`);
   return {
     dtype: s.dtype,
     shape: t.shape,
