@@ -159,6 +159,14 @@ describe('PyTorch zip checkpoints', () => {
     expect([...new Float32Array(ts.get('ok')!.read().buffer)]).to.deep.equal([9, 9, 9, 9, 9, 9]);
   });
 
+  it('reads zip64 archives (sizes and offsets in the zip64 extra field and end record)', () => {
+    const pk = statePickle([{ name: 'w', storage: '0', storageType: 'HalfStorage', numel: 2, offset: 1, shape: [1], stride: [1] }]);
+    const zip = torchZip(pk, new Map([['0', new Uint8Array([0x00, 0x3c, 0x00, 0xc0])]]), 'pytorch_model', true);
+    const ts = readTorchCheckpoint(memSource(zip), 'z64.bin');
+    expect(ts.get('w')!.dtype).to.equal('F16');
+    expect([...ts.get('w')!.read()]).to.deep.equal([0x00, 0xc0]);
+  });
+
   it('detects truncated archives and CRC mismatches', () => {
     const pk = statePickle([{ name: 'w', storage: '0', storageType: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] }]);
     const zip = torchZip(pk, new Map([['0', f32bytes([1, 2])]]));

@@ -64,7 +64,7 @@ export function statePickle(views: readonly ViewSpec[]): Uint8Array {
 }
 
 /** A zip with STORED entries, as `torch.save` writes. */
-export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array {
+export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>, zip64 = false): Uint8Array {
   const chunks: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
@@ -76,11 +76,20 @@ export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>)
     lv.setUint32(0, 0x04034b50, true); lv.setUint16(4, 20, true);
     lv.setUint32(14, crc, true); lv.setUint32(18, data.length, true); lv.setUint32(22, data.length, true);
     lv.setUint16(26, n.length, true); local.set(n, 30);
-    const cd = new Uint8Array(46 + n.length);
+    // zip64: sizes and offset moved into a 28-byte extra field (id 1), 0xffffffff in their places.
+    const extra = zip64 ? 28 : 0;
+    const cd = new Uint8Array(46 + n.length + extra);
     const cv = new DataView(cd.buffer);
-    cv.setUint32(0, 0x02014b50, true); cv.setUint16(4, 20, true); cv.setUint16(6, 20, true);
-    cv.setUint32(16, crc, true); cv.setUint32(20, data.length, true); cv.setUint32(24, data.length, true);
-    cv.setUint16(28, n.length, true); cv.setUint32(42, offset, true); cd.set(n, 46);
+    const big = (v: number): number => (zip64 ? 0xffffffff : v);
+    cv.setUint32(0, 0x02014b50, true); cv.setUint16(4, 45, true); cv.setUint16(6, 45, true);
+    cv.setUint32(16, crc, true); cv.setUint32(20, big(data.length), true); cv.setUint32(24, big(data.length), true);
+    cv.setUint16(28, n.length, true); cv.setUint16(30, extra, true); cv.setUint32(42, big(offset), true); cd.set(n, 46);
+    if (zip64) {
+      const x = 46 + n.length;
+      cv.setUint16(x, 1, true); cv.setUint16(x + 2, 24, true);
+      cv.setBigUint64(x + 4, BigInt(data.length), true); cv.setBigUint64(x + 12, BigInt(data.length), true);
+      cv.setBigUint64(x + 20, BigInt(offset), true);
+    }
     chunks.push(local, data);
     central.push(cd);
     offset += local.length + data.length;
@@ -88,9 +97,20 @@ export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>)
   const cdSize = central.reduce((a, c) => a + c.length, 0);
   const eocd = new Uint8Array(22);
   const ev = new DataView(eocd.buffer);
-  ev.setUint32(0, 0x06054b50, true); ev.setUint16(8, entries.length, true); ev.setUint16(10, entries.length, true);
-  ev.setUint32(12, cdSize, true); ev.setUint32(16, offset, true);
-  const all = [...chunks, ...central, eocd];
+  ev.setUint32(0, 0x06054b50, true);
+  ev.setUint16(8, zip64 ? 0xffff : entries.length, true); ev.setUint16(10, zip64 ? 0xffff : entries.length, true);
+  ev.setUint32(12, zip64 ? 0xffffffff : cdSize, true); ev.setUint32(16, zip64 ? 0xffffffff : offset, true);
+  const tail: Uint8Array[] = [];
+  if (zip64) {
+    const rec = new Uint8Array(56), rv = new DataView(rec.buffer);
+    rv.setUint32(0, 0x06064b50, true); rv.setBigUint64(4, 44n, true); rv.setUint16(12, 45, true); rv.setUint16(14, 45, true);
+    rv.setBigUint64(24, BigInt(entries.length), true); rv.setBigUint64(32, BigInt(entries.length), true);
+    rv.setBigUint64(40, BigInt(cdSize), true); rv.setBigUint64(48, BigInt(offset), true);
+    const loc = new Uint8Array(20), lv = new DataView(loc.buffer);
+    lv.setUint32(0, 0x07064b50, true); lv.setBigUint64(8, BigInt(offset + cdSize), true); lv.setUint32(16, 1, true);
+    tail.push(rec, loc);
+  }
+  const all = [...chunks, ...central, ...tail, eocd];
   const out = new Uint8Array(all.reduce((a, c) => a + c.length, 0));
   let at = 0;
   for (const c of all) { out.set(c, at); at += c.length; }
@@ -98,12 +118,12 @@ export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>)
 }
 
 /** A complete PyTorch zip checkpoint: `<prefix>/data.pkl`, `<prefix>/data/<key>`, `<prefix>/version`. */
-export function torchZip(pickle: Uint8Array, storages: ReadonlyMap<string, Uint8Array>, prefix = 'archive'): Uint8Array {
+export function torchZip(pickle: Uint8Array, storages: ReadonlyMap<string, Uint8Array>, prefix = 'archive', zip64 = false): Uint8Array {
   return storedZip([
     [`${prefix}/data.pkl`, pickle],
     ...[...storages].map(([k, v]) => [`${prefix}/data/${k}`, v] as const),
     [`${prefix}/version`, new TextEncoder().encode('3\n')],
-  ]);
+  ], zip64);
 }
 
 /** float32 values as little-endian bytes. */
