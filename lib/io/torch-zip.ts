@@ -42,7 +42,8 @@ interface StorageInfo {
 export function readTorchCheckpoint(source: RandomAccess, file: string,
   inflateRaw?: (data: Uint8Array, size: number) => Uint8Array): Map<string, LazyTensor> {
   const fail = (msg: string): never => { throw new PickleError(`${file}: ${msg}`); };
-  const head = source.read(0, Math.min(source.size, 4));
+  const head = source.read(0, Math.min(source.size, 9));
+  if (head.length === 9 && head[8] === 0x7b && head[6] === 0 && head[7] === 0) fail('this is already a safetensors file; nothing to convert.');
   if (head[0] === 0x80 && (head[1] ?? 0) <= 5) {
     fail('legacy (non-zip) PyTorch checkpoint format is unsupported; re-save it with a recent PyTorch: '
       + 'torch.save(torch.load(path), path, _use_new_zipfile_serialization=True).');

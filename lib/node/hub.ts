@@ -212,7 +212,8 @@ class Downloader {
       } catch (e) {
         if (e instanceof HubError || attempt >= retries) {
           if (e instanceof HubError) throw e;
-          throw new HubError(`${this.url(name)}: failed after ${attempt + 1} attempts: ${(e as Error).message}`);
+          throw new HubError(`${this.url(name)}: failed after ${attempt + 1} attempts: ${(e as Error).message}. `
+            + 'Without network access, set HF_HUB_OFFLINE=1 to use only what is already on disk.');
         }
         await new Promise((r) => setTimeout(r, delay * 2 ** attempt));
       }
