@@ -1,6 +1,7 @@
 /** The registry of CLI commands, in the order `beit --help` lists them. */
 import type { Command } from '../command.js';
 import { parity } from './parity.js';
+import { benchCommand } from './bench.js';
 import { classifyCommand } from './classify.js';
 import { embedCommand } from './embed.js';
 import { convertCommand } from './convert.js';
@@ -11,6 +12,7 @@ export const commands: readonly Command[] = [
   classifyCommand,
   embedCommand,
   parity,
+  benchCommand,
   convertCommand,
   downloadCommand,
   preprocessCommand,];

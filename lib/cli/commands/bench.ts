@@ -1,0 +1,115 @@
+/**
+ * `beit bench`: forward time per image, per backend and batch size. Each backend runs in its own
+ * child process so that load time and peak RSS belong to that backend alone.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
+import { benchCheckpoint, forwardFlops } from '../../node/bench-checkpoint.js';
+
+/** One measured configuration. */
+export interface BenchResult {
+  backend: string; batch: number; threads: number | null; msPerImage: number; minMsPerImage: number;
+  gflops: number; loadMs: number; peakRssMb: number;
+}
+
+const usage = `
+Usage: beit bench [options]
+
+Times the forward pass. Without --model it uses (and creates once, seeded, in the cache) a random-weight
+checkpoint with the exact facebook/data2vec-vision-base-ft1k architecture (86 M parameters, 224x224).
+
+Options:
+  --model <dir>        checkpoint folder to time instead
+  --backend <list>     comma-separated backends (default: the default backend; e.g. native,wasm)
+  --batch <list>       comma-separated batch sizes               (default 1,8)
+  --runs <n>           timed runs per batch size after warm-up   (default 5)
+  --threads <n>        threads for the native backend (sets BEIT_THREADS)
+  --json               print {"results": [{"backend","batch","threads","msPerImage","minMsPerImage","gflops","loadMs","peakRssMb"}]}
+  -h, --help           this help
+
+msPerImage is the median over runs of (batch time / batch), minMsPerImage the best; gflops uses the
+model's forward FLOPs (35.1 GFLOP per base-size image) over the median.
+`;
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'time the forward pass per backend and batch size',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      model: { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' },
+      threads: { type: 'string' }, json: { type: 'boolean' }, child: { type: 'boolean' },
+    }, false);
+    const batches = String(values.batch ?? '1,8').split(',').map((b) => intFlag(b, 'batch', 1));
+    const runs = intFlag(values.runs as string | undefined, 'runs', 5);
+    const threads = values.threads === undefined ? undefined : intFlag(values.threads as string, 'threads', 1);
+    if (threads !== undefined) process.env.BEIT_THREADS = String(threads);
+    const dir = (values.model as string | undefined) ?? benchCheckpoint(undefined, (m) => process.stderr.write(m + '\n'));
+    if (!fs.existsSync(path.join(dir, 'config.json'))) throw new UserError(`${dir}: not a checkpoint folder.`, EXIT_USAGE);
+    if (values.child) {
+      const results = await measure(dir, values.backend as string | undefined, batches, runs, threads);
+      process.stdout.write(JSON.stringify(results) + '\n');
+      return 0;
+    }
+    const backends = values.backend ? String(values.backend).split(',') : [undefined];
+    const results: BenchResult[] = [];
+    const bin = fileURLToPath(new URL('../../../../bin/beit.mjs', import.meta.url));
+    for (const b of backends) {
+      const args = [bin, 'bench', '--child', '--model', dir, '--batch', batches.join(','), '--runs', String(runs),
+        ...(b ? ['--backend', b] : []), ...(threads ? ['--threads', String(threads)] : [])];
+      const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      if (r.status !== 0) throw new UserError(`bench on backend ${b ?? '(default)'} failed (exit ${r.status}).`);
+      results.push(...(JSON.parse(r.stdout.trim().split('\n').pop()!) as BenchResult[]));
+    }
+    if (values.json) process.stdout.write(JSON.stringify({ results }, null, 2) + '\n');
+    else {
+      process.stdout.write('backend     batch  threads  ms/image (median)  min     GFLOP/s  load ms  peak RSS MB\n');
+      for (const r of results) {
+        process.stdout.write(`${r.backend.padEnd(10)}  ${String(r.batch).padStart(5)}  ${String(r.threads ?? '-').padStart(7)}  ` +
+          `${r.msPerImage.toFixed(1).padStart(17)}  ${r.minMsPerImage.toFixed(1).padStart(6)}  ${r.gflops.toFixed(1).padStart(7)}  ` +
+          `${r.loadMs.toFixed(0).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}\n`);
+      }
+    }
+    return 0;
+  },
+};
+
+async function measure(dir: string, backend: string | undefined, batches: number[], runs: number, threads?: number): Promise<BenchResult[]> {
+  const { loadModel } = await import('../../node/load.js');
+  const { disposeOutput } = await import('../../model/model.js');
+  const t0 = performance.now();
+  const model = await loadModel(dir, { backend, onNotice: () => {} });
+  const loadMs = performance.now() - t0;
+  process.stderr.write(`backend: ${model.backend}\n`);
+  const c = model.config;
+  const flops = forwardFlops(c, model.numLabels);
+  const out: BenchResult[] = [];
+  for (const batch of batches) {
+    const n = batch * c.num_channels * c.image_size[0] * c.image_size[1];
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = Math.sin(i) * 0.9;
+    const once = async () => {
+      const s = performance.now();
+      const o = model.forward({ data, shape: [batch, c.num_channels, c.image_size[0], c.image_size[1]] });
+      await (o.logits ?? o.lastHiddenState).data();
+      disposeOutput(o);
+      return (performance.now() - s) / batch;
+    };
+    await once(); // warm-up: kernel compilation, packing, allocation
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) times.push(await once());
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)]!;
+    out.push({
+      backend: model.backend, batch, threads: model.backend === 'native' ? (threads ?? null) : null,
+      msPerImage: median, minMsPerImage: times[0]!, gflops: flops / median / 1e6, loadMs,
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+    });
+    process.stderr.write(`${model.backend} batch ${batch}: ${median.toFixed(1)} ms/image (min ${times[0]!.toFixed(1)})\n`);
+  }
+  model.dispose();
+  return out;
+}
