@@ -1,0 +1,124 @@
+/**
+ * A checkpoint over HTTP: `config.json`, optional `preprocessor_config.json`, and
+ * `model.safetensors` or `model.safetensors.index.json` + shards, from a folder URL or a Hugging
+ * Face repo id (`https://huggingface.co/{id}/resolve/{revision}/{file}`; the hub answers CORS).
+ * The browser counterpart of lib/node/checkpoint-dir.ts; the bytes are parsed with the same strict
+ * safetensors codec. A repo with only `pytorch_model.bin` is refused with the CLI command that
+ * converts it.
+ */
+import { ConfigError } from '../checkpoint/config.js';
+import { WeightsError } from '../checkpoint/weights.js';
+import { decodeTensor, parseHeader, readHeaderLength, type HostTensor } from '../io/safetensors.js';
+import { fetchFile, type FetchFileOptions } from './fetch-files.js';
+
+/** What the browser loader fetched. */
+export interface RemoteCheckpoint {
+  /** Folder URL, ending with `/`. */
+  readonly base: string;
+  readonly configText: string;
+  readonly processorText?: string;
+  readonly tensors: Map<string, HostTensor>;
+  /** URL of the weights file (or of the shard index). */
+  readonly weightsUrl: string;
+}
+
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/**
+ * Turns `urlOrRepoId` into a folder URL ending with `/`. Absolute and page-relative URLs
+ * (`/models/x/`, `./x`, `https://...`) are folders; `owner/name` is a hub repo id.
+ */
+export function checkpointBase(urlOrRepoId: string, revision = 'main', hubUrl = 'https://huggingface.co'): string {
+  const s = urlOrRepoId.trim();
+  if (!s) throw new ConfigError('loadModel: empty model location; pass a folder URL or a hub repo id like "facebook/data2vec-vision-base-ft1k".');
+  if (REPO_ID.test(s)) return `${hubUrl}/${s}/resolve/${encodeURIComponent(revision)}/`;
+  const base = typeof location !== 'undefined' ? location.href : undefined;
+  let url: URL;
+  try {
+    url = new URL(s, base);
+  } catch {
+    throw new ConfigError(`loadModel: "${s}" is neither a URL nor a hub repo id (owner/name).`);
+  }
+  return url.href.endsWith('/') ? url.href : `${url.href}/`;
+}
+
+async function fetchText(base: string, file: string, options: FetchFileOptions): Promise<string | undefined> {
+  const bytes = await fetchFile(base + file, file, options);
+  return bytes && new TextDecoder().decode(bytes);
+}
+
+/** Fetches and parses every file of a checkpoint folder. */
+export async function fetchCheckpoint(base: string, options: FetchFileOptions): Promise<RemoteCheckpoint> {
+  const configText = await fetchText(base, 'config.json', options);
+  if (configText === undefined) throw new ConfigError(`${base}config.json: not found (HTTP 404); is this a checkpoint folder or repo id?`);
+  const processorText = await fetchText(base, 'preprocessor_config.json', options);
+  const singleUrl = `${base}model.safetensors`;
+  const single = await fetchFile(singleUrl, 'model.safetensors', options);
+  let tensors: Map<string, HostTensor>;
+  let weightsUrl = singleUrl;
+  if (single) {
+    tensors = parseSafetensors(single, singleUrl);
+  } else {
+    weightsUrl = `${base}model.safetensors.index.json`;
+    const index = await fetchText(base, 'model.safetensors.index.json', options);
+    if (index === undefined) throw await noSafetensors(base, options);
+    tensors = await fetchShards(base, index, weightsUrl, options);
+  }
+  return processorText === undefined
+    ? { base, configText, tensors, weightsUrl }
+    : { base, configText, processorText, tensors, weightsUrl };
+}
+
+/** The error for a folder without safetensors weights; names the converter when a .bin exists. */
+async function noSafetensors(base: string, options: FetchFileOptions): Promise<WeightsError> {
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  for (const bin of ['pytorch_model.bin', 'pytorch_model.bin.index.json']) {
+    const res = await doFetch(base + bin, { method: 'HEAD' }).catch(() => undefined);
+    if (res?.ok) {
+      return new WeightsError(`${base}: has ${bin} but no safetensors weights, and browsers load only safetensors. `
+        + 'Convert it with the CLI (npx beit convert <folder> <new-folder>), then serve the new folder.');
+    }
+  }
+  return new WeightsError(`${base}: no model.safetensors or model.safetensors.index.json (HTTP 404).`);
+}
+
+/** Parses a whole safetensors file held in memory; F32 tensors at aligned offsets are views, not copies. */
+export function parseSafetensors(bytes: Uint8Array, name: string, keep?: (tensor: string) => boolean): Map<string, HostTensor> {
+  const n = readHeaderLength(bytes.subarray(0, 8), bytes.length, name);
+  const header = parseHeader(bytes.subarray(8, 8 + n), bytes.length, name);
+  const out = new Map<string, HostTensor>();
+  for (const e of header.entries) {
+    if (keep && !keep(e.name)) continue;
+    out.set(e.name, decodeTensor(e, bytes.subarray(e.begin, e.end), name));
+  }
+  return out;
+}
+
+async function fetchShards(base: string, indexText: string, indexUrl: string, options: FetchFileOptions): Promise<Map<string, HostTensor>> {
+  let map: unknown;
+  try {
+    map = (JSON.parse(indexText) as { weight_map?: unknown }).weight_map;
+  } catch (e) {
+    throw new WeightsError(`${indexUrl}: not valid JSON (${(e as Error).message}).`);
+  }
+  if (!map || typeof map !== 'object') throw new WeightsError(`${indexUrl}: no "weight_map" object.`);
+  const byShard = new Map<string, Set<string>>();
+  for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
+    if (typeof shard !== 'string' || !/^[\w.-]+$/.test(shard) || shard.startsWith('.')) {
+      throw new WeightsError(`${indexUrl}: tensor "${name}" maps to an invalid shard name ${JSON.stringify(shard)}.`);
+    }
+    if (!byShard.has(shard)) byShard.set(shard, new Set());
+    byShard.get(shard)!.add(name);
+  }
+  const tensors = new Map<string, HostTensor>();
+  for (const [shard, names] of byShard) {
+    const url = base + shard;
+    const bytes = await fetchFile(url, shard, options);
+    if (!bytes) throw new WeightsError(`${indexUrl}: shard ${shard} is missing (HTTP 404).`);
+    const got = parseSafetensors(bytes, url, (n) => names.has(n));
+    const absent = [...names].filter((n) => !got.has(n));
+    if (absent.length) throw new WeightsError(`${url}: lacks tensors the index assigns to it: ${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', ...' : ''}.`);
+    for (const [n, t] of got) tensors.set(n, t);
+  }
+  return tensors;
+}

@@ -1,0 +1,135 @@
+/**
+ * Checkpoint files over HTTP in the browser: a response body streamed chunk by chunk with a
+ * progress callback, and kept in Cache Storage (`caches.open('tfjs-beit')`) so that a page reload
+ * reads the weights from disk instead of downloading them again. Cache entries are keyed by URL; a
+ * download that ends short of its `Content-Length` is removed from the cache and is an error.
+ */
+
+/** Name of the Cache Storage cache this package uses. */
+export const CACHE_NAME = 'tfjs-beit';
+
+/** One progress report. `total` is undefined when the server sent no `Content-Length`. */
+export interface FileProgress {
+  /** File name within the checkpoint, e.g. `model.safetensors`. */
+  readonly file: string;
+  readonly loaded: number;
+  readonly total: number | undefined;
+  /** True when the bytes come from Cache Storage. */
+  readonly cached: boolean;
+}
+
+/** How {@link fetchFile} reaches the network and the cache. */
+export interface FetchFileOptions {
+  /** Use Cache Storage (default true; silently off where `caches` is missing, e.g. plain http origins). */
+  readonly cache?: boolean;
+  /** The fetch to use (default `globalThis.fetch`). */
+  readonly fetch?: typeof fetch;
+  readonly onProgress?: (p: FileProgress) => void;
+}
+
+/** Thrown when a file cannot be fetched; `status` is the HTTP status (0 for network errors). */
+export class FetchError extends Error {
+  override name = 'FetchError';
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+async function openCache(enabled: boolean): Promise<Cache | undefined> {
+  if (!enabled || typeof caches === 'undefined') return undefined;
+  try {
+    return await caches.open(CACHE_NAME);
+  } catch {
+    return undefined; // e.g. opaque origins, private modes
+  }
+}
+
+/**
+ * Fetches `url` (from the cache when present). Resolves to the bytes, or to `undefined` for a 404
+ * (the caller decides whether the file was optional). Other HTTP errors throw {@link FetchError}.
+ */
+export async function fetchFile(url: string, file: string, options: FetchFileOptions = {}): Promise<Uint8Array | undefined> {
+  const cache = await openCache(options.cache ?? true);
+  const hit = await cache?.match(url);
+  if (hit) return readBody(hit, file, true, options.onProgress);
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  let res: Response;
+  try {
+    res = await doFetch(url);
+  } catch (e) {
+    throw new FetchError(`${url}: network error (${(e as Error).message}).`, 0);
+  }
+  if (res.status === 404) return undefined;
+  if (!res.ok) {
+    const hint = res.status === 401 || res.status === 403 ? ' (a private or gated repo? the browser sends no token)' : '';
+    throw new FetchError(`${url}: HTTP ${res.status} ${res.statusText}${hint}.`, res.status);
+  }
+  if (!cache || !res.body) return readBody(res, file, false, options.onProgress);
+  // Tee the body: one branch goes to the cache, the other is read here; neither is held twice in JS.
+  const [mine, forCache] = res.body.tee();
+  const headers = new Headers();
+  for (const h of ['content-type', 'content-length']) {
+    const v = res.headers.get(h);
+    if (v !== null) headers.set(h, v);
+  }
+  const stored = cache.put(url, new Response(forCache, { status: 200, headers })).then(() => true, () => false);
+  const total = contentLength(res);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readStream(mine, total, file, false, options.onProgress);
+  } catch (e) {
+    await stored;
+    await cache.delete(url);
+    throw e;
+  }
+  if (!(await stored)) await cache.delete(url);
+  return bytes;
+}
+
+function contentLength(res: Response): number | undefined {
+  const v = res.headers.get('content-length');
+  const n = v === null ? NaN : Number(v);
+  // A compressed transfer reports the encoded length, not what the body stream yields.
+  return Number.isSafeInteger(n) && n >= 0 && !res.headers.get('content-encoding') ? n : undefined;
+}
+
+async function readBody(res: Response, file: string, cached: boolean, onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
+  const total = contentLength(res);
+  if (!res.body) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    onProgress?.({ file, loaded: bytes.length, total: bytes.length, cached });
+    return bytes;
+  }
+  return readStream(res.body, total, file, cached, onProgress);
+}
+
+/** Reads a byte stream into one array (preallocated when the length is known), reporting progress. */
+async function readStream(body: ReadableStream<Uint8Array>, total: number | undefined, file: string, cached: boolean,
+  onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
+  const reader = body.getReader();
+  let out = new Uint8Array(total ?? 1 << 16);
+  let loaded = 0;
+  onProgress?.({ file, loaded: 0, total, cached });
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.length > out.length) {
+      if (total !== undefined) throw new FetchError(`${file}: the server sent more than its Content-Length of ${total} bytes.`, 200);
+      const bigger = new Uint8Array(Math.max(out.length * 2, loaded + value.length));
+      bigger.set(out.subarray(0, loaded));
+      out = bigger;
+    }
+    out.set(value, loaded);
+    loaded += value.length;
+    onProgress?.({ file, loaded, total, cached });
+  }
+  if (total !== undefined && loaded !== total) {
+    throw new FetchError(`${file}: download ended after ${loaded} of ${total} bytes (connection dropped?); reload to retry.`, 200);
+  }
+  return loaded === out.length ? out : out.subarray(0, loaded);
+}
+
+/** Deletes every file this package keeps in Cache Storage. Resolves to whether a cache existed. */
+export async function clearCache(): Promise<boolean> {
+  return typeof caches === 'undefined' ? false : caches.delete(CACHE_NAME);
+}

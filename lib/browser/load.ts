@@ -1,0 +1,66 @@
+/**
+ * `loadModel` for browsers, the counterpart of lib/node/load.ts: fetch the checkpoint over HTTP
+ * (cached in Cache Storage), pick a browser backend, and build the same {@link ImageModel} with a
+ * reader for browser image inputs.
+ */
+import type { BackendName } from '../backend/select.js';
+import { buildImageModel, type BuildOptions } from '../checkpoint/build.js';
+import type { DecodeOptions } from '../image/decode.js';
+import { parseProcessorConfig } from '../image/processor.js';
+import type { ImageModel } from '../pipeline/image-model.js';
+import { selectBrowserBackend, setWasmPrefix } from './backends.js';
+import { checkpointBase, fetchCheckpoint } from './checkpoint.js';
+import type { FileProgress } from './fetch-files.js';
+import { readBrowserImage, setJpegWasmUrl, type BrowserImageInput } from './image.js';
+
+/** Options of {@link loadModel} in the browser. */
+export interface BrowserLoadOptions extends BuildOptions {
+  /** `webgpu`, `webgl`, `wasm` or `cpu`. Default: the first of those that initialises here. */
+  readonly backend?: BackendName | string;
+  /** Progress of each file: `{ file, loaded, total, cached }` (`total` undefined when unknown). */
+  readonly onProgress?: (p: FileProgress) => void;
+  /** Keep the files in Cache Storage so that a reload does not download again (default true). */
+  readonly cache?: boolean;
+  /** The fetch to use (default `globalThis.fetch`), e.g. to add headers. */
+  readonly fetch?: typeof fetch;
+  /** Hub revision for repo ids (default `main`). */
+  readonly revision?: string;
+  /** Folder URL of `tfjs-backend-wasm*.wasm` (default: the bundle's folder). */
+  readonly wasmPaths?: string;
+  /** URL of `mozjpeg_dec.wasm` (default: next to the bundle). */
+  readonly jpegWasmUrl?: string;
+  /** Image decoding options (e.g. `maxPixels`). */
+  readonly decode?: Omit<DecodeOptions, 'name'>;
+}
+
+/** A model loaded in a browser. */
+export type BrowserModel = ImageModel<BrowserImageInput>;
+
+/**
+ * Loads a checkpoint from a folder URL (`/models/my-beit/`, `https://example.com/ckpt/`) or a
+ * Hugging Face repo id (`facebook/data2vec-vision-base-ft1k`).
+ * @example
+ * const model = await loadModel('facebook/data2vec-vision-base-ft1k', {
+ *   onProgress: ({ file, loaded, total }) => console.log(file, loaded, total) });
+ * const [top5] = await model.classify([fileInput.files[0]]);
+ */
+export async function loadModel(urlOrRepoId: string, options: BrowserLoadOptions = {}): Promise<BrowserModel> {
+  if (options.wasmPaths) setWasmPrefix(options.wasmPaths);
+  if (options.jpegWasmUrl) setJpegWasmUrl(options.jpegWasmUrl);
+  const base = checkpointBase(urlOrRepoId, options.revision);
+  const fetchOptions = {
+    cache: options.cache ?? true,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  };
+  const ckpt = await fetchCheckpoint(base, fetchOptions);
+  const backend = await selectBrowserBackend(options.backend);
+  const processor = ckpt.processorText === undefined ? undefined
+    : parseProcessorConfig(ckpt.processorText, `${base}preprocessor_config.json`);
+  const decode = options.decode ?? {};
+  return buildImageModel<BrowserImageInput>({
+    configText: ckpt.configText, configFile: `${base}config.json`, tensors: ckpt.tensors,
+    checkpointName: ckpt.weightsUrl, processor, backend,
+    reader: (input) => readBrowserImage(input, decode),
+  }, options);
+}
