@@ -7,10 +7,12 @@ import { embedCommand } from './embed.js';
 import { convertCommand } from './convert.js';
 import { downloadCommand } from './download.js';
 import { preprocessCommand } from './preprocess.js';
+import { attentionCommand } from './attention.js';
 
 export const commands: readonly Command[] = [
   classifyCommand,
   embedCommand,
+  attentionCommand,
   parity,
   benchCommand,
   convertCommand,
