@@ -1,0 +1,207 @@
+/**
+ * The engine in a real browser: Debian's Chromium driven by playwright-core (no downloaded browser
+ * build), pages served by tools/serve.ts on 127.0.0.1. The fixture checkpoint d2v-tiny runs on the
+ * fixture photos read as Blobs, and the logits are checked against the same e2e.safetensors
+ * reference as the Node tests, on wasm and webgl. The demo page is driven like a user would
+ * (file input), its attention canvas is checked and a screenshot is kept in spec/artifacts/.
+ * Without /usr/bin/chromium (`apt-get install -y chromium`), every test here is skipped.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { buildBrowser } from '../tools/build-browser.js';
+import { startServer, type StaticServer } from '../tools/serve.js';
+import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
+import { toleranceFor } from '../lib/checkpoint/parity.js';
+import { readImageFile } from '../lib/node/image-file.js';
+import { preprocess, parseProcessorConfig } from '../lib/image/processor.js';
+import { caseDir, FIXTURES } from './helpers/fixtures.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = path.resolve('spec/artifacts');
+const IMAGES = path.join(FIXTURES, 'images');
+const e2e = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'e2e.safetensors')).tensors;
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic'];
+
+/** What the page returns for one backend: logits per fixture photo, plus the 8-bit model input of the first. */
+interface PageRun {
+  readonly backend: string;
+  readonly logits: Record<string, number[]>;
+  readonly u8: number[];
+}
+
+/** Runs d2v-tiny on every e2e photo, fetched as Blobs, inside the page. */
+function runInPage(page: Page, backend: string, files: string[]): Promise<PageRun> {
+  return page.evaluate(async ({ backend, files }) => {
+    const beit = await import('/dist/browser/tfjs-beit.js' as string);
+    const model = await beit.loadModel('/models/d2v-tiny/', { backend, onWarning: () => {} });
+    try {
+      const logits: Record<string, number[]> = {};
+      let u8: number[] = [];
+      for (const f of files) {
+        const blob = await (await fetch(`/images/${f}`)).blob();
+        const p = await model.preprocess(blob);
+        if (!u8.length) u8 = Array.from(p.u8 as Uint8Array);
+        const t = model.predict({ data: p.pixelValues, shape: [1, 3, 32, 32] });
+        logits[f] = Array.from(await t.data() as Float32Array);
+        t.dispose();
+      }
+      return { backend: model.backend as string, logits, u8 };
+    } finally { model.dispose(); }
+  }, { backend, files });
+}
+
+function maxError(got: number[], ref: Float32Array): number {
+  return Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)));
+}
+
+describe('browser (headless Chromium + playwright-core)', function () {
+  this.timeout(60_000);
+  let server: StaticServer | undefined;
+  let context: BrowserContext | undefined;
+  let page: Page;
+  let userDataDir = '';
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) {
+      console.log(`      (skipped: ${CHROMIUM} not found; install it with: apt-get install -y chromium)`);
+      this.skip();
+    }
+    await buildBrowser();
+    server = await startServer(0);
+    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: FLAGS });
+    page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(server.url);
+  });
+
+  after(async () => {
+    await context?.close();
+    await server?.close();
+    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  it('wasm: logits of every fixture photo (Blob -> our decoders) match e2e.safetensors; pixels equal Node\'s', async () => {
+    const files = [...e2e.keys()];
+    const run = await runInPage(page, 'wasm', files);
+    expect(run.backend).to.equal('wasm');
+    for (const f of files) {
+      const ref = e2e.get(f)!.data as Float32Array;
+      expect(maxError(run.logits[f]!, ref), f).to.be.at.most(toleranceFor(ref));
+    }
+    const cfg = parseProcessorConfig(fs.readFileSync(path.join(caseDir('d2v-tiny'), 'preprocessor_config.json'), 'utf8'));
+    const node = preprocess(await readImageFile(path.join(IMAGES, files[0]!)), cfg);
+    expect(run.u8).to.deep.equal(Array.from(node.u8));
+  });
+
+  it('webgl: logits match e2e.safetensors within the same tolerance (SwiftShader software rendering)', async function () {
+    const info = await page.evaluate(() => {
+      const gl = document.createElement('canvas').getContext('webgl2');
+      const ext = gl?.getExtension('WEBGL_debug_renderer_info');
+      return gl ? String(ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER)) : undefined;
+    });
+    if (!info) {
+      console.log('      (skipped: WebGL 2 is not available in this headless Chromium)');
+      this.skip();
+    }
+    const files = [...e2e.keys()];
+    const run = await runInPage(page, 'webgl', files);
+    expect(run.backend).to.equal('webgl');
+    let worst = 0;
+    for (const f of files) {
+      const ref = e2e.get(f)!.data as Float32Array;
+      const err = maxError(run.logits[f]!, ref);
+      worst = Math.max(worst, err / toleranceFor(ref));
+      expect(err, f).to.be.at.most(toleranceFor(ref));
+    }
+    console.log(`      webgl renderer: ${info}; worst error ${(worst * 100).toFixed(1)}% of the tolerance`);
+  });
+
+  it('<img> elements decode their bytes (same logits as the Blob); ImageData is accepted as raw pixels', async () => {
+    const r = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const model = await beit.loadModel('/models/d2v-tiny/', { backend: 'wasm' });
+      try {
+        const img = new Image();
+        img.src = '/images/chelsea.png';
+        await img.decode();
+        const blob = await (await fetch('/images/chelsea.png')).blob();
+        const bitmap = await createImageBitmap(blob);
+        const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+        const ctx = canvas.getContext('2d')!;
+        ctx.drawImage(bitmap, 0, 0);
+        const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+        const [fromImg, fromBlob, fromData, fromBitmap] = await Promise.all([img, blob, data, bitmap].map((x) => model.preprocess(x)));
+        const same = (a: { u8: Uint8Array }, b: { u8: Uint8Array }) => a.u8.every((v, i) => v === b.u8[i]);
+        return { imgEqualsBlob: same(fromImg, fromBlob), dataLen: fromData.u8.length, bitmapLen: fromBitmap.u8.length };
+      } finally { model.dispose(); }
+    });
+    expect(r).to.deep.equal({ imgEqualsBlob: true, dataLen: 32 * 32 * 3, bitmapLen: 32 * 32 * 3 });
+  });
+
+  it('Cache Storage keeps the files: a second load reads them from the cache', async () => {
+    const r = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const seen: Array<{ file: string; cached: boolean; loaded: number; total?: number }> = [];
+      const m = await beit.loadModel('/models/d2v-tiny/', { backend: 'cpu', onProgress: (p: { file: string; cached: boolean; loaded: number; total?: number }) => seen.push(p) });
+      m.dispose();
+      const keys = (await (await caches.open('tfjs-beit')).keys()).map((k) => new URL(k.url).pathname);
+      const last = seen.filter((p) => p.file === 'model.safetensors').at(-1)!;
+      return { keys, last };
+    });
+    expect(r.keys).to.include.members(['/models/d2v-tiny/config.json', '/models/d2v-tiny/preprocessor_config.json', '/models/d2v-tiny/model.safetensors']);
+    expect(r.last.cached).to.equal(true);
+    expect(r.last.loaded).to.equal(fs.statSync(path.join(caseDir('d2v-tiny'), 'model.safetensors')).size);
+  });
+
+  it('a folder with only pytorch_model.bin gets the convert command in its error', async () => {
+    const message = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const noSafetensors: typeof fetch = (input, init) => String(input).includes('.safetensors')
+        ? Promise.resolve(new Response('', { status: 404 })) : fetch(input, init);
+      try {
+        await beit.loadModel('/models/d2v-tiny/', { cache: false, fetch: noSafetensors });
+        return 'loaded';
+      } catch (e) { return (e as Error).message; }
+    });
+    expect(message).to.match(/pytorch_model\.bin/).and.match(/npx beit convert/);
+  });
+
+  it('demo page: a picked photo gives top-5 bars, stage timings, the backend and an attention overlay per layer', async () => {
+    await page.goto(server!.url);
+    await page.fill('#model', '/models/d2v-tiny/');
+    await page.selectOption('#backend', 'wasm');
+    const photo = path.join(IMAGES, 'chelsea_exif6.jpg');
+    await page.setInputFiles('#file', photo);
+    await page.waitForSelector('#status[data-state="done"], #status[data-state="error"]');
+    expect(await page.getAttribute('#status', 'data-state'), await page.textContent('#status') ?? '').to.equal('done');
+    expect(await page.locator('#top5 li').count()).to.equal(5);
+    expect(await page.locator('#timings tr').count()).to.equal(4);
+    expect(await page.textContent('#backend-used')).to.equal('wasm');
+    const decoded = await readImageFile(photo); // EXIF orientation applied, as in the page
+    const canvasInfo = () => page.evaluate(() => {
+      const c = document.getElementById('overlay') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let sum = 0, distinct = new Set<number>();
+      for (let i = 0; i < d.length; i += 4 * 97) { sum += d[i]! + d[i + 1]! + d[i + 2]!; distinct.add(d[i]! << 16 | d[i + 1]! << 8 | d[i + 2]!); }
+      return { width: c.width, height: c.height, layer: c.dataset.layer, sum, distinct: distinct.size };
+    });
+    const last = await canvasInfo();
+    expect([last.width, last.height]).to.deep.equal([decoded.width, decoded.height]);
+    expect(last.layer).to.equal('1');
+    expect(last.sum).to.be.greaterThan(0);
+    expect(last.distinct).to.be.greaterThan(50);
+    await page.locator('#layer').fill('0');
+    const first = await canvasInfo();
+    expect(first.layer).to.equal('0');
+    expect(first.sum).to.not.equal(last.sum);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'browser-demo.png'), fullPage: true });
+    expect(pageErrors, pageErrors.join('\n')).to.deep.equal([]);
+  });
+});
