@@ -122,6 +122,46 @@ describe('browser (headless Chromium + playwright-core)', function () {
     console.log(`      webgl renderer: ${info}; worst error ${(worst * 100).toFixed(1)}% of the tolerance`);
   });
 
+  it('webgpu (a second Chromium with --enable-unsafe-webgpu; SwiftShader\'s Vulkan): logits within the same tolerance', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-chromium-gpu-'));
+    const gpuContext = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true,
+      args: [...FLAGS.filter((f) => f !== '--disable-gpu'), '--enable-unsafe-webgpu'] });
+    try {
+      const gpuPage = await gpuContext.newPage();
+      await gpuPage.goto(server!.url);
+      const adapter = await gpuPage.evaluate(async () => Boolean(await (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter()));
+      if (!adapter) {
+        console.log('      (skipped: this Chromium exposes no WebGPU adapter)');
+        this.skip();
+      }
+      const files = [...e2e.keys()];
+      const run = await runInPage(gpuPage, 'webgpu', files);
+      expect(run.backend).to.equal('webgpu');
+      let worst = 0;
+      for (const f of files) {
+        const ref = e2e.get(f)!.data as Float32Array;
+        const err = maxError(run.logits[f]!, ref);
+        worst = Math.max(worst, err / toleranceFor(ref));
+        expect(err, f).to.be.at.most(toleranceFor(ref));
+      }
+      console.log(`      webgpu: worst error ${(worst * 100).toFixed(1)}% of the tolerance`);
+    } finally {
+      await gpuContext.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a requested backend that cannot start is an error naming it (webgpu under --disable-gpu), never a fallback', async () => {
+    const message = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      try {
+        (await beit.loadModel('/models/d2v-tiny/', { backend: 'webgpu' })).dispose();
+        return 'loaded';
+      } catch (e) { return (e as Error).message; }
+    });
+    expect(message).to.match(/backend "webgpu" is not available in this browser \(no WebGPU adapter/);
+  });
+
   it('<img> elements decode their bytes (same logits as the Blob); ImageData is accepted as raw pixels', async () => {
     const r = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);

@@ -44,12 +44,27 @@ backendLoaders.webgpu = async () => {
   return true;
 };
 
+const BROWSER_REASONS: Record<string, string> = {
+  webgpu: 'no WebGPU adapter: navigator.gpu is missing or requestAdapter() gave none',
+  webgl: 'no WebGL context could be created',
+  wasm: 'the tfjs-backend-wasm*.wasm files could not be fetched or compiled; see setWasmPrefix()',
+  native: 'the native addon exists only in Node',
+  tensorflow: 'tfjs-node exists only in Node',
+};
+
 /**
  * Activates `requested`, or the first backend of {@link BROWSER_ORDER} that initialises here.
  * An explicitly requested backend that fails is an error, never a silent fallback.
  */
 export async function selectBrowserBackend(requested?: string): Promise<BackendName> {
-  if (requested !== undefined) return selectBackend(requested);
+  if (requested !== undefined) {
+    try {
+      return await selectBackend(requested);
+    } catch (e) {
+      const why = BROWSER_REASONS[requested];
+      throw why ? new BackendError(`backend "${requested}" is not available in this browser (${why}).`) : e;
+    }
+  }
   const tried: string[] = [];
   for (const name of BROWSER_ORDER) {
     try {
