@@ -1,0 +1,102 @@
+/**
+ * The browser loader's HTTP side, run in Node with a fake `fetch` serving fixture folders (Node 20
+ * has fetch, Response and streams; it has no Cache Storage, so caching is off here and is covered
+ * in spec/browser.spec.ts): URL / repo-id resolution, progress, truncated downloads, sharded
+ * checkpoints, missing files and the .bin-only message.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
+import { checkpointBase, fetchCheckpoint } from '../lib/browser/checkpoint.js';
+import { fetchFile, FetchError, type FileProgress } from '../lib/browser/fetch-files.js';
+import { readCheckpointDir } from '../lib/node/checkpoint-dir.js';
+import { caseDir } from './helpers/fixtures.js';
+
+const BASE = 'http://models.test/';
+
+/** A fetch serving `dir` under BASE; `tweak` may replace a response. */
+function folderFetch(dir: string, tweak?: (file: string, res: Response) => Response): typeof fetch {
+  return async (input) => {
+    const file = decodeURIComponent(new URL(String(input)).pathname.slice(1));
+    const p = path.join(dir, file);
+    const res = fs.existsSync(p)
+      ? new Response(fs.readFileSync(p), { headers: { 'content-length': String(fs.statSync(p).size) } })
+      : new Response('not found', { status: 404 });
+    return tweak ? tweak(file, res) : res;
+  };
+}
+
+describe('browser loader over HTTP (fake fetch in Node)', () => {
+  it('checkpointBase: repo ids go to the hub, URLs are folders ending with /', () => {
+    expect(checkpointBase('facebook/data2vec-vision-base-ft1k')).to.equal('https://huggingface.co/facebook/data2vec-vision-base-ft1k/resolve/main/');
+    expect(checkpointBase('owner/name', 'v1.0')).to.equal('https://huggingface.co/owner/name/resolve/v1.0/');
+    expect(checkpointBase('https://example.com/ckpt')).to.equal('https://example.com/ckpt/');
+    expect(checkpointBase('http://127.0.0.1:8080/models/d2v-tiny/')).to.equal('http://127.0.0.1:8080/models/d2v-tiny/');
+    expect(() => checkpointBase('  ')).to.throw(/empty model location/);
+  });
+
+  it('fetches config, processor and weights with progress; tensors equal the Node folder reader\'s', async () => {
+    const seen: FileProgress[] = [];
+    const ckpt = await fetchCheckpoint(BASE, { cache: false, fetch: folderFetch(caseDir('d2v-tiny')), onProgress: (p) => seen.push(p) });
+    const local = readCheckpointDir(caseDir('d2v-tiny'));
+    expect(ckpt.configText).to.equal(local.configText);
+    expect(ckpt.processorText).to.be.a('string');
+    expect([...ckpt.tensors.keys()].sort()).to.deep.equal([...local.tensors.keys()].sort());
+    for (const [name, t] of local.tensors) expect(Array.from(ckpt.tensors.get(name)!.data), name).to.deep.equal(Array.from(t.data));
+    const last = seen.filter((p) => p.file === 'model.safetensors').at(-1)!;
+    expect(last).to.deep.equal({ file: 'model.safetensors', loaded: fs.statSync(path.join(caseDir('d2v-tiny'), 'model.safetensors')).size, total: last.total, cached: false });
+    expect(last.total).to.equal(last.loaded);
+  });
+
+  it('a download shorter than its Content-Length is an error, not a silently short file', async () => {
+    const short = folderFetch(caseDir('d2v-tiny'), (file, res) => file === 'model.safetensors'
+      ? new Response(new Uint8Array(10), { headers: { 'content-length': '1000' } }) : res);
+    let err: unknown;
+    await fetchCheckpoint(BASE, { cache: false, fetch: short }).catch((e) => { err = e; });
+    expect(err).to.be.instanceOf(FetchError);
+    expect((err as Error).message).to.match(/model\.safetensors: download ended after 10 of 1000 bytes/);
+  });
+
+  it('404 on config.json, HTTP errors and a .bin-only folder give clear messages', async () => {
+    const empty = folderFetch('/nonexistent');
+    await fetchCheckpoint(BASE, { cache: false, fetch: empty }).then(() => { throw new Error('loaded'); },
+      (e: Error) => expect(e.message).to.match(/config\.json: not found \(HTTP 404\)/));
+    const denied: typeof fetch = async () => new Response('', { status: 403, statusText: 'Forbidden' });
+    await fetchFile(`${BASE}config.json`, 'config.json', { cache: false, fetch: denied }).then(() => { throw new Error('fetched'); },
+      (e: FetchError) => { expect(e.status).to.equal(403); expect(e.message).to.match(/private or gated/); });
+    const binOnly = folderFetch(caseDir('d2v-tiny'), (file, res) => file.endsWith('.safetensors') ? new Response('', { status: 404 }) : res);
+    await fetchCheckpoint(BASE, { cache: false, fetch: binOnly }).then(() => { throw new Error('loaded'); },
+      (e: Error) => expect(e.message).to.match(/pytorch_model\.bin but no safetensors.*npx beit convert/));
+  });
+
+  it('sharded checkpoints: the index and every shard are fetched', async () => {
+    // Build a two-shard folder in memory from d2v-tiny's tensors, served by the fake fetch.
+    const local = readCheckpointDir(caseDir('d2v-tiny'));
+    const names = [...local.tensors.keys()];
+    const { encodeSafetensors } = await import('../lib/io/safetensors.js');
+    const dtype = { float32: 'F32', int32: 'I32', uint8: 'U8', bool: 'BOOL' } as const;
+    const shard = (part: string[]) => encodeSafetensors(Object.fromEntries(part.map((n) => {
+      const t = local.tensors.get(n)!;
+      return [n, { dtype: dtype[t.dtype], shape: t.shape, data: t.data }];
+    })));
+    const half = Math.ceil(names.length / 2);
+    const files: Record<string, Uint8Array<ArrayBuffer>> = {
+      'config.json': new TextEncoder().encode(local.configText),
+      'model-00001-of-00002.safetensors': shard(names.slice(0, half)) as Uint8Array<ArrayBuffer>,
+      'model-00002-of-00002.safetensors': shard(names.slice(half)) as Uint8Array<ArrayBuffer>,
+      'model.safetensors.index.json': new TextEncoder().encode(JSON.stringify({
+        weight_map: Object.fromEntries(names.map((n, i) => [n, i < half ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors'])),
+      })),
+    };
+    const served: string[] = [];
+    const sharded: typeof fetch = async (input) => {
+      const f = new URL(String(input)).pathname.slice(1);
+      served.push(f);
+      return files[f] ? new Response(files[f]) : new Response('', { status: 404 });
+    };
+    const ckpt = await fetchCheckpoint(BASE, { cache: false, fetch: sharded });
+    expect(ckpt.tensors.size).to.equal(names.length);
+    expect(ckpt.weightsUrl).to.equal(`${BASE}model.safetensors.index.json`);
+    expect(served).to.include.members(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+  });
+});
