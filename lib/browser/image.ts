@@ -65,7 +65,9 @@ export async function readBrowserImage(input: BrowserImageInput, options: Decode
   if (isImg(input)) {
     const src = input.currentSrc || input.src;
     if (!src) throw new ImageError(named(options.name, 'the <img> element has no src.'));
-    const res = await fetch(src);
+    const res = await fetch(src).catch((e: Error) => {
+      throw new ImageError(named(options.name ?? src, `cannot fetch the <img> bytes (${e.message}); a cross-origin image must be served with CORS, or pass a Blob instead.`));
+    });
     if (!res.ok) throw new ImageError(named(options.name ?? src, `HTTP ${res.status} while fetching the image bytes.`));
     return readBrowserImage(new Uint8Array(await res.arrayBuffer()), { ...options, name: options.name ?? src });
   }
