@@ -1,0 +1,98 @@
+/**
+ * The `native` TF.js backend: tfjs's CPU backend (same tensor storage, same kernels for anything
+ * uncommon) with the kernels of the transformer forward replaced by this project's C++ addon
+ * (`native/`: a cache-blocked, multi-threaded matrix product with run-time AVX-512 / AVX2 / portable
+ * micro-kernels, softmax, elementwise maps, reductions, transposes, gathers).
+ *
+ * Importing this module sets `backendLoaders.native`, so `selectBackend()` can pick it; nothing is
+ * registered until {@link registerNativeBackend} runs. When the addon was not built,
+ * registration resolves false and {@link nativeUnavailableReason} explains why.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { backendLoaders } from '../backend/select.js';
+import { loadNativeAddon, nativeAddonError, type NativeAddon } from './native-addon.js';
+import { ELEMENTWISE_KERNELS } from './native-elementwise.js';
+import { LAYOUT_KERNELS } from './native-layout.js';
+import { batchMatMul, fusedMatMul } from './native-matmul.js';
+import type { KernelArgs, NativeKernel } from './native-kernel-util.js';
+
+export { NATIVE_FUSED_ACTIVATIONS } from './native-matmul.js';
+
+/** Name under which the backend registers. */
+export const NATIVE_BACKEND_NAME = 'native';
+
+/** Every kernel this backend implements natively (all others are the CPU backend's). */
+const NATIVE_KERNELS: Readonly<Record<string, NativeKernel>> = {
+  BatchMatMul: batchMatMul,
+  _FusedMatMul: fusedMatMul,
+  ...ELEMENTWISE_KERNELS,
+  ...LAYOUT_KERNELS,
+};
+
+/**
+ * The CPU backend under another name. A subclass (rather than the CPU backend instance itself) so
+ * that tfjs keeps separate kernel tables and both backends can coexist in one process.
+ */
+export class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // The CPU backend prints "install tfjs-node to speed things up" on first use; that advice is
+    // wrong for this backend, which is the fast path.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
+
+let registered: boolean | undefined;
+
+/** Names of the kernels that run natively on this backend (for diagnostics and tests). */
+export function nativeKernelNames(): string[] {
+  return Object.keys(NATIVE_KERNELS);
+}
+
+function registerKernels(addon: NativeAddon): void {
+  for (const config of tf.getKernelsForBackend('cpu')) {
+    const own = NATIVE_KERNELS[config.kernelName];
+    const kernelFunc: tf.KernelFunc = own === undefined
+      ? config.kernelFunc
+      : (args) => own(addon, args as unknown as KernelArgs);
+    tf.registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME, kernelFunc });
+  }
+}
+
+/**
+ * Registers the `native` backend (once). Resolves false, without registering anything, when the
+ * addon is missing or fails to load; {@link nativeUnavailableReason} then says why.
+ */
+export async function registerNativeBackend(): Promise<boolean> {
+  if (registered !== undefined) return registered;
+  const addon = loadNativeAddon();
+  if (addon === undefined) {
+    registered = false;
+    return false;
+  }
+  registerKernels(addon);
+  tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(), 3);
+  registered = true;
+  return true;
+}
+
+/** Why the native backend is unavailable, or undefined when it is available (or not yet tried). */
+export function nativeUnavailableReason(): string | undefined {
+  return registered === false ? nativeAddonError() : undefined;
+}
+
+/** The loaded addon (undefined if absent), for benchmarks and tests that call it directly. */
+export function nativeAddon(): NativeAddon | undefined {
+  return loadNativeAddon();
+}
+
+/** Sets the number of threads of the native pool (default: BEIT_THREADS, else available cores). */
+export function setNativeThreads(n: number): void {
+  const addon = loadNativeAddon();
+  if (addon === undefined) throw new Error(`native backend unavailable: ${nativeAddonError() ?? 'not loaded'}`);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${n}`);
+  addon.setThreads(n);
+}
+
+backendLoaders.native = registerNativeBackend;

@@ -1,0 +1,93 @@
+/**
+ * Shared plumbing of the native kernels: access to the CPU backend's typed-array storage, fallback
+ * to the CPU kernels for cases the addon does not cover (other dtypes, odd layouts), and the
+ * stride arithmetic that lets one native strided loop serve broadcasting, transposes and slices.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { NativeAddon } from './native-addon.js';
+
+/** Arguments every kernel function receives, with the backend typed. */
+export interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: MathBackendCPU;
+  attrs?: tf.NamedAttrMap;
+}
+
+/** Signature of a native kernel: receives the addon, returns a tensor or tensors. */
+export type NativeKernel = (addon: NativeAddon, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+/** The float32 storage of a tensor, or undefined when it is not a plain float32 tensor. */
+export function f32(backend: MathBackendCPU, t: tf.TensorInfo | undefined): Float32Array | undefined {
+  if (t === undefined || t.dtype !== 'float32') return undefined;
+  const v = backend.data.get(t.dataId)?.values;
+  return v instanceof Float32Array ? v : undefined;
+}
+
+/** The 4-byte storage (float32 or int32) of a tensor, for layout kernels that only move words. */
+export function words(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | Int32Array | undefined {
+  if (t.dtype !== 'float32' && t.dtype !== 'int32') return undefined;
+  const v = backend.data.get(t.dataId)?.values;
+  return v instanceof Float32Array || v instanceof Int32Array ? v : undefined;
+}
+
+/** Runs the CPU backend's kernel `name` (the fallback for anything the addon does not handle). */
+export function cpuKernel(name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const k = tf.getKernel(name, 'cpu');
+  if (k === undefined) throw new Error(`no cpu kernel ${name} to fall back to`);
+  return k.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
+}
+
+/** Row-major strides of a shape. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d]!;
+  }
+  return s;
+}
+
+/**
+ * Strides with which an input of `inShape` is read when broadcast to `outShape` (numpy rules:
+ * dimensions aligned on the right, size-1 and missing dimensions get stride 0).
+ */
+export function broadcastStrides(inShape: readonly number[], outShape: readonly number[]): number[] {
+  const inStrides = stridesOf(inShape);
+  const off = outShape.length - inShape.length;
+  return outShape.map((_, d) => {
+    const i = d - off;
+    return i < 0 || inShape[i] === 1 ? 0 : inStrides[i]!;
+  });
+}
+
+/**
+ * Merges dimensions that every operand walks contiguously (stride[d] = stride[d+1]·shape[d+1])
+ * and drops size-1 dimensions, so the native loops see the fewest, longest rows.
+ */
+export function collapse(shape: readonly number[], strideSets: readonly (readonly number[])[]):
+  { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strideSets.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    const n = shape[d]!;
+    if (n === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && strideSets.every((s, o) => outStrides[o]![last] === s[d]! * n)) {
+      outShape[last] = outShape[last]! * n;
+      strideSets.forEach((s, o) => { outStrides[o]![last] = s[d]!; });
+    } else {
+      outShape.push(n);
+      strideSets.forEach((s, o) => outStrides[o]!.push(s[d]!));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Product of a shape's dimensions. */
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}

@@ -1,0 +1,77 @@
+/**
+ * Native data-movement kernels: `Transpose`, strided `Slice` and `GatherV2`. They move 4-byte words
+ * with one strided loop (native/ops.cc `strided_copy`), so float32 and int32 tensors share them.
+ * Contiguous slices keep the CPU kernel, which returns a view without copying.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { NativeAddon } from './native-addon.js';
+import { collapse, cpuKernel, sizeOf, stridesOf, words, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
+
+function emptyLike(v: Float32Array | Int32Array, n: number): Float32Array | Int32Array {
+  return v instanceof Float32Array ? new Float32Array(n) : new Int32Array(n);
+}
+
+/** `Transpose` with any permutation. */
+export function transpose(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { perm } = args.attrs as { perm: number[] };
+  const xv = words(args.backend, x);
+  if (xv === undefined) return cpuKernel('Transpose', args) as tf.TensorInfo;
+  const inStrides = stridesOf(x.shape);
+  const outShape = perm.map((p) => x.shape[p]!);
+  const out = emptyLike(xv, xv.length);
+  if (out.length > 0) {
+    const c = collapse(outShape, [perm.map((p) => inStrides[p]!)]);
+    addon.stridedCopy(xv, 0, Int32Array.from(c.shape), Int32Array.from(c.strides[0]!), out);
+  }
+  return args.backend.makeTensorInfo(outShape, x.dtype, out);
+}
+
+/** `Slice`: views for contiguous slices (CPU kernel), one native strided copy otherwise. */
+export function slice(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { begin, size } = args.attrs as { begin: number | number[]; size: number | number[] };
+  const xv = words(args.backend, x);
+  if (xv === undefined) return cpuKernel('Slice', args) as tf.TensorInfo;
+  const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+  tf.slice_util.assertParamsValid(x as tf.Tensor, b, s);
+  if (tf.slice_util.isSliceContinous(x.shape, b, s)) return cpuKernel('Slice', args) as tf.TensorInfo;
+  const strides = stridesOf(x.shape);
+  const offset = b.reduce((acc, bi, d) => acc + bi * strides[d]!, 0);
+  const out = emptyLike(xv, sizeOf(s));
+  if (out.length > 0) {
+    const c = collapse(s, [strides]);
+    addon.stridedCopy(xv, offset, Int32Array.from(c.shape), Int32Array.from(c.strides[0]!), out);
+  }
+  return args.backend.makeTensorInfo(s, x.dtype, out);
+}
+
+/** `GatherV2` along one axis (batchDims = 0), with index validation like the CPU kernel's. */
+export function gatherV2(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
+  const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+  const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
+  const xv = words(args.backend, x);
+  const iv = indices.dtype === 'int32' ? args.backend.data.get(indices.dataId)?.values : undefined;
+  if (xv === undefined || !(iv instanceof Int32Array) || (batchDims ?? 0) !== 0) {
+    return cpuKernel('GatherV2', args) as tf.TensorInfo;
+  }
+  const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
+  const outer = sizeOf(x.shape.slice(0, ax));
+  const inner = sizeOf(x.shape.slice(ax + 1));
+  const outShape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+  const out = emptyLike(xv, sizeOf(outShape));
+  if (out.length > 0) {
+    const bad = addon.gather(xv, iv, out, outer, x.shape[ax]!, iv.length, inner);
+    if (bad >= 0) {
+      throw new Error(`GatherV2: the index value ${iv[bad]} is not in [0, ${x.shape[ax]! - 1}]`);
+    }
+  }
+  return args.backend.makeTensorInfo(outShape, x.dtype, out);
+}
+
+/** Kernel name -> native implementation, for the data-movement family. */
+export const LAYOUT_KERNELS: Readonly<Record<string, NativeKernel>> = {
+  Transpose: transpose,
+  Slice: slice,
+  GatherV2: gatherV2,
+};

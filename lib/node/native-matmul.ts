@@ -1,0 +1,151 @@
+/**
+ * `BatchMatMul` and `_FusedMatMul` on the addon's product (native/gemm.cc). Batch dimensions
+ * broadcast with numpy rules (the output matrix b reads A matrix aIndex[b] and B matrix bIndex[b]),
+ * bias is added and the activation applied in the product's epilogue.
+ *
+ * Besides tfjs's fused activations (linear, relu, relu6, elu, leakyrelu, sigmoid; prelu runs the
+ * CPU kernel after the native product) `_FusedMatMul` on this backend also accepts `gelu` (exact,
+ * erf form) and `gelu_tanh`, so a model can fuse its MLP activation: see {@link NATIVE_FUSED_ACTIVATIONS}.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ACT_CODES, BINARY_CODES, UNARY_CODES, type NativeAddon } from './native-addon.js';
+import { broadcastStrides, collapse, cpuKernel, f32, sizeOf, type KernelArgs } from './native-kernel-util.js';
+
+/** Activations `_FusedMatMul` accepts on the `native` backend (a superset of tfjs's). */
+export const NATIVE_FUSED_ACTIVATIONS: readonly string[] = [...Object.keys(ACT_CODES), 'prelu'];
+
+interface Plan {
+  outShape: number[];
+  M: number; N: number; K: number; batch: number;
+  numA: number; numB: number;
+  aIndex: Int32Array | null; bIndex: Int32Array | null;
+}
+
+/** Shapes and batch broadcasting of one product, validated like tfjs's matMul op. */
+function plan(aShape: readonly number[], bShape: readonly number[], tA: boolean, tB: boolean): Plan {
+  const ra = aShape.length, rb = bShape.length;
+  if (ra < 2 || rb < 2) throw new Error(`matMul needs rank >= 2 operands, got [${aShape}] and [${bShape}]`);
+  const M = tA ? aShape[ra - 1]! : aShape[ra - 2]!;
+  const K = tA ? aShape[ra - 2]! : aShape[ra - 1]!;
+  const K2 = tB ? bShape[rb - 1]! : bShape[rb - 2]!;
+  const N = tB ? bShape[rb - 2]! : bShape[rb - 1]!;
+  if (K !== K2) {
+    throw new Error(`Error in matMul: inner shapes (${K}) and (${K2}) of Tensors with shapes ${aShape} and ` +
+      `${bShape} and transposeA=${tA} and transposeB=${tB} must match.`);
+  }
+  const batchA = aShape.slice(0, -2), batchB = bShape.slice(0, -2);
+  const batchOut = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
+  const batch = sizeOf(batchOut), numA = sizeOf(batchA), numB = sizeOf(batchB);
+  const index = (own: number[], count: number): Int32Array | null => {
+    if (count === batch && own.length === batchOut.length) return null; // identity mapping
+    const strides = broadcastStrides(own, batchOut);
+    const idx = new Int32Array(batch);
+    const dims = batchOut.length;
+    const pos = new Array<number>(dims).fill(0);
+    for (let b = 0; b < batch; b++) {
+      let off = 0;
+      for (let d = 0; d < dims; d++) off += pos[d]! * strides[d]!;
+      idx[b] = off;
+      for (let d = dims - 1; d >= 0; d--) {
+        if (++pos[d]! < batchOut[d]!) break;
+        pos[d] = 0;
+      }
+    }
+    return idx;
+  };
+  return {
+    outShape: [...batchOut, M, N], M, N, K, batch, numA: Math.max(numA, 1), numB: Math.max(numB, 1),
+    aIndex: index(batchA, numA), bIndex: index(batchB, numB),
+  };
+}
+
+function runProduct(addon: NativeAddon, args: KernelArgs, bias: tf.TensorInfo | undefined, act: number,
+  alpha: number): tf.TensorInfo | undefined {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  const av = f32(args.backend, a), bv = f32(args.backend, b);
+  if (av === undefined || bv === undefined) return undefined;
+  const p = plan(a.shape, b.shape, transposeA, transposeB);
+  const out = new Float32Array(sizeOf(p.outShape));
+  let biasVals: Float32Array | null = null;
+  let sb = 0, sm = 0, sn = 0;
+  let addAfter = false;
+  if (bias !== undefined) {
+    const bvals = f32(args.backend, bias);
+    if (bvals === undefined) return undefined;
+    const outShape = tf.backend_util.assertAndGetBroadcastShape(p.outShape, bias.shape);
+    if (outShape.length !== p.outShape.length || outShape.some((d, i) => d !== p.outShape[i])) {
+      throw new Error(`bias of shape [${bias.shape}] does not broadcast to the product's shape [${p.outShape}]`);
+    }
+    const s = broadcastStrides(bias.shape, p.outShape);
+    const r = s.length;
+    sm = s[r - 2]!;
+    sn = s[r - 1]!;
+    const batchStrides = collapse(p.outShape.slice(0, -2), [s.slice(0, -2)]);
+    if (batchStrides.shape.length === 0 || batchStrides.strides[0]!.every((x) => x === 0)) {
+      sb = 0;
+    } else if (batchStrides.shape.length === 1) {
+      sb = batchStrides.strides[0]![0]!;
+    } else {
+      addAfter = true; // bias varies over several batch dimensions in a pattern one stride cannot express
+    }
+    biasVals = bvals;
+  }
+  const fuseBias = biasVals !== null && !addAfter;
+  addon.gemm(av, bv, out, p.M, p.N, p.K, transposeA, transposeB, p.batch, p.aIndex, p.bIndex, p.numA, p.numB,
+    fuseBias ? biasVals : null, sb, sm, sn, addAfter ? ACT_CODES.linear : act, alpha);
+  if (addAfter && biasVals !== null && bias !== undefined) {
+    const c = collapse(p.outShape, [broadcastStrides(p.outShape, p.outShape), broadcastStrides(bias.shape, p.outShape)]);
+    addon.binary(BINARY_CODES.Add, out, biasVals, out, Int32Array.from(c.shape), Int32Array.from(c.strides[0]!),
+      Int32Array.from(c.strides[1]!));
+    return activateInPlace(addon, args, p.outShape, out, act, alpha);
+  }
+  return args.backend.makeTensorInfo(p.outShape, 'float32', out);
+}
+
+/** Activation as a separate pass (only for bias layouts the epilogue cannot index). */
+function activateInPlace(addon: NativeAddon, args: KernelArgs, shape: number[], out: Float32Array, act: number,
+  alpha: number): tf.TensorInfo {
+  const unary: Record<number, number> = {
+    [ACT_CODES.relu]: UNARY_CODES.Relu, [ACT_CODES.relu6]: UNARY_CODES.Relu6, [ACT_CODES.gelu]: UNARY_CODES.Gelu,
+    [ACT_CODES.gelu_tanh]: UNARY_CODES.GeluTanh, [ACT_CODES.sigmoid]: UNARY_CODES.Sigmoid,
+  };
+  const info = args.backend.makeTensorInfo(shape, 'float32', out);
+  if (act === ACT_CODES.linear) return info;
+  const u = unary[act];
+  if (u !== undefined) {
+    addon.unary(u, out, out, out.length);
+    return info;
+  }
+  const res = act === ACT_CODES.elu
+    ? cpuKernel('Elu', { inputs: { x: info }, backend: args.backend })
+    : cpuKernel('LeakyRelu', { inputs: { x: info }, backend: args.backend, attrs: { alpha } });
+  args.backend.disposeIntermediateTensorInfo(info);
+  return res as tf.TensorInfo;
+}
+
+/** Native `BatchMatMul` (falls back to the CPU kernel for non-float32 operands). */
+export function batchMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
+  return runProduct(addon, args, undefined, ACT_CODES.linear, 0) ?? cpuKernel('BatchMatMul', args) as tf.TensorInfo;
+}
+
+/** Native `_FusedMatMul`: product, bias and activation in one pass over the output. */
+export function fusedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
+  const { bias, preluActivationWeights } = args.inputs as { bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+  const attrs = args.attrs as { activation?: string; leakyreluAlpha?: number };
+  const activation = attrs.activation ?? 'linear';
+  if (activation === 'prelu') {
+    const lin = runProduct(addon, args, bias, ACT_CODES.linear, 0);
+    if (lin === undefined) return cpuKernel('_FusedMatMul', args) as tf.TensorInfo;
+    const res = cpuKernel('Prelu', { inputs: { x: lin, alpha: preluActivationWeights! }, backend: args.backend }) as tf.TensorInfo;
+    args.backend.disposeIntermediateTensorInfo(lin);
+    return res;
+  }
+  const code = (ACT_CODES as Record<string, number>)[activation];
+  if (code === undefined) {
+    throw new Error(`activation "${activation}" is not supported by the native backend; ` +
+      `supported: ${NATIVE_FUSED_ACTIVATIONS.join(', ')}`);
+  }
+  return runProduct(addon, args, bias, code, attrs.leakyreluAlpha ?? 0.2) ??
+    cpuKernel('_FusedMatMul', args) as tf.TensorInfo;
+}

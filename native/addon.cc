@@ -1,0 +1,322 @@
+// N-API entry points of the `beit_native` addon: thin argument checking around gemm.cc / ops.cc.
+//
+// Contract: every function works synchronously on caller-owned typed arrays (the tfjs CPU
+// backend's storage), so JavaScript never copies tensors in or out. Sizes are re-checked here
+// against the arrays' lengths: a wrong call throws a RangeError instead of touching memory
+// outside the arrays.
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+#include "ops.h"
+#include "pool.h"
+
+namespace {
+
+using beit::ThreadPool;
+
+struct Arr {
+  void* data = nullptr;
+  int64_t length = 0;  // elements
+  bool ok = false;
+};
+
+bool fail(const Napi::Env& env, const std::string& msg) {
+  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+  return false;
+}
+
+/// A typed array argument of 4-byte elements (Float32Array, or Int32Array when int_ok).
+Arr typed(const Napi::CallbackInfo& info, size_t i, bool nullable, bool int_ok = false) {
+  Arr a;
+  Napi::Value v = info[i];
+  if (nullable && (v.IsNull() || v.IsUndefined())) {
+    a.ok = true;
+    return a;
+  }
+  if (!v.IsTypedArray()) {
+    fail(info.Env(), "argument " + std::to_string(i) + " must be a typed array");
+    return a;
+  }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  const napi_typedarray_type ty = t.TypedArrayType();
+  if (!(ty == napi_float32_array || (int_ok && (ty == napi_int32_array || ty == napi_uint32_array)))) {
+    fail(info.Env(), "argument " + std::to_string(i) + " must be a Float32Array" +
+                         (int_ok ? " or Int32Array" : ""));
+    return a;
+  }
+  a.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  a.length = static_cast<int64_t>(t.ElementLength());
+  a.ok = true;
+  return a;
+}
+
+Arr ints(const Napi::CallbackInfo& info, size_t i, bool nullable) {
+  Arr a;
+  Napi::Value v = info[i];
+  if (nullable && (v.IsNull() || v.IsUndefined())) {
+    a.ok = true;
+    return a;
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    fail(info.Env(), "argument " + std::to_string(i) + " must be an Int32Array");
+    return a;
+  }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  a.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  a.length = static_cast<int64_t>(t.ElementLength());
+  a.ok = true;
+  return a;
+}
+
+int64_t num(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].IsNumber() ? info[i].As<Napi::Number>().Int64Value() : -1;
+}
+
+double dbl(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0.0;
+}
+
+std::vector<int64_t> to_i64(const Arr& a) {
+  const int32_t* p = static_cast<const int32_t*>(a.data);
+  return std::vector<int64_t>(p, p + a.length);
+}
+
+// gemm(a, b, c, M, N, K, transA, transB, batch, aIndex|null, bIndex|null, numA, numB,
+//      bias|null, biasSb, biasSm, biasSn, act, alpha)
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 19) return fail(env, "gemm: expected 19 arguments"), env.Undefined();
+  Arr A = typed(info, 0, false), B = typed(info, 1, false), C = typed(info, 2, false);
+  Arr ai = ints(info, 9, true), bi = ints(info, 10, true), bias = typed(info, 13, true);
+  if (!A.ok || !B.ok || !C.ok || !ai.ok || !bi.ok || !bias.ok) return env.Undefined();
+  beit::GemmDesc d;
+  d.M = num(info, 3);
+  d.N = num(info, 4);
+  d.K = num(info, 5);
+  d.trans_a = info[6].ToBoolean();
+  d.trans_b = info[7].ToBoolean();
+  d.batch = num(info, 8);
+  d.num_a = num(info, 11);
+  d.num_b = num(info, 12);
+  d.bias_sb = num(info, 14);
+  d.bias_sm = num(info, 15);
+  d.bias_sn = num(info, 16);
+  const int64_t act = num(info, 17);
+  d.alpha = static_cast<float>(dbl(info, 18));
+  if (d.M < 0 || d.N < 0 || d.K < 0 || d.batch < 0 || d.num_a < 1 || d.num_b < 1)
+    return fail(env, "gemm: bad sizes"), env.Undefined();
+  if (act < 0 || act > 7) return fail(env, "gemm: unknown activation code"), env.Undefined();
+  d.act = static_cast<beit::Act>(act);
+  if (A.length < d.num_a * d.M * d.K || B.length < d.num_b * d.K * d.N ||
+      C.length < d.batch * d.M * d.N)
+    return fail(env, "gemm: array shorter than the sizes given"), env.Undefined();
+  auto check_index = [&](const Arr& ix, int64_t count) {
+    if (ix.data == nullptr) return d.batch <= count;
+    if (ix.length < d.batch) return false;
+    const int32_t* p = static_cast<const int32_t*>(ix.data);
+    for (int64_t i = 0; i < d.batch; ++i)
+      if (p[i] < 0 || p[i] >= count) return false;
+    return true;
+  };
+  if (!check_index(ai, d.num_a) || !check_index(bi, d.num_b))
+    return fail(env, "gemm: batch index out of range"), env.Undefined();
+  if (bias.data != nullptr) {
+    if (d.bias_sb < 0 || d.bias_sm < 0 || d.bias_sn < 0)
+      return fail(env, "gemm: negative bias stride"), env.Undefined();
+    const int64_t last = (d.batch > 0 ? (d.batch - 1) * d.bias_sb : 0) +
+                         (d.M > 0 ? (d.M - 1) * d.bias_sm : 0) + (d.N > 0 ? (d.N - 1) * d.bias_sn : 0);
+    if (d.batch * d.M * d.N > 0 && last >= bias.length)
+      return fail(env, "gemm: bias shorter than its strides imply"), env.Undefined();
+  }
+  d.A = static_cast<const float*>(A.data);
+  d.B = static_cast<const float*>(B.data);
+  d.C = static_cast<float*>(C.data);
+  d.a_index = static_cast<const int32_t*>(ai.data);
+  d.b_index = static_cast<const int32_t*>(bi.data);
+  d.bias = static_cast<const float*>(bias.data);
+  beit::gemm(d);
+  return env.Undefined();
+}
+
+// softmax(x, out, rows, cols)
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr x = typed(info, 0, false), y = typed(info, 1, false);
+  if (!x.ok || !y.ok) return env.Undefined();
+  const int64_t rows = num(info, 2), cols = num(info, 3);
+  if (rows < 0 || cols < 0 || x.length < rows * cols || y.length < rows * cols)
+    return fail(env, "softmax: bad sizes"), env.Undefined();
+  beit::softmax_rows(static_cast<const float*>(x.data), static_cast<float*>(y.data), rows, cols);
+  return env.Undefined();
+}
+
+// unary(op, x, out, n)
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t op = num(info, 0);
+  Arr x = typed(info, 1, false), y = typed(info, 2, false);
+  if (!x.ok || !y.ok) return env.Undefined();
+  const int64_t n = num(info, 3);
+  if (op < 0 || op > 14) return fail(env, "unary: unknown op"), env.Undefined();
+  if (n < 0 || x.length < n || y.length < n) return fail(env, "unary: bad sizes"), env.Undefined();
+  beit::unary(static_cast<beit::UnaryOp>(op), static_cast<const float*>(x.data),
+              static_cast<float*>(y.data), n);
+  return env.Undefined();
+}
+
+bool strided_extent_ok(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
+                       int64_t offset, int64_t length) {
+  int64_t lo = offset, hi = offset;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] < 0) return false;
+    if (shape[d] == 0) return true;
+    const int64_t span = (shape[d] - 1) * strides[d];
+    if (span < 0) lo += span; else hi += span;
+  }
+  return lo >= 0 && hi < length;
+}
+
+int64_t product(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (int64_t x : v) p *= x;
+  return p;
+}
+
+// binary(op, a, b, out, shape, aStrides, bStrides)
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t op = num(info, 0);
+  Arr a = typed(info, 1, false), b = typed(info, 2, false), y = typed(info, 3, false);
+  Arr sh = ints(info, 4, false), sa = ints(info, 5, false), sb = ints(info, 6, false);
+  if (!a.ok || !b.ok || !y.ok || !sh.ok || !sa.ok || !sb.ok) return env.Undefined();
+  if (op < 0 || op > 6) return fail(env, "binary: unknown op"), env.Undefined();
+  if (sh.length > 8 || sa.length != sh.length || sb.length != sh.length)
+    return fail(env, "binary: rank must be <= 8 with one stride per dimension"), env.Undefined();
+  auto shape = to_i64(sh), as = to_i64(sa), bs = to_i64(sb);
+  const int64_t n = product(shape);
+  if (n == 0) return env.Undefined();
+  if (y.length < n || !strided_extent_ok(shape, as, 0, a.length) ||
+      !strided_extent_ok(shape, bs, 0, b.length))
+    return fail(env, "binary: shapes and strides exceed the arrays"), env.Undefined();
+  beit::binary(static_cast<beit::BinaryOp>(op), static_cast<const float*>(a.data),
+               static_cast<const float*>(b.data), static_cast<float*>(y.data),
+               static_cast<int>(shape.size()), shape.data(), as.data(), bs.data());
+  return env.Undefined();
+}
+
+// reduce(op, x, out, outer, r, inner)
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t op = num(info, 0);
+  Arr x = typed(info, 1, false), y = typed(info, 2, false);
+  if (!x.ok || !y.ok) return env.Undefined();
+  const int64_t outer = num(info, 3), r = num(info, 4), inner = num(info, 5);
+  if (op < 0 || op > 3) return fail(env, "reduce: unknown op"), env.Undefined();
+  if (outer < 0 || r < 0 || inner < 0 || x.length < outer * r * inner || y.length < outer * inner)
+    return fail(env, "reduce: bad sizes"), env.Undefined();
+  beit::reduce(static_cast<beit::ReduceOp>(op), static_cast<const float*>(x.data),
+               static_cast<float*>(y.data), outer, r, inner);
+  return env.Undefined();
+}
+
+// stridedCopy(src, offset, shape, strides, dst)
+Napi::Value StridedCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr src = typed(info, 0, false, true);
+  Arr sh = ints(info, 2, false), st = ints(info, 3, false);
+  Arr dst = typed(info, 4, false, true);
+  if (!src.ok || !sh.ok || !st.ok || !dst.ok) return env.Undefined();
+  const int64_t offset = num(info, 1);
+  if (sh.length > 8 || st.length != sh.length)
+    return fail(env, "stridedCopy: rank must be <= 8 with one stride per dimension"), env.Undefined();
+  auto shape = to_i64(sh), strides = to_i64(st);
+  const int64_t n = product(shape);
+  if (n == 0) return env.Undefined();
+  if (offset < 0 || dst.length < n || !strided_extent_ok(shape, strides, offset, src.length))
+    return fail(env, "stridedCopy: shape and strides exceed the arrays"), env.Undefined();
+  beit::strided_copy(static_cast<const uint32_t*>(src.data), offset,
+                     static_cast<int>(shape.size()), shape.data(), strides.data(),
+                     static_cast<uint32_t*>(dst.data));
+  return env.Undefined();
+}
+
+// gather(x, indices, out, outer, axis, n, inner) -> -1 or the first bad index position
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr x = typed(info, 0, false, true), ix = ints(info, 1, false), y = typed(info, 2, false, true);
+  if (!x.ok || !ix.ok || !y.ok) return env.Undefined();
+  const int64_t outer = num(info, 3), axis = num(info, 4), n = num(info, 5), inner = num(info, 6);
+  if (outer < 0 || axis < 0 || n < 0 || inner < 0 || ix.length < n ||
+      x.length < outer * axis * inner || y.length < outer * n * inner)
+    return fail(env, "gather: bad sizes"), env.Undefined();
+  const int64_t bad = beit::gather(static_cast<const uint32_t*>(x.data),
+                                   static_cast<const int32_t*>(ix.data),
+                                   static_cast<uint32_t*>(y.data), outer, axis, n, inner);
+  return Napi::Number::New(env, static_cast<double>(bad));
+}
+
+// layerNorm(x, gamma|null, beta|null, out, rows, cols, eps)
+Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr x = typed(info, 0, false), g = typed(info, 1, true), b = typed(info, 2, true);
+  Arr y = typed(info, 3, false);
+  if (!x.ok || !g.ok || !b.ok || !y.ok) return env.Undefined();
+  const int64_t rows = num(info, 4), cols = num(info, 5);
+  const float eps = static_cast<float>(dbl(info, 6));
+  if (rows < 0 || cols < 0 || x.length < rows * cols || y.length < rows * cols ||
+      (g.data && g.length < cols) || (b.data && b.length < cols))
+    return fail(env, "layerNorm: bad sizes"), env.Undefined();
+  beit::layer_norm(static_cast<const float*>(x.data), static_cast<const float*>(g.data),
+                   static_cast<const float*>(b.data), static_cast<float*>(y.data), rows, cols, eps);
+  return env.Undefined();
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  const int64_t n = num(info, 0);
+  if (n < 1 || n > 256) return fail(info.Env(), "setThreads: n must be in [1, 256]"), info.Env().Undefined();
+  ThreadPool::instance().set_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value SetKernel(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) return fail(info.Env(), "setKernel: expected a name"), info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), beit::gemm_force_kernel(info[0].As<Napi::String>().Utf8Value().c_str()));
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  __builtin_cpu_init();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kernel", beit::gemm_kernel_name());
+  o.Set("threads", ThreadPool::instance().threads());
+  o.Set("defaultThreads", beit::default_thread_count());
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("avx512f", __builtin_cpu_supports("avx512f") != 0);
+  cpu.Set("avx2", __builtin_cpu_supports("avx2") != 0);
+  cpu.Set("fma", __builtin_cpu_supports("fma") != 0);
+  o.Set("cpu", cpu);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("softmax", Napi::Function::New(env, Softmax));
+  exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("reduce", Napi::Function::New(env, Reduce));
+  exports.Set("stridedCopy", Napi::Function::New(env, StridedCopy));
+  exports.Set("gather", Napi::Function::New(env, Gather));
+  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setKernel", Napi::Function::New(env, SetKernel));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(beit_native, Init)

@@ -1,0 +1,288 @@
+// Driver of the matrix product: run-time kernel choice, packing, cache blocking, threading.
+//
+// Structure (Goto/BLIS style, adapted to inference shapes where B is usually a weight matrix):
+//   1. A is packed once per call into MR-row panels (k-major, zero-padded), in parallel.
+//   2. The output is cut into tasks (batch × row blocks × column blocks) run on the pool.
+//      Batch-1 linear layers split columns so both cores stream disjoint halves of the weights.
+//   3. Inside a task: for each block of MC rows, for each KC slice of K, for each NR-column strip
+//      of B, the micro-kernel sweeps the row panels. Full strips of a non-transposed B are read in
+//      place (no copy of the weights); transposed or ragged strips are packed, zero-padded.
+//   4. Bias and activation are applied to each tile right after its last K slice, while hot.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "gemm_kernels.h"
+#include "mathfn.h"
+#include "pool.h"
+
+namespace beit {
+
+namespace {
+
+constexpr int64_t kKC = 384;              // K slice: packed A panel slice + B strip fit in L1/L2
+constexpr int64_t kPanelBytesBudget = 768 * 1024;  // A rows × KC kept in L2 per task
+
+const KernelSet* g_kernels = nullptr;
+
+const KernelSet& best_kernels() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return kernels_avx512();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernels_avx2();
+  return kernels_scalar();
+}
+
+const KernelSet& kernels() {
+  if (g_kernels == nullptr) g_kernels = &best_kernels();
+  return *g_kernels;
+}
+
+/// Growable 64-byte aligned float buffer.
+class Buffer {
+ public:
+  ~Buffer() { std::free(p_); }
+  float* get(size_t n) {
+    if (n > cap_) {
+      std::free(p_);
+      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      cap_ = p_ ? n : 0;
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+Buffer g_packed_a;
+thread_local Buffer tl_packed_b;
+
+/// Packs rows [i0, i0+MR) of one A matrix (all of K) into dst[k*MR + r], zero-padding rows ≥ M.
+void pack_a_panel(float* dst, const float* A, int64_t M, int64_t K, bool trans, int64_t i0,
+                  int mr) {
+  const int64_t mv = std::min<int64_t>(mr, M - i0);
+  if (!trans) {
+    // Blocks of 64 k-steps keep the destination block in L1 while rows are read sequentially.
+    for (int64_t k0 = 0; k0 < K; k0 += 64) {
+      const int64_t k1 = std::min<int64_t>(K, k0 + 64);
+      for (int64_t r = 0; r < mv; ++r) {
+        const float* src = A + (i0 + r) * K;
+        for (int64_t k = k0; k < k1; ++k) dst[k * mr + r] = src[k];
+      }
+      for (int64_t r = mv; r < mr; ++r)
+        for (int64_t k = k0; k < k1; ++k) dst[k * mr + r] = 0.0f;
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) {
+      const float* src = A + k * M + i0;
+      float* d = dst + k * mr;
+      for (int64_t r = 0; r < mv; ++r) d[r] = src[r];
+      for (int64_t r = mv; r < mr; ++r) d[r] = 0.0f;
+    }
+  }
+}
+
+/// Packs columns [j0, j0+NR) and rows [k0, k0+kc) of one B matrix into dst[k*NR + j].
+void pack_b_strip(float* dst, const float* B, int64_t N, int64_t K, bool trans, int64_t j0,
+                  int64_t k0, int64_t kc, int nr) {
+  const int64_t nv = std::min<int64_t>(nr, N - j0);
+  if (!trans) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = B + (k0 + k) * N + j0;
+      float* d = dst + k * nr;
+      for (int64_t j = 0; j < nv; ++j) d[j] = src[j];
+      for (int64_t j = nv; j < nr; ++j) d[j] = 0.0f;
+    }
+  } else {
+    // B is N×K: strip rows are contiguous along k. Blocks of 16 k-steps bound the write spread.
+    for (int64_t kb = 0; kb < kc; kb += 16) {
+      const int64_t ke = std::min<int64_t>(kc, kb + 16);
+      for (int64_t j = 0; j < nv; ++j) {
+        const float* src = B + (j0 + j) * K + k0;
+        for (int64_t k = kb; k < ke; ++k) dst[k * nr + j] = src[k];
+      }
+      for (int64_t j = nv; j < nr; ++j)
+        for (int64_t k = kb; k < ke; ++k) dst[k * nr + j] = 0.0f;
+    }
+  }
+}
+
+bool has_epilogue(const GemmDesc& d) { return d.bias != nullptr || d.act != Act::kNone; }
+
+__attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act act, float alpha) {
+  if (bias != nullptr) {
+    if (bias_sn == 1) {
+      for (int64_t j = 0; j < n; ++j) row[j] += bias[j];
+    } else if (bias_sn == 0) {
+      const float bv = bias[0];
+      for (int64_t j = 0; j < n; ++j) row[j] += bv;
+    } else {
+      for (int64_t j = 0; j < n; ++j) row[j] += bias[j * bias_sn];
+    }
+  }
+  switch (act) {
+    case Act::kNone:
+      break;
+    case Act::kRelu:
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+      break;
+    case Act::kRelu6:
+      for (int64_t j = 0; j < n; ++j) row[j] = std::min(6.0f, std::max(0.0f, row[j]));
+      break;
+    case Act::kGelu:
+      for (int64_t j = 0; j < n; ++j) row[j] = gelu_erf(row[j]);
+      break;
+    case Act::kGeluTanh:
+      for (int64_t j = 0; j < n; ++j) row[j] = gelu_tanh(row[j]);
+      break;
+    case Act::kSigmoid:
+      for (int64_t j = 0; j < n; ++j) row[j] = sigmoid_approx(row[j]);
+      break;
+    case Act::kLeakyRelu:
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f ? row[j] : alpha * row[j];
+      break;
+    case Act::kElu:
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f ? row[j] : exp_approx(row[j]) - 1.0f;
+      break;
+  }
+}
+
+}  // namespace
+
+void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t n, int64_t b,
+                    int64_t i0, int64_t j0) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* bias = d.bias == nullptr
+                            ? nullptr
+                            : d.bias + b * d.bias_sb + (i0 + i) * d.bias_sm + j0 * d.bias_sn;
+    epilogue_row(c + i * ldc, n, bias, d.bias_sn, d.act, d.alpha);
+  }
+}
+
+const char* gemm_kernel_name() { return kernels().name; }
+
+bool gemm_force_kernel(const char* name) {
+  __builtin_cpu_init();
+  if (std::strcmp(name, "auto") == 0) {
+    g_kernels = &best_kernels();
+    return true;
+  }
+  if (std::strcmp(name, "avx512") == 0) {
+    if (!__builtin_cpu_supports("avx512f")) return false;
+    g_kernels = &kernels_avx512();
+    return true;
+  }
+  if (std::strcmp(name, "avx2") == 0) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
+    g_kernels = &kernels_avx2();
+    return true;
+  }
+  if (std::strcmp(name, "scalar") == 0) {
+    g_kernels = &kernels_scalar();
+    return true;
+  }
+  return false;
+}
+
+void gemm(const GemmDesc& d) {
+  const int64_t M = d.M, N = d.N, K = d.K;
+  if (M <= 0 || N <= 0 || d.batch <= 0) return;
+  ThreadPool& pool = ThreadPool::instance();
+  if (K <= 0) {  // empty sum: zeros, then the epilogue
+    std::memset(d.C, 0, sizeof(float) * static_cast<size_t>(d.batch * M * N));
+    if (has_epilogue(d))
+      for (int64_t b = 0; b < d.batch; ++b) apply_epilogue(d, d.C + b * M * N, N, M, N, b, 0, 0);
+    return;
+  }
+  const KernelSet& ks = kernels();
+  const int mr = ks.mr, nr = ks.nr;
+  const int64_t P = (M + mr - 1) / mr;  // row panels per matrix
+  const int64_t S = (N + nr - 1) / nr;  // column strips per matrix
+  const int64_t panel_len = P * mr * K;
+  const int T = pool.threads();
+  const double flops = 2.0 * static_cast<double>(M) * N * K * d.batch;
+  const bool serial = T == 1 || flops < 4.0e5;
+
+  // 1. Pack every distinct A matrix.
+  float* packed = g_packed_a.get(static_cast<size_t>(d.num_a * panel_len));
+  const int64_t a_len = M * K;
+  const int64_t pack_tasks = d.num_a * P;
+  auto pack = [&](int t, int) {
+    const int64_t mat = t / P, p = t % P;
+    pack_a_panel(packed + mat * panel_len + p * mr * K, d.A + mat * a_len, M, K, d.trans_a, p * mr,
+                 mr);
+  };
+  if (serial) {
+    for (int64_t t = 0; t < pack_tasks; ++t) pack(static_cast<int>(t), 0);
+  } else {
+    pool.run(static_cast<int>(pack_tasks), pack);
+  }
+
+  // 2. Cut the output into tasks.
+  int64_t msplit = 1, nsplit = 1;
+  if (!serial && d.batch < 2 * T) {
+    const int64_t want = (4 * T + d.batch - 1) / d.batch;
+    nsplit = std::min<int64_t>(S, want);
+    msplit = std::min<int64_t>(P, (want + nsplit - 1) / nsplit);
+  }
+  const int64_t mc_panels =
+      std::max<int64_t>(1, kPanelBytesBudget / (mr * std::min<int64_t>(K, kKC) * 4));
+  const bool epi = has_epilogue(d);
+  const int64_t b_len = K * N;
+
+  auto task = [&](int t, int) {
+    const int64_t b = t / (msplit * nsplit);
+    const int64_t rem = t % (msplit * nsplit);
+    const int64_t mi = rem / nsplit, ni = rem % nsplit;
+    const int64_t p0 = mi * P / msplit, p1 = (mi + 1) * P / msplit;
+    const int64_t s0 = ni * S / nsplit, s1 = (ni + 1) * S / nsplit;
+    const int64_t ai = d.a_index ? d.a_index[b] : b;
+    const int64_t bi = d.b_index ? d.b_index[b] : b;
+    const float* Am = packed + ai * panel_len;
+    const float* Bm = d.B + bi * b_len;
+    float* Cm = d.C + b * M * N;
+    float* bbuf = tl_packed_b.get(static_cast<size_t>(kKC * nr));
+    for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
+      const int64_t pc1 = std::min(p1, pc0 + mc_panels);
+      for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+        const int64_t kc = std::min(kKC, K - k0);
+        const bool last = k0 + kc >= K;
+        for (int64_t s = s0; s < s1; ++s) {
+          const int64_t j0 = s * nr;
+          const int64_t nv = std::min<int64_t>(nr, N - j0);
+          const float* bp;
+          int64_t ldb;
+          if (!d.trans_b && nv == nr) {
+            bp = Bm + k0 * N + j0;
+            ldb = N;
+          } else {
+            pack_b_strip(bbuf, Bm, N, K, d.trans_b, j0, k0, kc, nr);
+            bp = bbuf;
+            ldb = nr;
+          }
+          for (int64_t p = pc0; p < pc1; ++p) {
+            const int64_t i0 = p * mr;
+            const int64_t mv = std::min<int64_t>(mr, M - i0);
+            float* ct = Cm + i0 * N + j0;
+            ks.rows[mv](kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
+            if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
+          }
+        }
+      }
+    }
+  };
+  const int64_t ntasks = d.batch * msplit * nsplit;
+  if (serial) {
+    for (int64_t t = 0; t < ntasks; ++t) task(static_cast<int>(t), 0);
+  } else {
+    pool.run(static_cast<int>(ntasks), task);
+  }
+}
+
+}  // namespace beit

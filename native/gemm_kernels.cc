@@ -1,0 +1,169 @@
+// Micro-kernels for AVX-512, AVX2+FMA and portable C++ (see gemm_kernels.h for the contract).
+//
+// Each ISA-specific function carries a function-level target attribute, so the whole addon is
+// compiled for baseline x86-64 and still runs on CPUs without AVX-512 or AVX2; gemm.cc picks the
+// set at run time with __builtin_cpu_supports.
+//
+// Tile shapes: AVX-512 uses 14×32 (28 zmm accumulators + 2 B vectors, A broadcast from memory),
+// AVX2 uses 6×16 (12 ymm accumulators), the portable path 4×16 (left to the auto-vectorizer).
+#include "gemm_kernels.h"
+
+#include <immintrin.h>
+
+#include <cstring>
+
+namespace beit {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512: MR = 14, NR = 32
+// ---------------------------------------------------------------------------------------------
+constexpr int kMR512 = 14;
+constexpr int kNR512 = 32;
+
+template <int R>
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a, const float* b,
+                                                      int64_t ldb, float* c, int64_t ldc, int64_t n,
+                                                      bool accumulate) {
+  __m512 c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    c0[r] = _mm512_setzero_ps();
+    c1[r] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r]);
+      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+    }
+    a += kMR512;
+    b += ldb;
+  }
+  const __mmask16 m0 = n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << n) - 1u);
+  const __mmask16 m1 = n >= 32 ? static_cast<__mmask16>(0xFFFF)
+                               : (n <= 16 ? static_cast<__mmask16>(0)
+                                          : static_cast<__mmask16>((1u << (n - 16)) - 1u));
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    if (accumulate) {
+      c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
+      c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    _mm512_mask_storeu_ps(cr, m0, c0[r]);
+    _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA: MR = 6, NR = 16
+// ---------------------------------------------------------------------------------------------
+constexpr int kMR256 = 6;
+constexpr int kNR256 = 16;
+
+template <int R>
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* a, const float* b,
+                                                    int64_t ldb, float* c, int64_t ldc, int64_t n,
+                                                    bool accumulate) {
+  __m256 c0[R], c1[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    c0[r] = _mm256_setzero_ps();
+    c1[r] = _mm256_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r);
+      c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
+    }
+    a += kMR256;
+    b += ldb;
+  }
+  if (n == kNR256) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      float* cr = c + r * ldc;
+      if (accumulate) {
+        c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(cr));
+        c1[r] = _mm256_add_ps(c1[r], _mm256_loadu_ps(cr + 8));
+      }
+      _mm256_storeu_ps(cr, c0[r]);
+      _mm256_storeu_ps(cr + 8, c1[r]);
+    }
+    return;
+  }
+  alignas(32) float tmp[kNR256];
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    _mm256_store_ps(tmp, c0[r]);
+    _mm256_store_ps(tmp + 8, c1[r]);
+    for (int64_t j = 0; j < n; ++j) cr[j] = accumulate ? cr[j] + tmp[j] : tmp[j];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable: MR = 4, NR = 16 (plain loops; the compiler vectorizes them for the baseline ISA)
+// ---------------------------------------------------------------------------------------------
+constexpr int kMRScalar = 4;
+constexpr int kNRScalar = 16;
+
+template <int R>
+void kernel_scalar(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                   int64_t n, bool accumulate) {
+  float acc[R][kNRScalar];
+  std::memset(acc, 0, sizeof(acc));
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int r = 0; r < R; ++r) {
+      const float av = a[r];
+      for (int j = 0; j < kNRScalar; ++j) acc[r][j] += av * b[j];
+    }
+    a += kMRScalar;
+    b += ldb;
+  }
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    for (int64_t j = 0; j < n; ++j) cr[j] = accumulate ? cr[j] + acc[r][j] : acc[r][j];
+  }
+}
+
+}  // namespace
+
+const KernelSet& kernels_avx512() {
+  static const KernelSet set = {
+      "avx512", kMR512, kNR512,
+      {nullptr, kernel_avx512<1>, kernel_avx512<2>, kernel_avx512<3>, kernel_avx512<4>,
+       kernel_avx512<5>, kernel_avx512<6>, kernel_avx512<7>, kernel_avx512<8>, kernel_avx512<9>,
+       kernel_avx512<10>, kernel_avx512<11>, kernel_avx512<12>, kernel_avx512<13>,
+       kernel_avx512<14>, nullptr, nullptr}};
+  return set;
+}
+
+const KernelSet& kernels_avx2() {
+  static const KernelSet set = {
+      "avx2", kMR256, kNR256,
+      {nullptr, kernel_avx2<1>, kernel_avx2<2>, kernel_avx2<3>, kernel_avx2<4>, kernel_avx2<5>,
+       kernel_avx2<6>, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+       nullptr, nullptr}};
+  return set;
+}
+
+const KernelSet& kernels_scalar() {
+  static const KernelSet set = {
+      "scalar", kMRScalar, kNRScalar,
+      {nullptr, kernel_scalar<1>, kernel_scalar<2>, kernel_scalar<3>, kernel_scalar<4>, nullptr,
+       nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+       nullptr}};
+  return set;
+}
+
+}  // namespace beit

@@ -1,0 +1,29 @@
+// Register-tiled micro-kernels of the matrix product, one set per instruction set.
+//
+// A micro-kernel computes an R×NR tile of C from a packed A panel (kc steps of MR floats, rows
+// beyond R are ignored) and kc rows of B with row stride ldb (NR floats readable per row). It
+// either overwrites the tile or adds to it, and writes only the first n ≤ NR columns.
+#pragma once
+
+#include <cstdint>
+
+namespace beit {
+
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
+                             int64_t ldc, int64_t n, bool accumulate);
+
+constexpr int kMaxMR = 16;
+
+/// A family of micro-kernels for one instruction set: rows[r] handles tiles of r rows (1..mr).
+struct KernelSet {
+  const char* name;
+  int mr;
+  int nr;
+  MicroKernel rows[kMaxMR + 1];
+};
+
+const KernelSet& kernels_avx512();
+const KernelSet& kernels_avx2();
+const KernelSet& kernels_scalar();
+
+}  // namespace beit

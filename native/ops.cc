@@ -1,0 +1,288 @@
+// Memory-bound kernels (see ops.h). Inner loops are plain C++ compiled in three clones
+// (AVX-512, AVX2, baseline) chosen by the loader at run time through GCC's target_clones.
+#include "ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+
+#include "mathfn.h"
+#include "pool.h"
+
+#define BEIT_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+
+namespace beit {
+
+namespace {
+
+/// Runs fn(begin, end) over [0, n) in chunks on the pool when the work (n·cost) is large enough.
+void parallel_rows(int64_t n, int64_t cost_per_row,
+                   const std::function<void(int64_t, int64_t)>& fn) {
+  ThreadPool& pool = ThreadPool::instance();
+  const int T = pool.threads();
+  const int64_t work = n * std::max<int64_t>(1, cost_per_row);
+  if (T == 1 || work < 32768 || n < 2) {
+    fn(0, n);
+    return;
+  }
+  const int64_t chunks = std::min<int64_t>(n, static_cast<int64_t>(T) * 4);
+  pool.run(static_cast<int>(chunks), [&](int t, int) {
+    const int64_t b = n * t / chunks, e = n * (t + 1) / chunks;
+    if (b < e) fn(b, e);
+  });
+}
+
+BEIT_CLONES void softmax_row(const float* x, float* y, int64_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, x[j]);
+  if (mx == -std::numeric_limits<float>::infinity()) mx = 0.0f;
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    const float e = exp_approx(x[j] - mx);
+    y[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) y[j] *= inv;
+}
+
+BEIT_CLONES void unary_span(UnaryOp op, const float* x, float* y, int64_t n) {
+  switch (op) {
+    case UnaryOp::kExp: for (int64_t i = 0; i < n; ++i) y[i] = exp_approx(x[i]); break;
+    case UnaryOp::kErf: for (int64_t i = 0; i < n; ++i) y[i] = erf_approx(x[i]); break;
+    case UnaryOp::kTanh: for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(x[i]); break;
+    case UnaryOp::kSigmoid: for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_approx(x[i]); break;
+    case UnaryOp::kRelu: for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
+    case UnaryOp::kGelu: for (int64_t i = 0; i < n; ++i) y[i] = gelu_erf(x[i]); break;
+    case UnaryOp::kGeluTanh: for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh(x[i]); break;
+    case UnaryOp::kRsqrt: for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / std::sqrt(x[i]); break;
+    case UnaryOp::kSqrt: for (int64_t i = 0; i < n; ++i) y[i] = std::sqrt(x[i]); break;
+    case UnaryOp::kSquare: for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i]; break;
+    case UnaryOp::kNeg: for (int64_t i = 0; i < n; ++i) y[i] = -x[i]; break;
+    case UnaryOp::kAbs: for (int64_t i = 0; i < n; ++i) y[i] = std::fabs(x[i]); break;
+    case UnaryOp::kReciprocal: for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / x[i]; break;
+    case UnaryOp::kCopy: std::memmove(y, x, sizeof(float) * static_cast<size_t>(n)); break;
+    case UnaryOp::kRelu6:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::min(6.0f, std::max(0.0f, x[i]));
+      break;
+  }
+}
+
+template <typename F>
+inline void binary_loop(F f, const float* a, int64_t sa, const float* b, int64_t sb, float* y,
+                        int64_t n) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const float bv = b[0];
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = a[0];
+    for (int64_t i = 0; i < n; ++i) y[i] = f(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+BEIT_CLONES void binary_span(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb,
+                             float* y, int64_t n) {
+  switch (op) {
+    case BinaryOp::kAdd: binary_loop([](float u, float v) { return u + v; }, a, sa, b, sb, y, n); break;
+    case BinaryOp::kSub: binary_loop([](float u, float v) { return u - v; }, a, sa, b, sb, y, n); break;
+    case BinaryOp::kMul: binary_loop([](float u, float v) { return u * v; }, a, sa, b, sb, y, n); break;
+    case BinaryOp::kDiv: binary_loop([](float u, float v) { return u / v; }, a, sa, b, sb, y, n); break;
+    case BinaryOp::kMax:
+      binary_loop([](float u, float v) { return u > v ? u : v; }, a, sa, b, sb, y, n);
+      break;
+    case BinaryOp::kMin:
+      binary_loop([](float u, float v) { return u < v ? u : v; }, a, sa, b, sb, y, n);
+      break;
+    case BinaryOp::kSquaredDifference:
+      binary_loop([](float u, float v) { return (u - v) * (u - v); }, a, sa, b, sb, y, n);
+      break;
+  }
+}
+
+BEIT_CLONES double sum_contiguous(const float* x, int64_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += static_cast<double>(x[i + l]);
+  double s = 0.0;
+  for (; i < n; ++i) s += x[i];
+  for (int l = 0; l < 8; ++l) s += acc[l];
+  return s;
+}
+
+BEIT_CLONES void accumulate_rows(ReduceOp op, const float* x, float* out, int64_t r,
+                                 int64_t inner) {
+  std::memcpy(out, x, sizeof(float) * static_cast<size_t>(inner));
+  for (int64_t k = 1; k < r; ++k) {
+    const float* xr = x + k * inner;
+    switch (op) {
+      case ReduceOp::kSum: case ReduceOp::kMean:
+        for (int64_t j = 0; j < inner; ++j) out[j] += xr[j];
+        break;
+      case ReduceOp::kMax:
+        for (int64_t j = 0; j < inner; ++j) out[j] = out[j] > xr[j] ? out[j] : xr[j];
+        break;
+      case ReduceOp::kMin:
+        for (int64_t j = 0; j < inner; ++j) out[j] = out[j] < xr[j] ? out[j] : xr[j];
+        break;
+    }
+  }
+  if (op == ReduceOp::kMean) {
+    const float inv = 1.0f / static_cast<float>(r);
+    for (int64_t j = 0; j < inner; ++j) out[j] *= inv;
+  }
+}
+
+BEIT_CLONES void layer_norm_row(const float* x, const float* gamma, const float* beta, float* y,
+                                int64_t n, float eps) {
+  const double mean = sum_contiguous(x, n) / static_cast<double>(n);
+  const float m = static_cast<float>(mean);
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double d = static_cast<double>(x[i + l]) - mean;
+      acc[l] += d * d;
+    }
+  double var = 0.0;
+  for (; i < n; ++i) var += (static_cast<double>(x[i]) - mean) * (static_cast<double>(x[i]) - mean);
+  for (int l = 0; l < 8; ++l) var += acc[l];
+  var /= static_cast<double>(n);
+  const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+  if (gamma != nullptr && beta != nullptr) {
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m) * inv * gamma[j] + beta[j];
+  } else if (gamma != nullptr) {
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m) * inv * gamma[j];
+  } else if (beta != nullptr) {
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m) * inv + beta[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m) * inv;
+  }
+}
+
+/// Offsets of row q (all dimensions but the last) for each strided operand.
+inline void row_offsets(int64_t q, int rank, const int64_t* shape, const int64_t* const* strides,
+                        int nops, int64_t* offs) {
+  for (int o = 0; o < nops; ++o) offs[o] = 0;
+  for (int d = rank - 2; d >= 0; --d) {
+    const int64_t i = q % shape[d];
+    q /= shape[d];
+    for (int o = 0; o < nops; ++o) offs[o] += i * strides[o][d];
+  }
+}
+
+}  // namespace
+
+void softmax_rows(const float* x, float* out, int64_t rows, int64_t cols) {
+  parallel_rows(rows, cols * 8, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) softmax_row(x + r * cols, out + r * cols, cols);
+  });
+}
+
+void unary(UnaryOp op, const float* x, float* out, int64_t n) {
+  const int64_t block = 4096;
+  const int64_t blocks = (n + block - 1) / block;
+  const int64_t cost = op == UnaryOp::kCopy ? block / 8 : block * 4;
+  parallel_rows(blocks, cost, [&](int64_t b, int64_t e) {
+    const int64_t s = b * block, t = std::min(n, e * block);
+    unary_span(op, x + s, out + s, t - s);
+  });
+}
+
+void binary(BinaryOp op, const float* a, const float* b, float* out, int rank,
+            const int64_t* shape, const int64_t* a_strides, const int64_t* b_strides) {
+  if (rank == 0) {
+    binary_span(op, a, 1, b, 1, out, 1);
+    return;
+  }
+  const int64_t inner = shape[rank - 1];
+  int64_t rows = 1;
+  for (int d = 0; d < rank - 1; ++d) rows *= shape[d];
+  const int64_t* strides[2] = {a_strides, b_strides};
+  const int64_t sa = a_strides[rank - 1], sb = b_strides[rank - 1];
+  parallel_rows(rows, inner, [&](int64_t r0, int64_t r1) {
+    int64_t offs[2];
+    for (int64_t q = r0; q < r1; ++q) {
+      row_offsets(q, rank, shape, strides, 2, offs);
+      binary_span(op, a + offs[0], sa, b + offs[1], sb, out + q * inner, inner);
+    }
+  });
+}
+
+void reduce(ReduceOp op, const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
+  if (r == 0) {
+    const float fill = op == ReduceOp::kMax   ? -std::numeric_limits<float>::infinity()
+                       : op == ReduceOp::kMin ? std::numeric_limits<float>::infinity()
+                       : op == ReduceOp::kMean ? std::numeric_limits<float>::quiet_NaN()
+                                               : 0.0f;
+    std::fill(out, out + outer * inner, fill);
+    return;
+  }
+  if (inner == 1 && (op == ReduceOp::kSum || op == ReduceOp::kMean)) {
+    parallel_rows(outer, r, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        const double s = sum_contiguous(x + o * r, r);
+        out[o] = static_cast<float>(op == ReduceOp::kMean ? s / static_cast<double>(r) : s);
+      }
+    });
+    return;
+  }
+  parallel_rows(outer, r * inner, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) accumulate_rows(op, x + o * r * inner, out + o * inner, r, inner);
+  });
+}
+
+void strided_copy(const uint32_t* src, int64_t offset, int rank, const int64_t* shape,
+                  const int64_t* strides, uint32_t* dst) {
+  if (rank == 0) {
+    dst[0] = src[offset];
+    return;
+  }
+  const int64_t inner = shape[rank - 1];
+  const int64_t si = strides[rank - 1];
+  int64_t rows = 1;
+  for (int d = 0; d < rank - 1; ++d) rows *= shape[d];
+  const int64_t* st[1] = {strides};
+  parallel_rows(rows, inner / 4 + 1, [&](int64_t r0, int64_t r1) {
+    int64_t off;
+    for (int64_t q = r0; q < r1; ++q) {
+      row_offsets(q, rank, shape, st, 1, &off);
+      const uint32_t* s = src + offset + off;
+      uint32_t* d = dst + q * inner;
+      if (si == 1) {
+        std::memcpy(d, s, sizeof(uint32_t) * static_cast<size_t>(inner));
+      } else {
+        for (int64_t j = 0; j < inner; ++j) d[j] = s[j * si];
+      }
+    }
+  });
+}
+
+int64_t gather(const uint32_t* x, const int32_t* idx, uint32_t* out, int64_t outer, int64_t axis,
+               int64_t n, int64_t inner) {
+  for (int64_t i = 0; i < n; ++i)
+    if (idx[i] < 0 || idx[i] >= axis) return i;
+  parallel_rows(outer * n, inner / 4 + 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t q = r0; q < r1; ++q) {
+      const int64_t o = q / n, i = q % n;
+      std::memcpy(out + q * inner, x + (o * axis + idx[i]) * inner,
+                  sizeof(uint32_t) * static_cast<size_t>(inner));
+    }
+  });
+  return -1;
+}
+
+void layer_norm(const float* x, const float* gamma, const float* beta, float* out, int64_t rows,
+                int64_t cols, float eps) {
+  parallel_rows(rows, cols * 3, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) layer_norm_row(x + r * cols, gamma, beta, out + r * cols, cols, eps);
+  });
+}
+
+}  // namespace beit

@@ -1,0 +1,127 @@
+// Persistent thread pool (see pool.h for why it exists and how it is used).
+#include "pool.h"
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstdlib>
+
+namespace beit {
+
+namespace {
+thread_local bool tl_in_job = false;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+}  // namespace
+
+int default_thread_count() {
+  const char* env = std::getenv("BEIT_THREADS");
+  if (env != nullptr) {
+    int n = std::atoi(env);
+    if (n > 0) return n > 256 ? 256 : n;
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+ThreadPool& ThreadPool::instance() {
+  static ThreadPool pool;
+  return pool;
+}
+
+ThreadPool::ThreadPool() { set_threads(default_thread_count()); }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::set_threads(int n) {
+  if (n < 1) n = 1;
+  if (n == nthreads_ && static_cast<int>(workers_.size()) == n - 1) return;
+  stop_workers();
+  nthreads_ = n;
+  start_workers(n - 1);
+}
+
+void ThreadPool::start_workers(int n) {
+  stop_.store(false);
+  // The generation is read here, not in the new thread: a job published before the thread gets
+  // scheduled must still be seen as new by it.
+  const uint64_t gen = generation_.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this, i, gen] { worker_main(i + 1, gen); });
+}
+
+void ThreadPool::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true);
+    generation_.fetch_add(1);
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void ThreadPool::worker_main(int tid, uint64_t seen) {
+  tl_in_job = true;  // a worker never starts nested jobs on the pool
+  for (;;) {
+    // Spin for a short while: consecutive kernels usually follow each other within microseconds.
+    auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen) {
+      cpu_relax();
+      if (++spins == 256) {
+        spins = 0;
+        if (std::chrono::steady_clock::now() > spin_until) {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+          break;
+        }
+      }
+    }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
+    const auto* fn = job_;
+    const int n = job_tasks_;
+    for (;;) {
+      int t = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (t >= n) break;
+      (*fn)(t, tid);
+    }
+    active_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::run(int ntasks, const std::function<void(int, int)>& fn) {
+  if (ntasks <= 0) return;
+  if (tl_in_job || workers_.empty() || ntasks == 1) {
+    for (int t = 0; t < ntasks; ++t) fn(t, 0);
+    return;
+  }
+  tl_in_job = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    job_tasks_ = ntasks;
+    next_task_.store(0, std::memory_order_relaxed);
+    active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  cv_.notify_all();
+  for (;;) {
+    int t = next_task_.fetch_add(1, std::memory_order_relaxed);
+    if (t >= ntasks) break;
+    fn(t, 0);
+  }
+  while (active_.load(std::memory_order_acquire) != 0) cpu_relax();
+  tl_in_job = false;
+}
+
+}  // namespace beit

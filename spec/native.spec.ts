@@ -1,0 +1,307 @@
+/**
+ * The native backend (native/ + lib/node/native-*.ts): the matrix product against a float64
+ * reference on awkward shapes, every micro-kernel this CPU supports and several thread counts;
+ * the other native kernels against tfjs's CPU backend. Skipped, with the reason, only when the
+ * addon was not built.
+ */
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import {
+  nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
+} from '../lib/node/native-backend.js';
+import { ACT_CODES, type NativeAddon } from '../lib/node/native-addon.js';
+
+/** Deterministic uniform values in [-1, 1) (xorshift), so failures reproduce. */
+function randoms(n: number, seed: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = (s / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** float64 C = op(A)·op(B) for one matrix pair. */
+function refProduct(a: Float32Array, b: Float32Array, M: number, N: number, K: number, tA: boolean, tB: boolean,
+  aOff = 0, bOff = 0): Float64Array {
+  const c = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) {
+        s += a[aOff + (tA ? k * M + i : i * K + k)]! * b[bOff + (tB ? j * K + k : k * N + j)]!;
+      }
+      c[i * N + j] = s;
+    }
+  }
+  return c;
+}
+
+const erf64 = (x: number): number => {
+  // Series / continued fraction are overkill here: a 1e-7-accurate float64 erf (A&S 7.1.26 is 1.5e-7).
+  const t = 1 / (1 + 0.5 * Math.abs(x));
+  const y = 1 - t * Math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? y : -y;
+};
+
+const ACTS: Record<string, (x: number) => number> = {
+  linear: (x) => x,
+  relu: (x) => Math.max(0, x),
+  relu6: (x) => Math.min(6, Math.max(0, x)),
+  gelu: (x) => 0.5 * x * (1 + erf64(x / Math.SQRT2)),
+  gelu_tanh: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  leakyrelu: (x) => (x > 0 ? x : 0.2 * x),
+  elu: (x) => (x > 0 ? x : Math.exp(x) - 1),
+};
+
+/** max |got - ref| / max(1e-30, max |ref|). */
+function relError(got: ArrayLike<number>, ref: ArrayLike<number>): number {
+  expect(got.length).to.equal(ref.length);
+  let err = 0, mx = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(got[i]! - ref[i]!));
+    mx = Math.max(mx, Math.abs(ref[i]!));
+  }
+  return err / Math.max(mx, 1e-30);
+}
+
+// [M, N, K]: 1×1, primes, sizes that no tile (14×32, 6×16, 4×16) divides, K spanning several slices.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [1, 37, 5], [29, 1, 3], [2, 3, 1], [13, 17, 19], [15, 33, 7], [31, 47, 401],
+  [197, 64, 64], [43, 97, 769], [64, 64, 64], [28, 32, 16], [14, 32, 1],
+];
+
+/** Inputs and float64 results per case, computed once and shared by every kernel/thread run. */
+const productCases = (() => {
+  let cases: { M: number; N: number; K: number; tA: boolean; tB: boolean; a: Float32Array; b: Float32Array; ref: Float64Array }[] | undefined;
+  return () => {
+    if (cases === undefined) {
+      cases = [];
+      let seed = 1;
+      for (const [M, N, K] of SHAPES) {
+        for (const tA of [false, true]) {
+          for (const tB of [false, true]) {
+            const a = randoms(M * K, seed++), b = randoms(K * N, seed++);
+            cases.push({ M, N, K, tA, tB, a, b, ref: refProduct(a, b, M, N, K, tA, tB) });
+          }
+        }
+      }
+    }
+    return cases;
+  };
+})();
+
+describe('native backend', function () {
+  let addon: NativeAddon;
+
+  before(async function () {
+    if (!(await registerNativeBackend())) {
+      this.skip(); // the addon was not built: see nativeUnavailableReason()
+    }
+    addon = nativeAddon()!;
+  });
+
+  after(function () {
+    if (addon) {
+      addon.setKernel('auto');
+      addon.setThreads(addon.info().defaultThreads);
+    }
+  });
+
+  it('reports why it is unavailable only when it is', () => {
+    expect(nativeUnavailableReason()).to.equal(undefined);
+    expect(addon.info().threads).to.be.greaterThan(0);
+  });
+
+  describe('matrix product vs float64 reference', () => {
+    const kernels = (['avx512', 'avx2', 'scalar'] as const);
+    for (const kernel of kernels) {
+      for (const threads of [1, 2, 3]) {
+        it(`${kernel} kernel, ${threads} thread(s): all shapes and transpositions`, function () {
+          if (!addon.setKernel(kernel)) this.skip(); // this CPU lacks the instruction set
+          addon.setThreads(threads);
+          for (const { M, N, K, tA, tB, a, b, ref } of productCases()) {
+            const c = new Float32Array(M * N).fill(NaN);
+            addon.gemm(a, b, c, M, N, K, tA, tB, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0);
+            expect(relError(c, ref), `${M}x${N}x${K} tA=${tA} tB=${tB}`).to.be.below(1e-5);
+          }
+        });
+      }
+    }
+
+    it('large products split over threads match (M=197, N=768, K=768 and batch-8 rows)', function () {
+      addon.setKernel('auto');
+      for (const threads of [1, 2, 3]) {
+        addon.setThreads(threads);
+        for (const [M, N, K] of [[197, 768, 96], [1576, 200, 33]] as const) {
+          const a = randoms(M * K, 7), b = randoms(K * N, 8);
+          const c = new Float32Array(M * N);
+          addon.gemm(a, b, c, M, N, K, false, false, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0);
+          expect(relError(c, refProduct(a, b, M, N, K, false, false)), `${M}x${N}x${K} T=${threads}`).to.be.below(1e-5);
+        }
+      }
+    });
+
+    it('fused bias (per column, per row, scalar) and every epilogue activation', () => {
+      addon.setKernel('auto');
+      addon.setThreads(2);
+      const [M, N, K] = [23, 45, 37];
+      const a = randoms(M * K, 11), b = randoms(K * N, 12);
+      const base = refProduct(a, b, M, N, K, false, false);
+      const biases: [string, Float32Array, number, number][] = [
+        ['column', randoms(N, 13), 0, 1], ['row', randoms(M, 14), 1, 0], ['scalar', randoms(1, 15), 0, 0],
+        ['full', randoms(M * N, 16), N, 1],
+      ];
+      for (const [act, f] of Object.entries(ACTS)) {
+        for (const [kind, bias, sm, sn] of biases) {
+          const c = new Float32Array(M * N);
+          addon.gemm(a, b, c, M, N, K, false, false, 1, null, null, 1, 1, bias, 0, sm, sn,
+            ACT_CODES[act as keyof typeof ACT_CODES], 0.2);
+          const ref = base.map((v, p) => f(v + bias[Math.floor(p / N) * sm + (p % N) * sn]!));
+          expect(relError(c, ref), `${act} with ${kind} bias`).to.be.below(2e-5);
+        }
+      }
+    });
+  });
+
+  describe('tfjs kernels on the native backend', () => {
+    before(async () => {
+      addon.setKernel('auto');
+      addon.setThreads(2);
+      await tf.setBackend('native');
+    });
+    after(async () => {
+      await tf.setBackend('cpu');
+    });
+
+    /** Runs fn on `cpu` and on `native` with the same inputs; returns both outputs' data. */
+    async function both(fn: () => tf.Tensor): Promise<[Float32Array, Float32Array]> {
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const t = tf.tidy(fn);
+        const d = Float32Array.from(t.dataSync());
+        t.dispose();
+        return d;
+      };
+      const cpu = await run('cpu');
+      const nat = await run('native');
+      return [cpu, nat];
+    }
+
+    it('registers every cpu kernel and replaces the hot ones', () => {
+      const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName).sort();
+      const nat = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
+      expect(nat).to.deep.equal(cpu);
+      for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean']) {
+        expect(nativeKernelNames()).to.include(k);
+      }
+    });
+
+    it('batched matMul with broadcast batch dimensions matches a float64 reference', async () => {
+      await tf.setBackend('native');
+      const cases: [number[], number[], boolean, boolean][] = [
+        [[2, 1, 5, 7], [3, 7, 4], false, false],
+        [[12, 13, 8], [12, 13, 8], false, true],
+        [[4, 9, 6], [9, 11], true, false],
+        [[1, 3, 2, 5, 3], [3, 1, 3, 5], true, true],
+      ];
+      for (const [as, bs, tA, tB] of cases) {
+        const a = randoms(as.reduce((p, q) => p * q, 1), 21), b = randoms(bs.reduce((p, q) => p * q, 1), 22);
+        const out = tf.tidy(() => tf.matMul(tf.tensor(a, as), tf.tensor(b, bs), tA, tB));
+        const got = out.dataSync();
+        const r = out.shape.length;
+        const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
+        const K = tA ? as[as.length - 2]! : as[as.length - 1]!;
+        // float64 reference with numpy broadcasting of the batch dimensions
+        const batchOut = out.shape.slice(0, -2);
+        const idx = (own: number[], pos: number[]) => {
+          const o = own.slice(0, -2);
+          let off = 0;
+          for (let d = 0; d < o.length; d++) {
+            const od = pos[pos.length - o.length + d]!;
+            off = off * o[d]! + (o[d] === 1 ? 0 : od);
+          }
+          return off;
+        };
+        const nb = batchOut.reduce((p, q) => p * q, 1);
+        const ref = new Float64Array(got.length);
+        for (let bi = 0; bi < nb; bi++) {
+          const pos: number[] = [];
+          let rem = bi;
+          for (let d = batchOut.length - 1; d >= 0; d--) { pos.unshift(rem % batchOut[d]!); rem = Math.floor(rem / batchOut[d]!); }
+          const part = refProduct(a, b, M, N, K, tA, tB, idx(as, pos) * M * K, idx(bs, pos) * K * N);
+          ref.set(part, bi * M * N);
+        }
+        expect(relError(got, ref), `${as} x ${bs}`).to.be.below(1e-5);
+        out.dispose();
+      }
+    });
+
+    it('fused matMul with bias and relu/gelu matches the reference', async () => {
+      await tf.setBackend('native');
+      const [M, N, K] = [19, 35, 40];
+      const a = randoms(M * K, 31), b = randoms(K * N, 32), bias = randoms(N, 33);
+      for (const act of ['relu', 'gelu', 'sigmoid', 'linear'] as const) {
+        const out = tf.tidy(() => tf.fused.matMul({
+          a: tf.tensor2d(a, [M, K]), b: tf.tensor2d(b, [K, N]), bias: tf.tensor1d(bias),
+          activation: act as tf.fused.Activation,
+        }));
+        const ref = refProduct(a, b, M, N, K, false, false).map((v, p) => ACTS[act]!(v + bias[p % N]!));
+        expect(relError(out.dataSync(), ref), act).to.be.below(2e-5);
+        out.dispose();
+      }
+    });
+
+    it('softmax, layer-norm ops, GELU ops, transposes, slices and gathers match the cpu backend', async () => {
+      const x = randoms(2 * 3 * 13 * 17, 41);
+      const g = randoms(17, 42), bb = randoms(17, 43);
+      const checks: [string, () => tf.Tensor][] = [
+        ['softmax', () => tf.softmax(tf.mul(tf.tensor(x, [2, 3, 13, 17]), 8))],
+        ['layerNorm', () => {
+          const t = tf.tensor(x, [78, 17]);
+          const mean = tf.mean(t, 1, true);
+          const c = tf.sub(t, mean);
+          const v = tf.mean(tf.square(c), 1, true);
+          return tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(v, tf.scalar(1e-12)))), tf.tensor1d(g)), tf.tensor1d(bb));
+        }],
+        ['gelu', () => { const t = tf.tensor(x, [78, 17]); return tf.mul(tf.mul(t, 0.5), tf.add(tf.erf(tf.mul(t, Math.SQRT1_2)), 1)); }],
+        ['tanh/sigmoid/exp', () => tf.add(tf.tanh(tf.tensor(x)), tf.mul(tf.sigmoid(tf.tensor(x)), tf.exp(tf.tensor(x))))],
+        ['sub/div/max/min/sqdiff broadcast', () => {
+          const t = tf.tensor(x, [2, 3, 13, 17]), u = tf.tensor(g, [1, 1, 1, 17]), w = tf.tensor(randoms(13, 44), [13, 1]);
+          return tf.addN([tf.div(t, tf.add(tf.abs(u), 1)), tf.maximum(t, w), tf.minimum(w, t), tf.squaredDifference(t, u), tf.sub(w, t)]);
+        }],
+        ['mean/sum/max/min axes', () => {
+          const t = tf.tensor(x, [2, 3, 13, 17]);
+          const flat = (u: tf.Tensor) => tf.reshape(u, [-1]);
+          return tf.concat([flat(tf.mean(t, [1, 2])), flat(tf.sum(t, -1)), flat(tf.max(t, 0)), flat(tf.min(t, [2, 3])), flat(tf.mean(t))]);
+        }],
+        ['transpose 5-D (qkv split)', () => tf.transpose(tf.tensor(x, [2, 3, 13, 1, 17]), [2, 0, 3, 1, 4])],
+        ['transpose 2-D and 4-D', () => tf.concat([tf.reshape(tf.transpose(tf.tensor(x, [78, 17])), [-1]),
+          tf.reshape(tf.transpose(tf.tensor(x, [2, 3, 13, 17]), [0, 2, 1, 3]), [-1])])],
+        ['strided slice', () => tf.slice(tf.tensor(x, [2, 3, 13, 17]), [1, 1, 2, 3], [1, 2, 5, 9])],
+        ['gather', () => tf.gather(tf.tensor(x, [78, 17]), tf.tensor1d([5, 0, 77, 5, 12], 'int32'), 0)],
+        ['gather inner axis', () => tf.gather(tf.tensor(x, [2, 39, 17]), tf.tensor1d([16, 3, 3], 'int32'), 2)],
+      ];
+      for (const [name, fn] of checks) {
+        const [cpu, nat] = await both(fn);
+        expect(relError(nat, cpu), name).to.be.below(1e-5);
+      }
+    });
+
+    it('int32 tensors and out-of-range gathers behave like the cpu backend', async () => {
+      await tf.setBackend('native');
+      const t = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32');
+      const tt = tf.transpose(t);
+      expect(tt.dtype).to.equal('int32');
+      expect(Array.from(tt.dataSync())).to.deep.equal([1, 4, 2, 5, 3, 6]);
+      const s = tf.add(t, t);
+      expect(Array.from(s.dataSync())).to.deep.equal([2, 4, 6, 8, 10, 12]);
+      expect(() => tf.gather(tf.tensor1d([1, 2, 3]), tf.tensor1d([3], 'int32'))).to.throw(/index/);
+      tf.dispose([t, tt, s]);
+    });
+  });
+});
