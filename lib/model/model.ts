@@ -86,10 +86,16 @@ export class BeitModel {
       let x = embed(pixels, w.embeddings, this.config);
       if (options.outputHiddenStates) hiddenStates.push(x);
       w.layers.forEach((layer, i) => {
-        const { hidden, probs } = layerForward(x, layer, w.relativeBias[i], this.config);
+        // One tidy per layer: a layer's intermediates are freed before the next layer runs, so peak
+        // memory is one layer's activations, not the whole network's.
+        const { hidden, probs } = tf.tidy(() => {
+          const r = layerForward(x, layer, w.relativeBias[i], this.config);
+          return options.outputAttentions ? r : { hidden: r.hidden };
+        }) as { hidden: tf.Tensor3D; probs?: tf.Tensor4D };
+        if (!options.outputHiddenStates) x.dispose();
         x = hidden;
         if (options.outputHiddenStates) hiddenStates.push(x);
-        if (options.outputAttentions) attentions.push(probs);
+        if (probs) attentions.push(probs);
       });
       const lastHiddenState = finalNorm(x, w, this.config);
       const pooledOutput = pool(lastHiddenState, w, this.config);

@@ -19,7 +19,7 @@ export interface CheckpointFiles {
   readonly weightsFile: string;
 }
 
-/** Reads `config.json` and every weight tensor of a checkpoint folder. */
+/** Reads `config.json` and the headers of the weight files; tensor data is read when first used (lazily). */
 export function readCheckpointDir(dir: string): CheckpointFiles {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     throw new ConfigError(`${dir}: not a checkpoint folder (it should hold config.json and model.safetensors).`);
@@ -28,7 +28,7 @@ export function readCheckpointDir(dir: string): CheckpointFiles {
   if (!fs.existsSync(configFile)) throw new ConfigError(`${dir}: no config.json in the checkpoint folder.`);
   const configText = fs.readFileSync(configFile, 'utf8');
   const single = path.join(dir, 'model.safetensors');
-  if (fs.existsSync(single)) return { configText, configFile, tensors: readSafetensorsFile(single).tensors, weightsFile: single };
+  if (fs.existsSync(single)) return { configText, configFile, tensors: readSafetensorsFile(single, { lazy: true }).tensors, weightsFile: single };
   const index = path.join(dir, 'model.safetensors.index.json');
   if (fs.existsSync(index)) return { configText, configFile, tensors: readSharded(index), weightsFile: index };
   const bin = ['pytorch_model.bin', 'pytorch_model.bin.index.json'].find((f) => fs.existsSync(path.join(dir, f)));
@@ -61,7 +61,7 @@ export function readSharded(indexFile: string): Map<string, HostTensor> {
   for (const [shard, names] of byShard) {
     const file = path.join(dir, shard);
     if (!fs.existsSync(file)) throw new WeightsError(`${indexFile}: shard ${shard} is missing.`);
-    const got = readSafetensorsFile(file, (n) => names.has(n)).tensors;
+    const got = readSafetensorsFile(file, { filter: (n) => names.has(n), lazy: true }).tensors;
     const absent = [...names].filter((n) => !got.has(n));
     if (absent.length) throw new WeightsError(`${file}: lacks tensors the index assigns to it: ${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', ...' : ''}.`);
     for (const [n, t] of got) tensors.set(n, t);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   decodeTensor, encodeSafetensors, parseHeader, readHeaderLength, SafetensorsError,
-  type HostTensor, type StHeader, type StWriteTensor,
+  type HostTensor, type StDtype, type StEntry, type StHeader, type StWriteTensor,
 } from '../io/safetensors.js';
 
 /** Reads and validates only the header of a safetensors file. */
@@ -38,28 +38,66 @@ function headerOf(fd: number, file: string): StHeader {
   return parseHeader(header, size, file);
 }
 
+/** Options of {@link readSafetensorsFile}. */
+export interface ReadOptions {
+  /** Read only the tensors whose name it accepts. */
+  readonly filter?: (name: string) => boolean;
+  /**
+   * Defer reading: each tensor's `data` is read from the file (and decoded) when it is accessed, and
+   * not kept. Model loading uses this so that a checkpoint's bytes are never all held on the host
+   * while the device copies are made (peak memory stays near one copy of the weights).
+   */
+  readonly lazy?: boolean;
+}
+
+const HOST_DTYPE: Record<StDtype, HostTensor['dtype']> = {
+  F64: 'float32', F32: 'float32', F16: 'float32', BF16: 'float32',
+  I64: 'int32', I32: 'int32', I16: 'int32', I8: 'int32', U8: 'uint8', BOOL: 'bool',
+};
+
+function readEntry(fd: number, entry: StEntry, file: string): HostTensor {
+  const len = entry.end - entry.begin;
+  // 8-byte aligned destination so F32 data can be viewed in place.
+  const bytes = new Uint8Array(new ArrayBuffer(Math.ceil(len / 8) * 8), 0, len);
+  let done = 0;
+  while (done < len) {
+    const r = fs.readSync(fd, bytes, done, len - done, entry.begin + done);
+    if (r === 0) throw new SafetensorsError(`${file}: tensor "${entry.name}": unexpected end of file.`);
+    done += r;
+  }
+  return decodeTensor(entry, bytes, file);
+}
+
 /**
- * Reads every tensor (or those accepted by `filter`) of a safetensors file.
+ * Reads the tensors of a safetensors file (all, or those accepted by `options.filter`), each with one
+ * positioned read straight into its own buffer.
  * @returns tensors in header order and the file's `__metadata__`
  */
-export function readSafetensorsFile(file: string, filter?: (name: string) => boolean):
+export function readSafetensorsFile(file: string, options: ReadOptions | ((name: string) => boolean) = {}):
   { tensors: Map<string, HostTensor>; metadata: Readonly<Record<string, string>> } {
+  const opts: ReadOptions = typeof options === 'function' ? { filter: options } : options;
   const fd = openOrThrow(file);
   try {
     const header = headerOf(fd, file);
     const tensors = new Map<string, HostTensor>();
     for (const entry of header.entries) {
-      if (filter && !filter(entry.name)) continue;
-      const len = entry.end - entry.begin;
-      // 8-byte aligned destination so F32 data can be viewed in place.
-      const bytes = new Uint8Array(new ArrayBuffer(Math.ceil(len / 8) * 8), 0, len);
-      let done = 0;
-      while (done < len) {
-        const r = fs.readSync(fd, bytes, done, len - done, entry.begin + done);
-        if (r === 0) throw new SafetensorsError(`${file}: tensor "${entry.name}": unexpected end of file.`);
-        done += r;
+      if (opts.filter && !opts.filter(entry.name)) continue;
+      if (!opts.lazy) {
+        tensors.set(entry.name, readEntry(fd, entry, file));
+        continue;
       }
-      tensors.set(entry.name, decodeTensor(entry, bytes, file));
+      tensors.set(entry.name, {
+        dtype: HOST_DTYPE[entry.dtype],
+        shape: entry.shape,
+        get data() {
+          const lfd = openOrThrow(file);
+          try {
+            return readEntry(lfd, entry, file).data;
+          } finally {
+            fs.closeSync(lfd);
+          }
+        },
+      });
     }
     return { tensors, metadata: header.metadata };
   } finally {
