@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { patchGrid, type ModelConfig } from '../checkpoint/config.js';
 import type { ModelWeights } from '../checkpoint/weights.js';
 import { embed } from './embeddings.js';
-import { layerForward } from './layer.js';
+import { layerForward, type AttentionImpl } from './layer.js';
 import { classifierInput, finalNorm, pool } from './heads.js';
 import { disposeDeviceWeights, toDevice, type DeviceWeights } from './weights-device.js';
 import { linear } from './ops.js';
@@ -51,11 +51,14 @@ export class BeitModel {
   /** Number of classes of the classifier, 0 for head-less checkpoints. */
   readonly numLabels: number;
   private weights: DeviceWeights | undefined;
+  /** Attention product layout for the backend the model was created on (see layer.ts). */
+  private readonly attentionImpl: AttentionImpl;
 
   /** Creates the device tensors from mapped host weights; prefer `loadModel`. */
   constructor(config: ModelConfig, weights: ModelWeights) {
     this.config = config;
     this.weights = toDevice(weights, config);
+    this.attentionImpl = tf.getBackend() === 'wasm' ? 'per-head' : 'batched';
     this.numLabels = weights.classifier ? weights.classifier.weight.shape[0]! : 0;
     const labels: Record<number, string> = {};
     for (let i = 0; i < this.numLabels; i++) labels[i] = config.id2label[i] ?? `LABEL_${i}`;
@@ -89,7 +92,7 @@ export class BeitModel {
         // One tidy per layer: a layer's intermediates are freed before the next layer runs, so peak
         // memory is one layer's activations, not the whole network's.
         const { hidden, probs } = tf.tidy(() => {
-          const r = layerForward(x, layer, w.relativeBias[i], this.config);
+          const r = layerForward(x, layer, w.relativeBias[i], this.config, this.attentionImpl);
           return options.outputAttentions ? r : { hidden: r.hidden };
         }) as { hidden: tf.Tensor3D; probs?: tf.Tensor4D };
         if (!options.outputHiddenStates) x.dispose();
