@@ -287,6 +287,11 @@ Napi::Value SetKernel(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), beit::gemm_force_kernel(info[0].As<Napi::String>().Utf8Value().c_str()));
 }
 
+Napi::Value Tune(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) return fail(info.Env(), "tune: expected a key"), info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), beit::gemm_tune(info[0].As<Napi::String>().Utf8Value().c_str(), num(info, 1)));
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   __builtin_cpu_init();
@@ -313,6 +318,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setKernel", Napi::Function::New(env, SetKernel));
+  exports.Set("tune", Napi::Function::New(env, Tune));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

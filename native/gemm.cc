@@ -23,7 +23,10 @@ namespace beit {
 
 namespace {
 
-constexpr int64_t kKC = 384;              // K slice: packed A panel slice + B strip fit in L1/L2
+// Tunables (benchmarks change them through gemm_tune; defaults were measured on the target machine).
+int64_t g_kc = 384;        // K slice: packed A panel slice + B strip fit in L1/L2
+bool g_direct_b = false;   // read full strips of a non-transposed B in place instead of packing
+bool g_prefetch = true;    // prefetch the next B strip while computing the current one
 constexpr int64_t kPanelBytesBudget = 768 * 1024;  // A rows × KC kept in L2 per task
 
 const KernelSet* g_kernels = nullptr;
@@ -112,9 +115,30 @@ void pack_b_strip(float* dst, const float* B, int64_t N, int64_t K, bool trans, 
   }
 }
 
+/// Prefetches rows [r0, r1) of the K slice starting at k0 of the strip at column j0 (into L2).
+inline void prefetch_b_rows(const float* B, int64_t N, int64_t K, bool trans, int64_t j0, int64_t k0,
+                            int64_t r0, int64_t r1, int nr) {
+  if (!trans) {
+    const int64_t nv = std::min<int64_t>(nr, N - j0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const char* row = reinterpret_cast<const char*>(B + (k0 + r) * N + j0);
+      for (int64_t off = 0; off < nv * 4; off += 64) __builtin_prefetch(row + off, 0, 2);
+    }
+  } else {
+    // B is N×K: the strip's rows are the nr rows j0.., each contiguous along k.
+    const int64_t nv = std::min<int64_t>(nr, N - j0);
+    if (r0 == 0) {
+      for (int64_t j = 0; j < nv; ++j) {
+        const char* row = reinterpret_cast<const char*>(B + (j0 + j) * K + k0);
+        __builtin_prefetch(row, 0, 2);
+      }
+    }
+  }
+}
+
 bool has_epilogue(const GemmDesc& d) { return d.bias != nullptr || d.act != Act::kNone; }
 
-__attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act act, float alpha) {
   if (bias != nullptr) {
     if (bias_sn == 1) {
@@ -163,6 +187,22 @@ void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t
                             : d.bias + b * d.bias_sb + (i0 + i) * d.bias_sm + j0 * d.bias_sn;
     epilogue_row(c + i * ldc, n, bias, d.bias_sn, d.act, d.alpha);
   }
+}
+
+bool gemm_tune(const char* key, int64_t value) {
+  if (std::strcmp(key, "kc") == 0 && value >= 16 && value <= 8192) {
+    g_kc = value;
+    return true;
+  }
+  if (std::strcmp(key, "prefetch") == 0) {
+    g_prefetch = value != 0;
+    return true;
+  }
+  if (std::strcmp(key, "direct_b") == 0) {
+    g_direct_b = value != 0;
+    return true;
+  }
+  return false;
 }
 
 const char* gemm_kernel_name() { return kernels().name; }
@@ -232,7 +272,7 @@ void gemm(const GemmDesc& d) {
     msplit = std::min<int64_t>(P, (want + nsplit - 1) / nsplit);
   }
   const int64_t mc_panels =
-      std::max<int64_t>(1, kPanelBytesBudget / (mr * std::min<int64_t>(K, kKC) * 4));
+      std::max<int64_t>(1, kPanelBytesBudget / (mr * std::min<int64_t>(K, g_kc) * 4));
   const bool epi = has_epilogue(d);
   const int64_t b_len = K * N;
 
@@ -247,18 +287,18 @@ void gemm(const GemmDesc& d) {
     const float* Am = packed + ai * panel_len;
     const float* Bm = d.B + bi * b_len;
     float* Cm = d.C + b * M * N;
-    float* bbuf = tl_packed_b.get(static_cast<size_t>(kKC * nr));
+    float* bbuf = tl_packed_b.get(static_cast<size_t>(g_kc * nr));
     for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
       const int64_t pc1 = std::min(p1, pc0 + mc_panels);
-      for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-        const int64_t kc = std::min(kKC, K - k0);
+      for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
+        const int64_t kc = std::min(g_kc, K - k0);
         const bool last = k0 + kc >= K;
         for (int64_t s = s0; s < s1; ++s) {
           const int64_t j0 = s * nr;
           const int64_t nv = std::min<int64_t>(nr, N - j0);
           const float* bp;
           int64_t ldb;
-          if (!d.trans_b && nv == nr) {
+          if (g_direct_b && !d.trans_b && nv == nr) {
             bp = Bm + k0 * N + j0;
             ldb = N;
           } else {
@@ -266,7 +306,17 @@ void gemm(const GemmDesc& d) {
             bp = bbuf;
             ldb = nr;
           }
+          // Rows of the next strip come from DRAM at page-crossing strides the hardware prefetcher
+          // does not follow: request them in slices while this strip is being computed.
+          const bool prefetch_next = g_prefetch && s + 1 < s1 && bp == bbuf;
+          const int64_t npan = pc1 - pc0;
+          const int64_t rows_per_panel = (kc + npan - 1) / npan;
           for (int64_t p = pc0; p < pc1; ++p) {
+            if (prefetch_next) {
+              const int64_t r0 = (p - pc0) * rows_per_panel;
+              const int64_t r1 = std::min(kc, r0 + rows_per_panel);
+              prefetch_b_rows(Bm, N, K, d.trans_b, (s + 1) * nr, k0, r0, r1, nr);
+            }
             const int64_t i0 = p * mr;
             const int64_t mv = std::min<int64_t>(mr, M - i0);
             float* ct = Cm + i0 * N + j0;

@@ -50,6 +50,10 @@ const char* gemm_kernel_name();
 /// Forces a micro-kernel ("avx512", "avx2", "scalar" or "auto"); returns false if this CPU lacks it.
 bool gemm_force_kernel(const char* name);
 
+/// Sets a blocking parameter ("kc": K slice, "direct_b": read B in place); false if unknown.
+/// For benchmarks; the defaults are the measured best on the target machine.
+bool gemm_tune(const char* key, int64_t value);
+
 /// Applies bias and activation to an m×n tile of C (row stride ldc) whose top-left element is
 /// output (b, i0, j0). Exposed for the elementwise code and tests.
 void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t n, int64_t b,

@@ -14,7 +14,10 @@ namespace beit {
 inline float exp_approx(float x) {
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.7f ? 88.7f : x;
-  const float fx = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+  // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick: branch-free and vectorizable
+  // on every ISA (floorf is a library call without SSE4.1). Exact for |t| < 2^22.
+  const float t = x * 1.44269504088896341f;
+  const float fx = (t + 12582912.0f) - 12582912.0f;
   float r = x - fx * 0.693359375f;
   r = r + fx * 2.12194440e-4f;
   float p = 1.9875691500e-4f;

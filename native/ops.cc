@@ -11,7 +11,7 @@
 #include "mathfn.h"
 #include "pool.h"
 
-#define BEIT_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define BEIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 namespace beit {
 
@@ -35,17 +35,36 @@ void parallel_rows(int64_t n, int64_t cost_per_row,
 }
 
 BEIT_CLONES void softmax_row(const float* x, float* y, int64_t n) {
+  // Explicit 16-lane partial max/sum: without -ffast-math the compiler may not reassociate them.
+  constexpr int L = 16;
   float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, x[j]);
+  int64_t j = 0;
+  if (n >= L) {
+    float m[L];
+    for (int l = 0; l < L; ++l) m[l] = x[l];
+    for (j = L; j + L <= n; j += L)
+      for (int l = 0; l < L; ++l) m[l] = m[l] > x[j + l] ? m[l] : x[j + l];
+    for (int l = 0; l < L; ++l) mx = mx > m[l] ? mx : m[l];
+  }
+  for (; j < n; ++j) mx = mx > x[j] ? mx : x[j];
   if (mx == -std::numeric_limits<float>::infinity()) mx = 0.0f;
+  float acc[L] = {};
+  j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) {
+      const float e = exp_approx(x[j + l] - mx);
+      y[j + l] = e;
+      acc[l] += e;
+    }
   float sum = 0.0f;
-  for (int64_t j = 0; j < n; ++j) {
+  for (; j < n; ++j) {
     const float e = exp_approx(x[j] - mx);
     y[j] = e;
     sum += e;
   }
+  for (int l = 0; l < L; ++l) sum += acc[l];
   const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n; ++j) y[j] *= inv;
+  for (j = 0; j < n; ++j) y[j] *= inv;
 }
 
 BEIT_CLONES void unary_span(UnaryOp op, const float* x, float* y, int64_t n) {

@@ -69,6 +69,19 @@ void ThreadPool::stop_workers() {
   workers_.clear();
 }
 
+void ThreadPool::work_on(uint32_t id, int tid) {
+  for (;;) {
+    uint64_t w = job_word_.load(std::memory_order_acquire);
+    if (static_cast<uint32_t>(w >> 32) != id) return;  // a later job: not ours to touch
+    const uint32_t t = static_cast<uint32_t>(w);
+    const int n = job_tasks_.load(std::memory_order_relaxed);
+    if (static_cast<int>(t) >= n) return;
+    if (!job_word_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) continue;
+    (*job_.load(std::memory_order_acquire))(static_cast<int>(t), tid);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+  }
+}
+
 void ThreadPool::worker_main(int tid, uint64_t seen) {
   tl_in_job = true;  // a worker never starts nested jobs on the pool
   for (;;) {
@@ -88,14 +101,8 @@ void ThreadPool::worker_main(int tid, uint64_t seen) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    const auto* fn = job_;
-    const int n = job_tasks_;
-    for (;;) {
-      int t = next_task_.fetch_add(1, std::memory_order_relaxed);
-      if (t >= n) break;
-      (*fn)(t, tid);
-    }
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    const uint32_t id = static_cast<uint32_t>(job_word_.load(std::memory_order_acquire) >> 32);
+    work_on(id, tid);
   }
 }
 
@@ -106,21 +113,19 @@ void ThreadPool::run(int ntasks, const std::function<void(int, int)>& fn) {
     return;
   }
   tl_in_job = true;
+  uint32_t id;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_tasks_ = ntasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    job_.store(&fn, std::memory_order_relaxed);
+    job_tasks_.store(ntasks, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    id = static_cast<uint32_t>(job_word_.load(std::memory_order_relaxed) >> 32) + 1;
+    job_word_.store(static_cast<uint64_t>(id) << 32, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
   }
   cv_.notify_all();
-  for (;;) {
-    int t = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= ntasks) break;
-    fn(t, 0);
-  }
-  while (active_.load(std::memory_order_acquire) != 0) cpu_relax();
+  work_on(id, 0);
+  while (done_.load(std::memory_order_acquire) != ntasks) cpu_relax();
   tl_in_job = false;
 }
 

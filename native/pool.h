@@ -39,17 +39,22 @@ class ThreadPool {
   void start_workers(int n);
   void stop_workers();
   void worker_main(int tid, uint64_t seen);
+  void work_on(uint32_t id, int tid);
 
   int nthreads_ = 1;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> next_task_{0};
-  std::atomic<int> active_{0};
+  // Job word: high 32 bits = job id, low 32 bits = next unclaimed task. Claiming a task is a CAS
+  // on the whole word, so a worker that wakes up late can never claim a task of a later job
+  // by mistake, and the caller never waits for workers that have no task (a descheduled worker
+  // on a busy machine costs nothing unless it holds a task).
+  std::atomic<uint64_t> job_word_{0};
+  std::atomic<uint64_t> generation_{0};  // bumped per job and on shutdown; workers sleep on it
+  std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
-  const std::function<void(int, int)>* job_ = nullptr;
-  int job_tasks_ = 0;
+  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+  std::atomic<int> job_tasks_{0};
 };
 
 /// Default thread count: BEIT_THREADS if set and positive, else the cores this process may use.

@@ -15,9 +15,10 @@ import { loadNativeAddon, nativeAddonError, type NativeAddon } from './native-ad
 import { ELEMENTWISE_KERNELS } from './native-elementwise.js';
 import { LAYOUT_KERNELS } from './native-layout.js';
 import { batchMatMul, fusedMatMul } from './native-matmul.js';
-import type { KernelArgs, NativeKernel } from './native-kernel-util.js';
+import { markInputsShared, markShared, recycle, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
 
 export { NATIVE_FUSED_ACTIVATIONS } from './native-matmul.js';
+export { LAYER_NORM_KERNEL } from './native-elementwise.js';
 
 /** Name under which the backend registers. */
 export const NATIVE_BACKEND_NAME = 'native';
@@ -41,7 +42,29 @@ export class NativeBackend extends MathBackendCPU {
     // wrong for this backend, which is the fast path.
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }
+
+  /** Reading storage hands it out (dataSync returns it as is): never recycle it afterwards. */
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    markShared(this.data.get(dataId)?.values);
+    return super.readSync(dataId);
+  }
+
+  override read(dataId: object): Promise<tf.backend_util.BackendValues> {
+    markShared(this.data.get(dataId)?.values);
+    return super.read(dataId);
+  }
+
+  /** Frees like the CPU backend, then offers the storage to the output pool. */
+  override disposeData(dataId: object, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const freed = super.disposeData(dataId, force);
+    if (freed && values !== undefined && !this.data.has(dataId)) recycle(values);
+    return freed;
+  }
 }
+
+/** CPU kernels that only share the input's dataId (reference-counted), never a view of its storage. */
+const REFCOUNT_ONLY = new Set(['Reshape']);
 
 let registered: boolean | undefined;
 
@@ -51,12 +74,21 @@ export function nativeKernelNames(): string[] {
 }
 
 function registerKernels(addon: NativeAddon): void {
-  for (const config of tf.getKernelsForBackend('cpu')) {
+  const wrap = (own: NativeKernel): tf.KernelFunc => (args) => own(addon, args as unknown as KernelArgs);
+  const cpu = tf.getKernelsForBackend('cpu');
+  for (const config of cpu) {
     const own = NATIVE_KERNELS[config.kernelName];
-    const kernelFunc: tf.KernelFunc = own === undefined
-      ? config.kernelFunc
-      : (args) => own(addon, args as unknown as KernelArgs);
-    tf.registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME, kernelFunc });
+    const cpuFunc = config.kernelFunc;
+    const fallback: tf.KernelFunc = REFCOUNT_ONLY.has(config.kernelName) ? cpuFunc : (args) => {
+      markInputsShared(args.backend as MathBackendCPU, args.inputs);
+      return cpuFunc(args);
+    };
+    tf.registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME, kernelFunc: own ? wrap(own) : fallback });
+  }
+  // Kernels tfjs does not define (the fused LayerNorm).
+  const cpuNames = new Set(cpu.map((k) => k.kernelName));
+  for (const [kernelName, own] of Object.entries(NATIVE_KERNELS)) {
+    if (!cpuNames.has(kernelName)) tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: wrap(own) });
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BINARY_CODES, REDUCE_CODES, UNARY_CODES, type NativeAddon } from './native-addon.js';
-import { broadcastStrides, collapse, cpuKernel, f32, sizeOf, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
+import { allocF32, broadcastStrides, collapse, cpuKernel, f32, sizeOf, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
 
 /** `Softmax` over the last axis (the only axis tfjs's softmax op accepts). */
 export function softmax(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
@@ -16,7 +16,7 @@ export function softmax(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
   const rank = logits.shape.length;
   if (x === undefined || rank === 0 || (dim !== -1 && dim !== rank - 1)) return cpuKernel('Softmax', args) as tf.TensorInfo;
   const cols = logits.shape[rank - 1]!;
-  const out = new Float32Array(x.length);
+  const out = allocF32(x.length);
   addon.softmax(x, out, cols === 0 ? 0 : x.length / cols, cols);
   return args.backend.makeTensorInfo([...logits.shape], 'float32', out);
 }
@@ -27,7 +27,7 @@ function unaryKernel(name: string, code: number): NativeKernel {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const xv = f32(args.backend, x);
     if (xv === undefined) return cpuKernel(name, args);
-    const out = new Float32Array(xv.length);
+    const out = allocF32(xv.length);
     addon.unary(code, xv, out, xv.length);
     return args.backend.makeTensorInfo([...x.shape], 'float32', out);
   };
@@ -40,7 +40,7 @@ function binaryKernel(name: string, code: number): NativeKernel {
     const av = f32(args.backend, a), bv = f32(args.backend, b);
     if (av === undefined || bv === undefined) return cpuKernel(name, args);
     const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = allocF32(sizeOf(outShape));
     if (out.length > 0) {
       const c = collapse(outShape, [broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape)]);
       addon.binary(code, av, bv, out, Int32Array.from(c.shape), Int32Array.from(c.strides[0]!), Int32Array.from(c.strides[1]!));
@@ -69,15 +69,45 @@ function reduceKernel(name: 'Sum' | 'Mean' | 'Max' | 'Min'): NativeKernel {
     const outShape = attrs.keepDims
       ? shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : shape.filter((_, i) => !axes.includes(i));
-    const out = new Float32Array(outer * inner);
+    const out = allocF32(outer * inner);
     addon.reduce(REDUCE_CODES[name], xv, out, outer, axes.length === 0 ? 1 : r, inner);
     return args.backend.makeTensorInfo(outShape, 'float32', out);
   };
 }
 
+/**
+ * Name of the fused LayerNorm kernel this backend adds (tfjs has none): inputs `{x, gamma, beta}`
+ * (gamma and beta `[D]`, optional), attribute `epsilon`; normalizes over the last axis with the
+ * biased variance, statistics in double precision. A model can use it when
+ * `tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend())` exists and compose the ops otherwise.
+ */
+export const LAYER_NORM_KERNEL = 'BeitLayerNorm';
+
+/** The fused LayerNorm: one pass for the statistics, one for the output. */
+export function layerNorm(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
+  const { x, gamma, beta } = args.inputs as { x: tf.TensorInfo; gamma?: tf.TensorInfo; beta?: tf.TensorInfo };
+  const { epsilon } = args.attrs as { epsilon: number };
+  const xv = f32(args.backend, x);
+  const cols = x.shape[x.shape.length - 1] ?? 1;
+  const gv = gamma === undefined ? null : f32(args.backend, gamma);
+  const bv = beta === undefined ? null : f32(args.backend, beta);
+  if (xv === undefined || gv === undefined || bv === undefined) {
+    throw new Error(`${LAYER_NORM_KERNEL}: x, gamma and beta must be float32`);
+  }
+  for (const [n, t] of [['gamma', gamma], ['beta', beta]] as const) {
+    if (t !== undefined && sizeOf(t.shape) !== cols) {
+      throw new Error(`${LAYER_NORM_KERNEL}: ${n} has shape [${t.shape}], expected [${cols}]`);
+    }
+  }
+  const out = allocF32(xv.length);
+  addon.layerNorm(xv, gv, bv, out, cols === 0 ? 0 : xv.length / cols, cols, epsilon);
+  return args.backend.makeTensorInfo([...x.shape], 'float32', out);
+}
+
 /** Kernel name -> native implementation, for the elementwise family. */
 export const ELEMENTWISE_KERNELS: Readonly<Record<string, NativeKernel>> = {
   Softmax: softmax,
+  [LAYER_NORM_KERNEL]: layerNorm,
   Exp: unaryKernel('Exp', UNARY_CODES.Exp),
   Erf: unaryKernel('Erf', UNARY_CODES.Erf),
   Tanh: unaryKernel('Tanh', UNARY_CODES.Tanh),

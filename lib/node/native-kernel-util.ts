@@ -33,9 +33,72 @@ export function words(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array |
 
 /** Runs the CPU backend's kernel `name` (the fallback for anything the addon does not handle). */
 export function cpuKernel(name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  markInputsShared(args.backend, args.inputs);
   const k = tf.getKernel(name, 'cpu');
   if (k === undefined) throw new Error(`no cpu kernel ${name} to fall back to`);
   return k.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output buffer recycling.
+//
+// A fresh Float32Array costs more than a memory-bound kernel itself (the pages are zeroed and
+// faulted in on first write: ~150 µs for 600 KB against ~20 µs for an elementwise product), and the
+// forward allocates the same few sizes over and over. Outputs of native kernels are therefore taken
+// from a pool that disposed tensors return to. An array is recycled only if it provably has no
+// other reader: it was allocated here, and since then it was only read by native kernels (which
+// copy) or shared by Reshape (same dataId, reference-counted). Handing it to a CPU kernel (which may
+// return a view of it, as Slice does) or to readSync/read (dataSync() returns the storage itself)
+// disqualifies it for good.
+// ---------------------------------------------------------------------------------------------
+
+const MAX_POOLED_BYTES = 256 * 1024 * 1024;
+const pool = new Map<number, Float32Array[]>();
+let pooledBytes = 0;
+const recyclable = new WeakSet<Float32Array>();
+const inPool = new WeakSet<Float32Array>();
+
+/** A float32 output buffer of n elements, possibly recycled (contents undefined: write all of it). */
+export function allocF32(n: number): Float32Array {
+  const reused = pool.get(n)?.pop();
+  if (reused !== undefined) {
+    inPool.delete(reused);
+    pooledBytes -= reused.byteLength;
+    return reused;
+  }
+  const fresh = new Float32Array(n);
+  recyclable.add(fresh);
+  return fresh;
+}
+
+/** Marks storage as visible outside the native kernels: it will never be recycled. */
+export function markShared(values: unknown): void {
+  if (values instanceof Float32Array) recyclable.delete(values);
+}
+
+/** Marks the storage of every input of a kernel call as shared (see {@link markShared}). */
+export function markInputsShared(backend: MathBackendCPU, inputs: tf.NamedTensorInfoMap): void {
+  for (const t of Object.values(inputs)) {
+    if (t !== undefined && t !== null) markShared(backend.data.get(t.dataId)?.values);
+  }
+}
+
+/** Returns the storage of a disposed tensor to the pool when nothing else can see it. */
+export function recycle(values: unknown): void {
+  if (!(values instanceof Float32Array) || !recyclable.has(values) || inPool.has(values)) return;
+  if (values.length === 0 || pooledBytes + values.byteLength > MAX_POOLED_BYTES) return;
+  inPool.add(values);
+  let list = pool.get(values.length);
+  if (list === undefined) pool.set(values.length, (list = []));
+  list.push(values);
+  pooledBytes += values.byteLength;
+}
+
+/** Drops every pooled buffer (tests, memory pressure). */
+export function clearPool(): void {
+  for (const list of pool.values()) for (const a of list) inPool.delete(a);
+  pool.clear();
+  pooledBytes = 0;
 }
 
 /** Row-major strides of a shape. */

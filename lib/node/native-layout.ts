@@ -5,10 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './native-addon.js';
-import { collapse, cpuKernel, sizeOf, stridesOf, words, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
+import { allocF32, collapse, cpuKernel, sizeOf, stridesOf, words, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
 
 function emptyLike(v: Float32Array | Int32Array, n: number): Float32Array | Int32Array {
-  return v instanceof Float32Array ? new Float32Array(n) : new Int32Array(n);
+  return v instanceof Float32Array ? allocF32(n) : new Int32Array(n);
 }
 
 /** `Transpose` with any permutation. */

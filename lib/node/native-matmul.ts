@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ACT_CODES, BINARY_CODES, UNARY_CODES, type NativeAddon } from './native-addon.js';
-import { broadcastStrides, collapse, cpuKernel, f32, sizeOf, type KernelArgs } from './native-kernel-util.js';
+import { allocF32, broadcastStrides, collapse, cpuKernel, f32, sizeOf, type KernelArgs } from './native-kernel-util.js';
 
 /** Activations `_FusedMatMul` accepts on the `native` backend (a superset of tfjs's). */
 export const NATIVE_FUSED_ACTIVATIONS: readonly string[] = [...Object.keys(ACT_CODES), 'prelu'];
@@ -66,7 +66,7 @@ function runProduct(addon: NativeAddon, args: KernelArgs, bias: tf.TensorInfo | 
   const av = f32(args.backend, a), bv = f32(args.backend, b);
   if (av === undefined || bv === undefined) return undefined;
   const p = plan(a.shape, b.shape, transposeA, transposeB);
-  const out = new Float32Array(sizeOf(p.outShape));
+  const out = allocF32(sizeOf(p.outShape));
   let biasVals: Float32Array | null = null;
   let sb = 0, sm = 0, sn = 0;
   let addAfter = false;
