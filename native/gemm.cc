@@ -24,9 +24,9 @@ namespace beit {
 namespace {
 
 // Tunables (benchmarks change them through gemm_tune; defaults were measured on the target machine).
-int64_t g_kc = 384;        // K slice: packed A panel slice + B strip fit in L1/L2
-bool g_direct_b = false;   // read full strips of a non-transposed B in place instead of packing
-bool g_prefetch = true;    // prefetch the next B strip while computing the current one
+int64_t g_kc = 768;           // K slice: A panel slices + the packed B block stay in L2
+int64_t g_jb = 4;              // strips of B packed together (one contiguous run per row)
+int64_t g_prefetch_rows = 8;   // how many rows ahead the B packing prefetches
 constexpr int64_t kPanelBytesBudget = 768 * 1024;  // A rows × KC kept in L2 per task
 
 const KernelSet* g_kernels = nullptr;
@@ -115,24 +115,24 @@ void pack_b_strip(float* dst, const float* B, int64_t N, int64_t K, bool trans, 
   }
 }
 
-/// Prefetches rows [r0, r1) of the K slice starting at k0 of the strip at column j0 (into L2).
-inline void prefetch_b_rows(const float* B, int64_t N, int64_t K, bool trans, int64_t j0, int64_t k0,
-                            int64_t r0, int64_t r1, int nr) {
-  if (!trans) {
-    const int64_t nv = std::min<int64_t>(nr, N - j0);
-    for (int64_t r = r0; r < r1; ++r) {
-      const char* row = reinterpret_cast<const char*>(B + (k0 + r) * N + j0);
-      for (int64_t off = 0; off < nv * 4; off += 64) __builtin_prefetch(row + off, 0, 2);
+/// Packs strips [s0, s0+ns) of rows [k0, k0+kc): strip i goes to dst + i·kc·NR (see pack_b_strip).
+void pack_b_block(float* dst, const float* B, int64_t N, int64_t K, bool trans, int64_t s0,
+                  int64_t ns, int64_t k0, int64_t kc, int nr) {
+  const int64_t j0 = s0 * nr;
+  const int64_t width = std::min<int64_t>(ns * nr, N - j0);  // valid columns of the block
+  if (trans || width < ns * nr) {
+    for (int64_t i = 0; i < ns; ++i)
+      pack_b_strip(dst + i * kc * nr, B, N, K, trans, (s0 + i) * nr, k0, kc, nr);
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = B + (k0 + k) * N + j0;
+    if (k + g_prefetch_rows < kc) {
+      // The next rows start a page or more away: ask for them early.
+      const char* ahead = reinterpret_cast<const char*>(src + g_prefetch_rows * N);
+      for (int64_t off = 0; off < width * 4; off += 64) __builtin_prefetch(ahead + off, 0, 0);
     }
-  } else {
-    // B is N×K: the strip's rows are the nr rows j0.., each contiguous along k.
-    const int64_t nv = std::min<int64_t>(nr, N - j0);
-    if (r0 == 0) {
-      for (int64_t j = 0; j < nv; ++j) {
-        const char* row = reinterpret_cast<const char*>(B + (j0 + j) * K + k0);
-        __builtin_prefetch(row, 0, 2);
-      }
-    }
+    for (int64_t i = 0; i < ns; ++i) std::memcpy(dst + i * kc * nr + k * nr, src + i * nr, nr * 4);
   }
 }
 
@@ -194,12 +194,12 @@ bool gemm_tune(const char* key, int64_t value) {
     g_kc = value;
     return true;
   }
-  if (std::strcmp(key, "prefetch") == 0) {
-    g_prefetch = value != 0;
+  if (std::strcmp(key, "jb") == 0 && value >= 1 && value <= 256) {
+    g_jb = value;
     return true;
   }
-  if (std::strcmp(key, "direct_b") == 0) {
-    g_direct_b = value != 0;
+  if (std::strcmp(key, "prefetch_rows") == 0 && value >= 1 && value <= 256) {
+    g_prefetch_rows = value;
     return true;
   }
   return false;
@@ -287,41 +287,28 @@ void gemm(const GemmDesc& d) {
     const float* Am = packed + ai * panel_len;
     const float* Bm = d.B + bi * b_len;
     float* Cm = d.C + b * M * N;
-    float* bbuf = tl_packed_b.get(static_cast<size_t>(g_kc * nr));
+    // Column blocks of up to g_jb strips are packed at once: each row of B is then read as one
+    // contiguous run (which the hardware prefetcher follows) instead of one 128-byte piece per strip.
+    float* bbuf = tl_packed_b.get(static_cast<size_t>(g_kc * nr * g_jb));
     for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
       const int64_t pc1 = std::min(p1, pc0 + mc_panels);
-      for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
-        const int64_t kc = std::min(g_kc, K - k0);
-        const bool last = k0 + kc >= K;
-        for (int64_t s = s0; s < s1; ++s) {
-          const int64_t j0 = s * nr;
-          const int64_t nv = std::min<int64_t>(nr, N - j0);
-          const float* bp;
-          int64_t ldb;
-          if (g_direct_b && !d.trans_b && nv == nr) {
-            bp = Bm + k0 * N + j0;
-            ldb = N;
-          } else {
-            pack_b_strip(bbuf, Bm, N, K, d.trans_b, j0, k0, kc, nr);
-            bp = bbuf;
-            ldb = nr;
-          }
-          // Rows of the next strip come from DRAM at page-crossing strides the hardware prefetcher
-          // does not follow: request them in slices while this strip is being computed.
-          const bool prefetch_next = g_prefetch && s + 1 < s1 && bp == bbuf;
-          const int64_t npan = pc1 - pc0;
-          const int64_t rows_per_panel = (kc + npan - 1) / npan;
-          for (int64_t p = pc0; p < pc1; ++p) {
-            if (prefetch_next) {
-              const int64_t r0 = (p - pc0) * rows_per_panel;
-              const int64_t r1 = std::min(kc, r0 + rows_per_panel);
-              prefetch_b_rows(Bm, N, K, d.trans_b, (s + 1) * nr, k0, r0, r1, nr);
+      for (int64_t jb0 = s0; jb0 < s1; jb0 += g_jb) {
+        const int64_t jb1 = std::min(s1, jb0 + g_jb);
+        for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
+          const int64_t kc = std::min(g_kc, K - k0);
+          const bool last = k0 + kc >= K;
+          pack_b_block(bbuf, Bm, N, K, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
+          for (int64_t s = jb0; s < jb1; ++s) {
+            const int64_t j0 = s * nr;
+            const int64_t nv = std::min<int64_t>(nr, N - j0);
+            const float* bp = bbuf + (s - jb0) * kc * nr;
+            for (int64_t p = pc0; p < pc1; ++p) {
+              const int64_t i0 = p * mr;
+              const int64_t mv = std::min<int64_t>(mr, M - i0);
+              float* ct = Cm + i0 * N + j0;
+              ks.rows[mv](kc, Am + p * mr * K + k0 * mr, bp, nr, ct, N, nv, k0 > 0);
+              if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
             }
-            const int64_t i0 = p * mr;
-            const int64_t mv = std::min<int64_t>(mr, M - i0);
-            float* ct = Cm + i0 * N + j0;
-            ks.rows[mv](kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
-            if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
           }
         }
       }

@@ -50,7 +50,8 @@ const char* gemm_kernel_name();
 /// Forces a micro-kernel ("avx512", "avx2", "scalar" or "auto"); returns false if this CPU lacks it.
 bool gemm_force_kernel(const char* name);
 
-/// Sets a blocking parameter ("kc": K slice, "direct_b": read B in place); false if unknown.
+/// Sets a blocking parameter ("kc": K slice, "jb": strips packed together, "prefetch_rows");
+/// false if the key or value is not accepted.
 /// For benchmarks; the defaults are the measured best on the target machine.
 bool gemm_tune(const char* key, int64_t value);
 

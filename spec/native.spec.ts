@@ -316,6 +316,32 @@ describe('native backend', function () {
       }
     });
 
+    it('recycled output buffers never overwrite data still visible to the caller', async () => {
+      await tf.setBackend('native');
+      const a = tf.tensor(randoms(4096, 61), [64, 64]), b = tf.tensor(randoms(4096, 62), [64, 64]);
+      // 1. storage handed out by dataSync() stays intact after dispose and later same-size outputs
+      const x = tf.add(a, b);
+      const seen = x.dataSync();
+      const copy = Float32Array.from(seen);
+      x.dispose();
+      const later = [tf.mul(a, b), tf.sub(a, b), tf.matMul(a, b)];
+      expect(Array.from(seen)).to.deep.equal(Array.from(copy));
+      // 2. a contiguous slice is a view of its parent's storage: the parent must not be recycled
+      const parent = tf.add(a, b);
+      const view = tf.slice(parent, [0, 0], [32, 64]);
+      parent.dispose();
+      const again = [tf.mul(b, b), tf.add(b, b)];
+      expect(Array.from(view.dataSync())).to.deep.equal(Array.from(copy.subarray(0, 32 * 64)));
+      // 3. recycled buffers are fully overwritten: results stay exact
+      for (let i = 0; i < 3; i++) {
+        const y = tf.add(a, b);
+        expect(Array.from(y.dataSync())).to.deep.equal(Array.from(copy));
+        y.dispose();
+        tf.dispose(tf.tidy(() => tf.mul(tf.add(a, b), 0)));
+      }
+      tf.dispose([a, b, view, ...later, ...again]);
+    });
+
     it('int32 tensors and out-of-range gathers behave like the cpu backend', async () => {
       await tf.setBackend('native');
       const t = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32');
