@@ -12,8 +12,10 @@ import { activation, layerNorm, linear, type Linear } from './ops.js';
 /** Device weights of one layer (after fusion/folding). */
 export interface DeviceLayer {
   readonly layernorm_before: { weight: tf.Tensor1D; bias: tf.Tensor1D };
-  /** query|key|value, `[D, 3D]`, query pre-scaled by 1/sqrt(head_dim). */
-  readonly qkv: Linear;
+  /** query|key|value, `[D, 3D]`, query pre-scaled by 1/sqrt(head_dim) (`batched` attention). */
+  readonly qkv?: Linear;
+  /** The same weights split per head, `[D, head_dim]` each (`per-head` attention). */
+  readonly heads?: readonly { readonly q: Linear; readonly k: Linear; readonly v: Linear }[];
   /** `attention.output.dense`, lambda_1 folded in. */
   readonly attention_output: Linear;
   readonly layernorm_after: { weight: tf.Tensor1D; bias: tf.Tensor1D };
@@ -23,18 +25,22 @@ export interface DeviceLayer {
 }
 
 /**
- * How attention products run: `batched` as `[B, H]` batched matmuls, or `per-head` as one 2-D product
- * per (image, head). tfjs-backend-wasm only routes batch-1 products to XNNPACK, so on wasm the
- * per-head form is about 8x faster (measured 12 ms vs 104 ms per layer at 197 tokens).
+ * How attention runs: `batched` (one QKV product, `[B, H]` batched matmuls) or `per-head` (per image
+ * and head: its own q/k/v products from per-head weights, 2-D score and context products, no slicing
+ * of activations). The second exists for tfjs-backend-wasm, which routes only 2-D products to XNNPACK
+ * (batched: 104 ms vs 12 ms per layer at 197 tokens) and copies its whole input on every slice/split
+ * (splitting [96, 197, 197] into heads took 270 ms).
  */
 export type AttentionImpl = 'batched' | 'per-head';
 
 /** Forward of one layer. `bias` is the relative position bias `[1, heads, T, T]` or undefined. */
 export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig,
-  impl: AttentionImpl = 'batched'): { hidden: tf.Tensor3D; probs: tf.Tensor4D } {
+  headBias?: readonly tf.Tensor2D[]): { hidden: tf.Tensor3D; probs: tf.Tensor4D } {
   const [B, T, D] = x.shape;
   const h = layerNorm(tf.reshape(x, [B * T, D]), w.layernorm_before.weight, w.layernorm_before.bias, c.layer_norm_eps) as tf.Tensor2D;
-  const { context, probs } = (impl === 'per-head' ? selfAttentionPerHead : selfAttention)(h, w.qkv, bias, B, T, c.num_attention_heads);
+  const { context, probs } = w.heads
+    ? selfAttentionPerHead(h, w.heads, headBias, B, T)
+    : selfAttention(h, w.qkv!, bias, B, T, c.num_attention_heads);
   const x1 = tf.add(x, tf.reshape(linear(context, w.attention_output), [B, T, D])) as tf.Tensor3D;
   const h2 = layerNorm(tf.reshape(x1, [B * T, D]), w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
   const mlp = linear(activation(linear(h2, w.intermediate), c.hidden_act) as tf.Tensor2D, w.output);
@@ -56,21 +62,26 @@ function selfAttention(h: tf.Tensor2D, qkvW: Linear, bias: tf.Tensor4D | undefin
   return { context, probs };
 }
 
-/** Same math as {@link selfAttention}, with one 2-D product per (image, head). */
-function selfAttentionPerHead(h: tf.Tensor2D, qkvW: Linear, bias: tf.Tensor4D | undefined, B: number, T: number, heads: number):
-  { context: tf.Tensor2D; probs: tf.Tensor4D } {
-  const D = h.shape[1];
-  const hd = D / heads;
-  const qkv = tf.transpose(tf.reshape(linear(h, qkvW), [B, T, 3, heads, hd]), [2, 0, 3, 1, 4]); // [3, B, H, T, hd]
-  const [q, k, v] = tf.split(qkv, 3, 0).map((t) => tf.reshape(t, [B * heads, T, hd]) as tf.Tensor3D) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-  // split + reshape, not unstack: wasm's Unpack is ~4x slower than SplitV for the same copies
-  const heads2d = (t: tf.Tensor3D) => tf.split(t, B * heads, 0).map((s) => tf.reshape(s, [t.shape[1], t.shape[2]]) as tf.Tensor2D);
-  const qs = heads2d(q), kTs = heads2d(tf.transpose(k, [0, 2, 1])), vs = heads2d(v); // [T, hd], [hd, T], [T, hd]
-  let scores = tf.reshape(tf.concat(qs.map((qi, i) => tf.matMul(qi, kTs[i]!))), [B, heads, T, T]) as tf.Tensor4D;
-  if (bias) scores = tf.add(scores, bias);
-  const probs = tf.softmax(scores) as tf.Tensor4D;
-  const ps = heads2d(tf.reshape(probs, [B * heads, T, T]));
-  const ctx = tf.reshape(tf.concat(ps.map((p, i) => tf.matMul(p, vs[i]!))), [B, heads, T, hd]);
-  const context = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, D]) as tf.Tensor2D; // [B*T, D]
-  return { context, probs };
+/** Same math as {@link selfAttention}, per image and head with 2-D products only. */
+function selfAttentionPerHead(h: tf.Tensor2D, heads: NonNullable<DeviceLayer['heads']>, bias: readonly tf.Tensor2D[] | undefined,
+  B: number, T: number): { context: tf.Tensor2D; probs: tf.Tensor4D } {
+  const contexts: tf.Tensor2D[] = [];
+  const probs: tf.Tensor2D[] = [];
+  for (let b = 0; b < B; b++) {
+    const hb: tf.Tensor2D = B === 1 ? h : tf.slice(h, [b * T, 0], [T, h.shape[1]]); // [T, D]
+    const ctx = heads.map((w, i) => {
+      const q = linear(hb, w.q), kT = tf.transpose(linear(hb, w.k)) as tf.Tensor2D, v = linear(hb, w.v); // [T, hd], [hd, T], [T, hd]
+      let scores = tf.matMul(q, kT); // [T, T], scaled via the query
+      if (bias) scores = tf.add(scores, bias[i]!);
+      const p = tf.softmax(scores) as tf.Tensor2D;
+      probs.push(p);
+      return tf.matMul(p, v); // [T, hd]
+    });
+    contexts.push(tf.concat(ctx, 1) as tf.Tensor2D); // [T, D], heads in order
+  }
+  const H = heads.length;
+  return {
+    context: (B === 1 ? contexts[0]! : tf.concat(contexts, 0)) as tf.Tensor2D, // [B*T, D]
+    probs: tf.reshape(tf.stack(probs), [B, H, T, T]) as tf.Tensor4D,
+  };
 }

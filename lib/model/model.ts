@@ -57,8 +57,8 @@ export class BeitModel {
   /** Creates the device tensors from mapped host weights; prefer `loadModel`. */
   constructor(config: ModelConfig, weights: ModelWeights) {
     this.config = config;
-    this.weights = toDevice(weights, config);
     this.attentionImpl = tf.getBackend() === 'wasm' ? 'per-head' : 'batched';
+    this.weights = toDevice(weights, config, this.attentionImpl === 'per-head');
     this.numLabels = weights.classifier ? weights.classifier.weight.shape[0]! : 0;
     const labels: Record<number, string> = {};
     for (let i = 0; i < this.numLabels; i++) labels[i] = config.id2label[i] ?? `LABEL_${i}`;
@@ -92,7 +92,7 @@ export class BeitModel {
         // One tidy per layer: a layer's intermediates are freed before the next layer runs, so peak
         // memory is one layer's activations, not the whole network's.
         const { hidden, probs } = tf.tidy(() => {
-          const r = layerForward(x, layer, w.relativeBias[i], this.config, this.attentionImpl);
+          const r = layerForward(x, layer, w.relativeBias[i], this.config, w.relativeBiasHeads?.[i]);
           return options.outputAttentions ? r : { hidden: r.hidden };
         }) as { hidden: tf.Tensor3D; probs?: tf.Tensor4D };
         if (!options.outputHiddenStates) x.dispose();

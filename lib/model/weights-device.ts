@@ -20,6 +20,8 @@ export interface DeviceWeights {
   readonly layers: readonly DeviceLayer[];
   /** Relative position bias per layer `[1, heads, T, T]` (the shared one repeated, or per-layer ones). */
   readonly relativeBias: readonly (tf.Tensor4D | undefined)[];
+  /** The same bias per layer and head, `[T, T]` each, for `per-head` attention. */
+  readonly relativeBiasHeads?: readonly (readonly tf.Tensor2D[] | undefined)[];
   readonly layernorm?: { weight: tf.Tensor1D; bias: tf.Tensor1D };
   readonly pooler_layernorm?: { weight: tf.Tensor1D; bias: tf.Tensor1D };
   readonly pooler_dense?: Linear;
@@ -56,37 +58,66 @@ function norm(n: { weight: HostTensor; bias: HostTensor }) {
   return { weight: tf.tensor1d(f32(n.weight)), bias: tf.tensor1d(f32(n.bias)) };
 }
 
-function fusedQkv(l: LayerWeights, c: ModelConfig): Linear {
+/** Host q/k/v as `[D, D]` ([in, out]) arrays with biases, the query pre-scaled by 1/sqrt(head_dim). */
+function hostQkv(l: LayerWeights, c: ModelConfig) {
   const D = c.hidden_size;
   const scale = 1 / Math.sqrt(D / c.num_attention_heads);
-  const q = transposeScaled(l.query.weight, scale), k = transposeScaled(l.key.weight), v = transposeScaled(l.value.weight);
+  const bias = (t: HostTensor | undefined, s?: number) => (t ? scaled(f32(t), s) : undefined);
+  return [
+    { w: transposeScaled(l.query.weight, scale), b: bias(l.query.bias, scale) },
+    { w: transposeScaled(l.key.weight), b: bias(l.key.bias) },
+    { w: transposeScaled(l.value.weight), b: bias(l.value.bias) },
+  ];
+}
+
+function fusedQkv(l: LayerWeights, c: ModelConfig): Linear {
+  const D = c.hidden_size;
+  const parts = hostQkv(l, c);
   const w = new Float32Array(D * 3 * D);
-  for (let i = 0; i < D; i++) {
-    w.set(q.subarray(i * D, (i + 1) * D), i * 3 * D);
-    w.set(k.subarray(i * D, (i + 1) * D), i * 3 * D + D);
-    w.set(v.subarray(i * D, (i + 1) * D), i * 3 * D + 2 * D);
-  }
-  const anyBias = l.query.bias || l.key.bias || l.value.bias;
+  for (let i = 0; i < D; i++) parts.forEach((p, j) => w.set(p.w.subarray(i * D, (i + 1) * D), i * 3 * D + j * D));
   let b: tf.Tensor1D | undefined;
-  if (anyBias) {
-    const bias = new Float32Array(3 * D);
-    if (l.query.bias) bias.set(scaled(f32(l.query.bias), scale), 0);
-    if (l.key.bias) bias.set(f32(l.key.bias), D);
-    if (l.value.bias) bias.set(f32(l.value.bias), 2 * D);
+  if (parts.some((p) => p.b)) {
+    const bias = new Float32Array(3 * D); // BEiT has no key bias: zeros
+    parts.forEach((p, j) => { if (p.b) bias.set(p.b, j * D); });
     b = tf.tensor1d(bias);
   }
   return { w: tf.tensor2d(w, [D, 3 * D]), b };
 }
 
+/** q/k/v split per head: `[D, head_dim]` weights (columns of the head) and `[head_dim]` biases. */
+function perHeadQkv(l: LayerWeights, c: ModelConfig): NonNullable<DeviceLayer['heads']> {
+  const D = c.hidden_size, H = c.num_attention_heads, hd = D / H;
+  const parts = hostQkv(l, c);
+  return Array.from({ length: H }, (_, h) => {
+    const [q, k, v] = parts.map((p): Linear => {
+      const w = new Float32Array(D * hd);
+      for (let i = 0; i < D; i++) w.set(p.w.subarray(i * D + h * hd, i * D + (h + 1) * hd), i * hd);
+      return { w: tf.tensor2d(w, [D, hd]), b: p.b ? tf.tensor1d(p.b.slice(h * hd, (h + 1) * hd)) : undefined };
+    }) as [Linear, Linear, Linear];
+    return { q, k, v };
+  });
+}
+
 /** Creates the device tensors; the caller owns them (see {@link disposeDeviceWeights}). */
-export function toDevice(w: ModelWeights, c: ModelConfig): DeviceWeights {
+export function toDevice(w: ModelWeights, c: ModelConfig, perHead = false): DeviceWeights {
   const D = c.hidden_size, H = c.num_attention_heads;
   const [gh, gw] = patchGrid(c);
   const T = gh * gw + 1;
   const index = relativePositionIndex(gh, gw);
   const bias = (table?: HostTensor) => table
     ? tf.tensor4d(gatherRelativeBias(f32(table), H, index, T), [1, H, T, T]) : undefined;
-  const shared = bias(w.shared_relative_position_bias_table);
+  const shared = perHead ? undefined : bias(w.shared_relative_position_bias_table);
+  // per-head: [T, T] per head, own + shared summed on the host (no device slicing)
+  const headBias = (own?: HostTensor, sh?: HostTensor): tf.Tensor2D[] | undefined => {
+    if (!own && !sh) return undefined;
+    const a = own ? gatherRelativeBias(f32(own), H, index, T) : undefined;
+    const b = sh ? gatherRelativeBias(f32(sh), H, index, T) : undefined;
+    return Array.from({ length: H }, (_, h) => {
+      const out = new Float32Array(T * T);
+      for (let p = 0; p < T * T; p++) out[p] = (a ? a[h * T * T + p]! : 0) + (b ? b[h * T * T + p]! : 0);
+      return tf.tensor2d(out, [T, T]);
+    });
+  };
   const [out, ...k] = w.patch_projection.weight.shape as number[];
   const kdim = k.reduce((a, b) => a * b, 1);
   return {
@@ -100,14 +131,14 @@ export function toDevice(w: ModelWeights, c: ModelConfig): DeviceWeights {
     },
     layers: w.layers.map((l) => ({
       layernorm_before: norm(l.layernorm_before),
-      qkv: fusedQkv(l, c),
+      ...(perHead ? { heads: perHeadQkv(l, c) } : { qkv: fusedQkv(l, c) }),
       attention_output: dense(l.output_dense, l.lambda_1 ? f32(l.lambda_1) : undefined),
       layernorm_after: norm(l.layernorm_after),
       intermediate: dense(l.intermediate_dense),
       output: dense(l.output_dense_2, l.lambda_2 ? f32(l.lambda_2) : undefined),
     })),
     // Per-layer and shared bias are added together when a config enables both (HF adds both).
-    relativeBias: w.layers.map((l) => {
+    relativeBias: perHead ? w.layers.map(() => undefined) : w.layers.map((l) => {
       const own = bias(l.relative_position_bias_table);
       if (own && shared) {
         const sum = tf.add(own, shared) as tf.Tensor4D;
@@ -116,6 +147,7 @@ export function toDevice(w: ModelWeights, c: ModelConfig): DeviceWeights {
       }
       return own ?? shared;
     }),
+    relativeBiasHeads: perHead ? w.layers.map((l) => headBias(l.relative_position_bias_table, w.shared_relative_position_bias_table)) : undefined,
     layernorm: w.layernorm ? norm(w.layernorm) : undefined,
     pooler_layernorm: w.pooler_layernorm ? norm(w.pooler_layernorm) : undefined,
     pooler_dense: w.pooler_dense ? dense(w.pooler_dense) : undefined,
