@@ -12,13 +12,13 @@ import { loadModel } from '../lib/node/load.js';
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { toleranceFor } from '../lib/checkpoint/parity.js';
 import { softmax } from '../lib/pipeline/predictions.js';
-import { caseDir, FIXTURES } from './helpers/fixtures.js';
+import { caseDir, FIXTURES, PARITY_BACKENDS } from './helpers/fixtures.js';
 
 const IMAGES = path.join(FIXTURES, 'images');
 const e2e = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'e2e.safetensors')).tensors;
 
 describe('end to end: image files -> logits (d2v-tiny, its preprocessor_config.json)', () => {
-  for (const backend of ['wasm', 'cpu']) {
+  for (const backend of PARITY_BACKENDS) {
     it(`every image of e2e.safetensors within tolerance on ${backend}`, async () => {
       const model = await loadModel(caseDir('d2v-tiny'), { backend });
       try {

@@ -13,6 +13,7 @@ import type { HostTensor } from '../lib/io/safetensors.js';
 import { disposeOutput } from '../lib/model/model.js';
 import { referenceForward, hfRelativeIndex } from './helpers/reference.js';
 import { relativePositionIndex } from '../lib/model/relative-bias.js';
+import { PARITY_BACKENDS } from './helpers/fixtures.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -90,7 +91,7 @@ describe('general configs against an independent float64 reference', () => {
     }
   });
 
-  for (const backend of ['wasm', 'cpu']) {
+  for (const backend of PARITY_BACKENDS) {
     describe(backend, () => {
       before(async () => { await selectBackend(backend); });
       CASES.forEach((k, ci) => {

@@ -13,7 +13,7 @@ import { loadModel } from '../lib/node/load.js';
 import { readSafetensorsFile, readSafetensorsHeader } from '../lib/node/safetensors-file.js';
 import { argmaxRows } from '../lib/checkpoint/parity.js';
 import { disposeOutput } from '../lib/model/model.js';
-import { caseDir, expectedOf, inputsOf } from './helpers/fixtures.js';
+import { caseDir, expectedOf, inputsOf, PARITY_BACKENDS } from './helpers/fixtures.js';
 
 const FORMATS = [
   { dir: 'd2v-tiny-f16', dtype: 'F16', u: 2 ** -11 },
@@ -40,7 +40,7 @@ describe('half-precision checkpoints', () => {
       }
     });
 
-    for (const backend of ['wasm', 'cpu']) {
+    for (const backend of PARITY_BACKENDS) {
       it(`${f.dtype} on ${backend}: every reference output within 4u * max(1, max|ref|), same top-1`, async () => {
         const model = await loadModel(caseDir(f.dir), { backend });
         const out = model.forward(inputsOf('d2v-tiny'), { outputHiddenStates: true, outputAttentions: true });

@@ -3,10 +3,10 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../lib/node/load.js';
 import { disposeOutput } from '../lib/model/model.js';
-import { caseDir, inputsOf } from './helpers/fixtures.js';
+import { caseDir, inputsOf, PARITY_BACKENDS } from './helpers/fixtures.js';
 
 describe('tensor leaks', () => {
-  for (const backend of ['wasm', 'cpu']) {
+  for (const backend of PARITY_BACKENDS) {
     it(`50 forwards on ${backend} do not grow numTensors; dispose frees the weights`, async () => {
       const start = (await import('../lib/backend/select.js')).selectBackend;
       await start(backend);

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { readSafetensorsFile } from '../../lib/node/safetensors-file.js';
 import type { HostTensor } from '../../lib/io/safetensors.js';
+import { registerNativeBackend } from '../../lib/node/native-backend.js';
 
 export const FIXTURES = path.resolve('spec/fixtures');
 export const MODEL_CASES = ['d2v-tiny', 'beit-tiny-shared', 'd2v-tiny-abspos', 'd2v-tiny-backbone', 'vit-tiny'] as const;
@@ -18,5 +19,10 @@ export function expectedOf(c: string): Map<string, HostTensor> {
   return readSafetensorsFile(path.join(caseDir(c), 'expected.safetensors')).tensors;
 }
 
-/** Backends the parity suite runs on: wasm and cpu always, plus `native` when its addon is built. */
-export const PARITY_BACKENDS = (process.env.BEIT_TEST_BACKENDS ?? 'wasm,cpu').split(',');
+/**
+ * Backends the parity suites run on: wasm and cpu always, plus `native` when its addon was built at
+ * install (it is on CI machines, which have a compiler). `BEIT_TEST_BACKENDS` overrides the list.
+ */
+export const PARITY_BACKENDS = process.env.BEIT_TEST_BACKENDS
+  ? process.env.BEIT_TEST_BACKENDS.split(',')
+  : ['wasm', 'cpu', ...((await registerNativeBackend()) ? ['native'] : [])];

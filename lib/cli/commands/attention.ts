@@ -5,6 +5,7 @@
  */
 import { PNG } from 'pngjs';
 import { EXIT_USAGE, UserError, parseFlags, type Command } from '../command.js';
+import { announceBackend } from '../backend-note.js';
 import { loadModel } from '../../node/load.js';
 import { readImageFile } from '../../node/image-file.js';
 import { writeFileAtomic } from '../../node/safetensors-file.js';
@@ -60,7 +61,7 @@ export const attentionCommand: Command = {
     const model = await loadModel(values.model as string, {
       backend: values.backend as string | undefined, onWarning: (m) => process.stderr.write(`note: ${m}\n`),
     });
-    process.stderr.write(`backend: ${model.backend}\n`);
+    announceBackend(model.backend, values.backend as string | undefined);
     try {
       let layer: number;
       try {

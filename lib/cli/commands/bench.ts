@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
+import { announceBackend } from '../backend-note.js';
 import { benchCheckpoint, forwardFlops } from '../../node/bench-checkpoint.js';
 
 /** One measured configuration. */
@@ -83,7 +84,7 @@ async function measure(dir: string, backend: string | undefined, batches: number
   const t0 = performance.now();
   const model = await loadModel(dir, { backend, onNotice: () => {} });
   const loadMs = performance.now() - t0;
-  process.stderr.write(`backend: ${model.backend}\n`);
+  announceBackend(model.backend, backend);
   const c = model.config;
   const flops = forwardFlops(c, model.numLabels);
   const out: BenchResult[] = [];

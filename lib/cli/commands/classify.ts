@@ -3,6 +3,7 @@
  * bad file is reported (and makes the exit code 1) while the others are still classified.
  */
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
+import { announceBackend } from '../backend-note.js';
 import { loadModel } from '../../node/load.js';
 import { classifyPixels } from '../../pipeline/pipeline.js';
 import type { Prediction } from '../../pipeline/predictions.js';
@@ -45,7 +46,7 @@ export const classifyCommand: Command = {
     const model = await loadModel(values.model as string, {
       backend: values.backend as string | undefined, onWarning: (m) => process.stderr.write(`note: ${m}\n`),
     });
-    process.stderr.write(`backend: ${model.backend}\n`);
+    announceBackend(model.backend, values.backend as string | undefined);
     const results: { file: string; predictions?: Prediction[]; error?: string }[] = files.map((file) => ({ file }));
     const bar = createProgress({ label: 'classify', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
     try {

@@ -1,6 +1,7 @@
 /** `beit embed`: images -> pooled embeddings `[N, hidden]` in a safetensors file (atomic write). */
 import path from 'node:path';
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
+import { announceBackend } from '../backend-note.js';
 import { loadModel } from '../../node/load.js';
 import { embedPixels } from '../../pipeline/pipeline.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
@@ -44,7 +45,7 @@ export const embedCommand: Command = {
     const model = await loadModel(values.model as string, {
       backend: values.backend as string | undefined, onWarning: (m) => process.stderr.write(`note: ${m}\n`),
     });
-    process.stderr.write(`backend: ${model.backend}\n`);
+    announceBackend(model.backend, values.backend as string | undefined);
     try {
       const pixels: Float32Array[] = [];
       for (const f of files) pixels.push((await model.preprocess(f)).pixelValues);
