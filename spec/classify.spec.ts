@@ -112,6 +112,18 @@ describe('classify / embed CLI', () => {
     expect(lines).to.have.length(2);
     expect(lines[0]).to.match(/a\.jpg\s+\S.* \d\.\d\d \| .* \| .* \d\.\d\d$/);
   });
+  it('--workers 3 on wasm gives the same results, in input order, as one thread', () => {
+    const d = path.join(tmp, 'many'); fs.mkdirSync(d);
+    const names = ['chelsea_q90.jpg', 'coco_cats.png', 'chelsea_exif6.jpg', 'chelsea_palette.png'];
+    for (let i = 0; i < 5; i++) names.forEach((n) => fs.copyFileSync(path.join(IMAGES, n), path.join(d, `${i}-${n}`)));
+    fs.writeFileSync(path.join(d, '2-zbroken.png'), 'not an image');
+    const one = cli('classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--workers', '1', '--batch-size', '3', '--json');
+    const many = cli('classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--workers', '3', '--batch-size', '3', '--json');
+    expect(many.stderr).to.include('3 worker threads');
+    expect(many.status).to.equal(1);
+    expect(JSON.parse(many.stdout)).to.deep.equal(JSON.parse(one.stdout));
+    expect(JSON.parse(many.stdout)).to.have.length(21);
+  });
   it('embed writes [N, hidden] embeddings', () => {
     const out = path.join(tmp, 'emb.safetensors');
     const r = cli('embed', path.join(IMAGES, 'chelsea.png'), path.join(IMAGES, 'coco_cats.png'), '--model', caseDir('d2v-tiny'), '--out', out);

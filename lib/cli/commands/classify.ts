@@ -1,12 +1,16 @@
 /**
  * `beit classify`: image files or folders -> top-k labels. Every file is decoded on its own, so one
- * bad file is reported (and makes the exit code 1) while the others are still classified.
+ * bad file is reported (and makes the exit code 1) while the others are still classified. On the
+ * single-threaded backends a folder is spread over worker threads (lib/node/classify-pool.ts).
  */
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
 import { announceBackend } from '../backend-note.js';
 import { loadModel } from '../../node/load.js';
-import { classifyPixels } from '../../pipeline/pipeline.js';
-import type { Prediction } from '../../pipeline/predictions.js';
+import { availableParallelism } from 'node:os';
+import { selectBackend } from '../../backend/select.js';
+import { resolveModel } from '../../node/hub.js';
+import { classifyFiles, type FileResult } from '../../node/classify-files.js';
+import { classifyInWorkers } from '../../node/classify-pool.js';
 import { createProgress } from '../progress.js';
 import { expandImageArgs } from '../files.js';
 
@@ -21,6 +25,8 @@ Options:
   --top-k <n>           classes per image                      (default 5)
   --batch-size <n>      images per forward                     (default 8)
   --backend <name>      native | tensorflow | wasm | cpu        (default: $BEIT_BACKEND or the fastest available)
+  --workers <n>         worker threads, each with its own engine (default: 1 on native, one per core on
+                        wasm/cpu when there are more images than one batch)
   --json                print [{"file", "predictions": [{"label","score","index"}]}] (failed files carry "error")
   --quiet               no progress bar
   --verbose             stack traces on errors
@@ -35,7 +41,7 @@ export const classifyCommand: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
-      model: { type: 'string' }, 'top-k': { type: 'string' }, 'batch-size': { type: 'string' },
+      model: { type: 'string' }, 'top-k': { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     });
     if (!values.model) throw new UserError('--model <dir | repo-id> is required. See --help.', EXIT_USAGE);
@@ -43,33 +49,29 @@ export const classifyCommand: Command = {
     const topK = intFlag(values['top-k'] as string | undefined, 'top-k', 5);
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
     const files = expandImageArgs(positionals);
-    const model = await loadModel(values.model as string, {
-      backend: values.backend as string | undefined, onWarning: (m) => process.stderr.write(`note: ${m}\n`),
-    });
-    announceBackend(model.backend, values.backend as string | undefined);
-    const results: { file: string; predictions?: Prediction[]; error?: string }[] = files.map((file) => ({ file }));
+    const requested = values.backend as string | undefined;
     const bar = createProgress({ label: 'classify', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
+    const done = (n: number) => bar.update(n);
+    let results: FileResult[];
     try {
-      // Decode a batch, run it, repeat: memory stays bounded by one batch for large folders.
-      for (let start = 0; start < files.length; start += batchSize) {
-        const batch = results.slice(start, start + batchSize);
-        const ok: { r: (typeof results)[number]; px: Float32Array }[] = [];
-        for (const r of batch) {
-          try {
-            ok.push({ r, px: (await model.preprocess(r.file)).pixelValues });
-          } catch (e) {
-            r.error = (e as Error).message;
-          }
+      const dir = await resolveModel(values.model as string);
+      const backend = await selectBackend(requested);
+      const single = backend !== 'wasm' && backend !== 'cpu'; // native / tensorflow are multi-threaded already
+      const workers = intFlag(values.workers as string | undefined, 'workers', single ? 1 : Math.min(availableParallelism(), 8));
+      if (workers > 1 && files.length > batchSize) {
+        announceBackend(`${backend} (${workers} worker threads)`, requested);
+        results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, onDone: done });
+      } else {
+        const model = await loadModel(dir, { backend, onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
+        announceBackend(model.backend, requested);
+        try {
+          results = await classifyFiles(model, files, topK, batchSize, done);
+        } finally {
+          model.dispose();
         }
-        if (ok.length) {
-          const preds = await classifyPixels(model, ok.map((o) => o.px), { topK, batchSize });
-          ok.forEach((o, i) => { o.r.predictions = preds[i]; });
-        }
-        bar.update(Math.min(start + batchSize, files.length));
       }
     } finally {
       bar.finish();
-      model.dispose();
     }
     if (values.json) {
       process.stdout.write(JSON.stringify(results, null, 2) + '\n');

@@ -1,0 +1,27 @@
+/**
+ * Worker-thread side of {@link classifyInWorkers}: loads its own model (its own tfjs engine and wasm
+ * instance), then classifies the chunks of files the main thread sends until told to stop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadModel } from './load.js';
+import { classifyFiles } from './classify-files.js';
+
+interface Init { dir: string; backend: string; topK: number; batchSize: number }
+
+const init = workerData as Init;
+const port = parentPort!;
+try {
+  const model = await loadModel(init.dir, { backend: init.backend, onWarning: () => {}, onNotice: () => {} });
+  port.on('message', async (msg: { id: number; files: string[] } | null) => {
+    if (msg === null) {
+      model.dispose();
+      port.close();
+      return;
+    }
+    const results = await classifyFiles(model, msg.files, init.topK, init.batchSize);
+    port.postMessage({ id: msg.id, results });
+  });
+  port.postMessage({ ready: true });
+} catch (e) {
+  port.postMessage({ fatal: (e as Error).message });
+}
