@@ -86,7 +86,7 @@ std::vector<int64_t> to_i64(const Arr& a) {
 }
 
 // gemm(a, b, c, M, N, K, transA, transB, batch, aIndex|null, bIndex|null, numA, numB,
-//      bias|null, biasSb, biasSm, biasSn, act, alpha)
+//      bias|null, biasSb, biasSm, biasSn, act, alpha[, bPacked])
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 19) return fail(env, "gemm: expected 19 arguments"), env.Undefined();
@@ -99,6 +99,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   d.K = num(info, 5);
   d.trans_a = info[6].ToBoolean();
   d.trans_b = info[7].ToBoolean();
+  d.b_packed = info.Length() > 19 && info[19].ToBoolean();
   d.batch = num(info, 8);
   d.num_a = num(info, 11);
   d.num_b = num(info, 12);
@@ -111,7 +112,8 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     return fail(env, "gemm: bad sizes"), env.Undefined();
   if (act < 0 || act > 7) return fail(env, "gemm: unknown activation code"), env.Undefined();
   d.act = static_cast<beit::Act>(act);
-  if (A.length < d.num_a * d.M * d.K || B.length < d.num_b * d.K * d.N ||
+  const int64_t b_len = d.b_packed ? beit::packed_b_size(d.K, d.N) : d.K * d.N;
+  if (A.length < d.num_a * d.M * d.K || B.length < d.num_b * b_len ||
       C.length < d.batch * d.M * d.N)
     return fail(env, "gemm: array shorter than the sizes given"), env.Undefined();
   auto check_index = [&](const Arr& ix, int64_t count) {
@@ -140,6 +142,22 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   d.bias = static_cast<const float*>(bias.data);
   beit::gemm(d);
   return env.Undefined();
+}
+
+// packB(b, K, N, transB, out): out must hold packedBSize(K, N) floats
+Napi::Value PackB(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr b = typed(info, 0, false), out = typed(info, 4, false);
+  if (!b.ok || !out.ok) return env.Undefined();
+  const int64_t K = num(info, 1), N = num(info, 2);
+  if (K < 0 || N < 0 || b.length < K * N || out.length < beit::packed_b_size(K, N))
+    return fail(env, "packB: bad sizes"), env.Undefined();
+  beit::pack_b(static_cast<const float*>(b.data), K, N, info[3].ToBoolean(), static_cast<float*>(out.data));
+  return env.Undefined();
+}
+
+Napi::Value PackedBSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(beit::packed_b_size(num(info, 0), num(info, 1))));
 }
 
 // softmax(x, out, rows, cols)
@@ -309,6 +327,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("packB", Napi::Function::New(env, PackB));
+  exports.Set("packedBSize", Napi::Function::New(env, PackedBSize));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));

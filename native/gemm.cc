@@ -205,6 +205,17 @@ bool gemm_tune(const char* key, int64_t value) {
   return false;
 }
 
+int64_t packed_b_size(int64_t K, int64_t N) {
+  return ((N + kPackedWidth - 1) / kPackedWidth) * K * kPackedWidth;
+}
+
+void pack_b(const float* B, int64_t K, int64_t N, bool trans, float* dst) {
+  const int64_t panels = (N + kPackedWidth - 1) / kPackedWidth;
+  ThreadPool::instance().run(static_cast<int>(panels), [&](int p, int) {
+    pack_b_strip(dst + p * K * kPackedWidth, B, N, K, trans, p * kPackedWidth, 0, K, kPackedWidth);
+  });
+}
+
 const char* gemm_kernel_name() { return kernels().name; }
 
 bool gemm_force_kernel(const char* name) {
@@ -274,7 +285,7 @@ void gemm(const GemmDesc& d) {
   const int64_t mc_panels =
       std::max<int64_t>(1, kPanelBytesBudget / (mr * std::min<int64_t>(K, g_kc) * 4));
   const bool epi = has_epilogue(d);
-  const int64_t b_len = K * N;
+  const int64_t b_len = d.b_packed ? packed_b_size(K, N) : K * N;
 
   auto task = [&](int t, int) {
     const int64_t b = t / (msplit * nsplit);
@@ -297,16 +308,20 @@ void gemm(const GemmDesc& d) {
         for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
           const int64_t kc = std::min(g_kc, K - k0);
           const bool last = k0 + kc >= K;
-          pack_b_block(bbuf, Bm, N, K, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
+          if (!d.b_packed) pack_b_block(bbuf, Bm, N, K, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
           for (int64_t s = jb0; s < jb1; ++s) {
             const int64_t j0 = s * nr;
             const int64_t nv = std::min<int64_t>(nr, N - j0);
-            const float* bp = bbuf + (s - jb0) * kc * nr;
+            // Pre-packed B: panel j0 / kPackedWidth, row k0, column offset within the panel.
+            const float* bp = d.b_packed
+                ? Bm + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth + j0 % kPackedWidth
+                : bbuf + (s - jb0) * kc * nr;
+            const int64_t ldb = d.b_packed ? kPackedWidth : nr;
             for (int64_t p = pc0; p < pc1; ++p) {
               const int64_t i0 = p * mr;
               const int64_t mv = std::min<int64_t>(mr, M - i0);
               float* ct = Cm + i0 * N + j0;
-              ks.rows[mv](kc, Am + p * mr * K + k0 * mr, bp, nr, ct, N, nv, k0 > 0);
+              ks.rows[mv](kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
               if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
             }
           }

@@ -28,7 +28,9 @@ struct GemmDesc {
   int64_t M = 0, N = 0, K = 0;
   bool trans_a = false, trans_b = false;
   const float* A = nullptr;  // each A matrix: M×K (or K×M when trans_a), row-major, dense
-  const float* B = nullptr;  // each B matrix: K×N (or N×K when trans_b), row-major, dense
+  const float* B = nullptr;  // each B matrix: K×N (or N×K when trans_b), row-major, dense,
+                             // or pre-packed by pack_b() when b_packed (trans_b is then ignored)
+  bool b_packed = false;
   float* C = nullptr;        // batch × M × N, row-major, dense
   int64_t batch = 1;
   const int32_t* a_index = nullptr;
@@ -40,6 +42,16 @@ struct GemmDesc {
   Act act = Act::kNone;
   float alpha = 0.2f;  // leaky relu slope
 };
+
+/// Width of the column panels of a pre-packed B (a multiple of every micro-kernel's NR).
+constexpr int64_t kPackedWidth = 32;
+
+/// Floats needed by pack_b for a K×N matrix: ceil(N / 32) panels of K×32, zero-padded.
+int64_t packed_b_size(int64_t K, int64_t N);
+
+/// Packs B (K×N, or N×K when trans) into panels of 32 columns, each K×32 row-major, so products
+/// with it stream B sequentially and skip per-call packing (weights packed once at load).
+void pack_b(const float* B, int64_t K, int64_t N, bool trans, float* dst);
 
 /// Runs the product on the thread pool with the best micro-kernel for this CPU.
 void gemm(const GemmDesc& d);

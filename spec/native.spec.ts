@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
-  LAYER_NORM_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
+  LAYER_NORM_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
 } from '../lib/node/native-backend.js';
 import { ACT_CODES, type NativeAddon } from '../lib/node/native-addon.js';
 
@@ -128,6 +128,12 @@ describe('native backend', function () {
             const c = new Float32Array(M * N).fill(NaN);
             addon.gemm(a, b, c, M, N, K, tA, tB, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0);
             expect(relError(c, ref), `${M}x${N}x${K} tA=${tA} tB=${tB}`).to.be.below(1e-5);
+            // the same product with B packed ahead (weights packed at load)
+            const packed = new Float32Array(addon.packedBSize(K, N));
+            addon.packB(b, K, N, tB, packed);
+            c.fill(NaN);
+            addon.gemm(a, packed, c, M, N, K, tA, false, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0, true);
+            expect(relError(c, ref), `packed ${M}x${N}x${K} tA=${tA} tB=${tB}`).to.be.below(1e-5);
           }
         });
       }
@@ -195,7 +201,8 @@ describe('native backend', function () {
     it('registers every cpu kernel and replaces the hot ones', () => {
       const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName).sort();
       const nat = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
-      expect(nat.filter((k) => k !== LAYER_NORM_KERNEL)).to.deep.equal(cpu);
+      const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL];
+      expect(nat.filter((k) => !extra.includes(k))).to.deep.equal(cpu);
       for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean']) {
         expect(nativeKernelNames()).to.include(k);
       }
@@ -289,6 +296,24 @@ describe('native backend', function () {
       for (const [name, fn] of checks) {
         const [cpu, nat] = await both(fn);
         expect(relError(nat, cpu), name).to.be.below(1e-5);
+      }
+    });
+
+    it('packed weights give the same products as the plain ones (any N, transposed or not, gelu epilogue)', async () => {
+      await tf.setBackend('native');
+      for (const [M, N, K] of [[197, 96, 64], [5, 1000, 33], [1, 1, 1], [30, 45, 7]] as const) {
+        for (const tB of [false, true]) {
+          const a = randoms(M * K, M + N), w = randoms(K * N, K + N), bias = randoms(N, 3);
+          const got = tf.tidy(() => {
+            const packed = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w, tB ? [N, K] : [K, N]) }, { transposeB: tB }) as tf.Tensor;
+            return tf.engine().runKernel(PACKED_MATMUL_KERNEL, { a: tf.tensor3d(a, [1, M, K]), b: packed, bias: tf.tensor1d(bias) },
+              { n: N, activation: 'gelu' }) as tf.Tensor;
+          });
+          expect(got.shape).to.deep.equal([1, M, N]);
+          const ref = refProduct(a, w, M, N, K, false, tB).map((v, p) => ACTS.gelu!(v + bias[p % N]!));
+          expect(relError(got.dataSync(), ref), `${M}x${N}x${K} tB=${tB}`).to.be.below(2e-5);
+          got.dispose();
+        }
       }
     });
 

@@ -36,7 +36,9 @@ export interface NativeAddon {
   gemm(a: Float32Array, b: Float32Array, c: Float32Array, M: number, N: number, K: number,
     transA: boolean, transB: boolean, batch: number, aIndex: Int32Array | null, bIndex: Int32Array | null,
     numA: number, numB: number, bias: Float32Array | null, biasSb: number, biasSm: number, biasSn: number,
-    act: number, alpha: number): void;
+    act: number, alpha: number, bPacked?: boolean): void;
+  packB(b: Float32Array, K: number, N: number, transB: boolean, out: Float32Array): void;
+  packedBSize(K: number, N: number): number;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   unary(op: number, x: Float32Array, out: Float32Array, n: number): void;
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array,
@@ -48,6 +50,7 @@ export interface NativeAddon {
   layerNorm(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, out: Float32Array,
     rows: number, cols: number, eps: number): void;
   setThreads(n: number): void;
+  tune(key: 'kc' | 'jb' | 'prefetch_rows', value: number): boolean;
   setKernel(name: 'avx512' | 'avx2' | 'scalar' | 'auto'): boolean;
   info(): { kernel: string; threads: number; defaultThreads: number; cpu: Record<string, boolean> };
 }

@@ -14,10 +14,12 @@ import { backendLoaders } from '../backend/select.js';
 import { loadNativeAddon, nativeAddonError, type NativeAddon } from './native-addon.js';
 import { ELEMENTWISE_KERNELS } from './native-elementwise.js';
 import { LAYOUT_KERNELS } from './native-layout.js';
-import { batchMatMul, fusedMatMul } from './native-matmul.js';
+import {
+  PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, batchMatMul, fusedMatMul, packWeights, packedMatMul,
+} from './native-matmul.js';
 import { markInputsShared, markShared, recycle, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
 
-export { NATIVE_FUSED_ACTIVATIONS } from './native-matmul.js';
+export { NATIVE_FUSED_ACTIVATIONS, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL } from './native-matmul.js';
 export { LAYER_NORM_KERNEL } from './native-elementwise.js';
 
 /** Name under which the backend registers. */
@@ -27,6 +29,8 @@ export const NATIVE_BACKEND_NAME = 'native';
 const NATIVE_KERNELS: Readonly<Record<string, NativeKernel>> = {
   BatchMatMul: batchMatMul,
   _FusedMatMul: fusedMatMul,
+  [PACK_WEIGHTS_KERNEL]: packWeights,
+  [PACKED_MATMUL_KERNEL]: packedMatMul,
   ...ELEMENTWISE_KERNELS,
   ...LAYOUT_KERNELS,
 };
@@ -85,7 +89,7 @@ function registerKernels(addon: NativeAddon): void {
     };
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME, kernelFunc: own ? wrap(own) : fallback });
   }
-  // Kernels tfjs does not define (the fused LayerNorm).
+  // Kernels tfjs does not define (fused LayerNorm, packed weights).
   const cpuNames = new Set(cpu.map((k) => k.kernelName));
   for (const [kernelName, own] of Object.entries(NATIVE_KERNELS)) {
     if (!cpuNames.has(kernelName)) tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: wrap(own) });
