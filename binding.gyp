@@ -4,6 +4,7 @@
       "target_name": "beit_native",
       "sources": [
         "native/addon.cc",
+        "native/attention.cc",
         "native/pool.cc",
         "native/gemm.cc",
         "native/gemm_kernels.cc",

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "attention.h"
 #include "gemm.h"
 #include "ops.h"
 #include "pool.h"
@@ -158,6 +159,33 @@ Napi::Value PackB(const Napi::CallbackInfo& info) {
 
 Napi::Value PackedBSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(beit::packed_b_size(num(info, 0), num(info, 1))));
+}
+
+// attention(qkv, B, T, H, hd, bias|null, biasPerHead, scale, context, probs|null)
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr qkv = typed(info, 0, false), bias = typed(info, 5, true), ctx = typed(info, 8, false);
+  Arr probs = typed(info, 9, true);
+  if (!qkv.ok || !bias.ok || !ctx.ok || !probs.ok) return env.Undefined();
+  beit::AttentionDesc d;
+  d.B = num(info, 1);
+  d.T = num(info, 2);
+  d.H = num(info, 3);
+  d.hd = num(info, 4);
+  d.bias_per_head = info[6].ToBoolean();
+  d.scale = static_cast<float>(dbl(info, 7));
+  if (d.B < 0 || d.T < 0 || d.H < 0 || d.hd < 0) return fail(env, "attention: bad sizes"), env.Undefined();
+  const int64_t D = d.H * d.hd;
+  if (qkv.length < d.B * d.T * 3 * D || ctx.length < d.B * d.T * D ||
+      (probs.data && probs.length < d.B * d.H * d.T * d.T) ||
+      (bias.data && bias.length < (d.bias_per_head ? d.H : 1) * d.T * d.T))
+    return fail(env, "attention: array shorter than the sizes given"), env.Undefined();
+  d.qkv = static_cast<const float*>(qkv.data);
+  d.bias = static_cast<const float*>(bias.data);
+  d.context = static_cast<float*>(ctx.data);
+  d.probs = static_cast<float*>(probs.data);
+  beit::attention(d);
+  return env.Undefined();
 }
 
 // softmax(x, out, rows, cols)
@@ -329,6 +357,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("packB", Napi::Function::New(env, PackB));
   exports.Set("packedBSize", Napi::Function::New(env, PackedBSize));
+  exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));

@@ -64,17 +64,19 @@ class Buffer {
 
 Buffer g_packed_a;
 thread_local Buffer tl_packed_b;
+thread_local Buffer tl_serial_a;
 
 /// Packs rows [i0, i0+MR) of one A matrix (all of K) into dst[k*MR + r], zero-padding rows ≥ M.
-void pack_a_panel(float* dst, const float* A, int64_t M, int64_t K, bool trans, int64_t i0,
-                  int mr) {
+/// lda is the row stride of A as stored (K, or M when trans, for dense matrices).
+void pack_a_panel(float* dst, const float* A, int64_t M, int64_t K, int64_t lda, bool trans,
+                  int64_t i0, int mr) {
   const int64_t mv = std::min<int64_t>(mr, M - i0);
   if (!trans) {
     // Blocks of 64 k-steps keep the destination block in L1 while rows are read sequentially.
     for (int64_t k0 = 0; k0 < K; k0 += 64) {
       const int64_t k1 = std::min<int64_t>(K, k0 + 64);
       for (int64_t r = 0; r < mv; ++r) {
-        const float* src = A + (i0 + r) * K;
+        const float* src = A + (i0 + r) * lda;
         for (int64_t k = k0; k < k1; ++k) dst[k * mr + r] = src[k];
       }
       for (int64_t r = mv; r < mr; ++r)
@@ -82,7 +84,7 @@ void pack_a_panel(float* dst, const float* A, int64_t M, int64_t K, bool trans, 
     }
   } else {
     for (int64_t k = 0; k < K; ++k) {
-      const float* src = A + k * M + i0;
+      const float* src = A + k * lda + i0;
       float* d = dst + k * mr;
       for (int64_t r = 0; r < mv; ++r) d[r] = src[r];
       for (int64_t r = mv; r < mr; ++r) d[r] = 0.0f;
@@ -91,12 +93,13 @@ void pack_a_panel(float* dst, const float* A, int64_t M, int64_t K, bool trans, 
 }
 
 /// Packs columns [j0, j0+NR) and rows [k0, k0+kc) of one B matrix into dst[k*NR + j].
-void pack_b_strip(float* dst, const float* B, int64_t N, int64_t K, bool trans, int64_t j0,
+/// ldb is the row stride of B as stored (N, or K when trans, for dense matrices).
+void pack_b_strip(float* dst, const float* B, int64_t N, int64_t ldb, bool trans, int64_t j0,
                   int64_t k0, int64_t kc, int nr) {
   const int64_t nv = std::min<int64_t>(nr, N - j0);
   if (!trans) {
     for (int64_t k = 0; k < kc; ++k) {
-      const float* src = B + (k0 + k) * N + j0;
+      const float* src = B + (k0 + k) * ldb + j0;
       float* d = dst + k * nr;
       for (int64_t j = 0; j < nv; ++j) d[j] = src[j];
       for (int64_t j = nv; j < nr; ++j) d[j] = 0.0f;
@@ -106,7 +109,7 @@ void pack_b_strip(float* dst, const float* B, int64_t N, int64_t K, bool trans, 
     for (int64_t kb = 0; kb < kc; kb += 16) {
       const int64_t ke = std::min<int64_t>(kc, kb + 16);
       for (int64_t j = 0; j < nv; ++j) {
-        const float* src = B + (j0 + j) * K + k0;
+        const float* src = B + (j0 + j) * ldb + k0;
         for (int64_t k = kb; k < ke; ++k) dst[k * nr + j] = src[k];
       }
       for (int64_t j = nv; j < nr; ++j)
@@ -116,20 +119,20 @@ void pack_b_strip(float* dst, const float* B, int64_t N, int64_t K, bool trans, 
 }
 
 /// Packs strips [s0, s0+ns) of rows [k0, k0+kc): strip i goes to dst + i·kc·NR (see pack_b_strip).
-void pack_b_block(float* dst, const float* B, int64_t N, int64_t K, bool trans, int64_t s0,
+void pack_b_block(float* dst, const float* B, int64_t N, int64_t ldb, bool trans, int64_t s0,
                   int64_t ns, int64_t k0, int64_t kc, int nr) {
   const int64_t j0 = s0 * nr;
   const int64_t width = std::min<int64_t>(ns * nr, N - j0);  // valid columns of the block
   if (trans || width < ns * nr) {
     for (int64_t i = 0; i < ns; ++i)
-      pack_b_strip(dst + i * kc * nr, B, N, K, trans, (s0 + i) * nr, k0, kc, nr);
+      pack_b_strip(dst + i * kc * nr, B, N, ldb, trans, (s0 + i) * nr, k0, kc, nr);
     return;
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const float* src = B + (k0 + k) * N + j0;
+    const float* src = B + (k0 + k) * ldb + j0;
     if (k + g_prefetch_rows < kc) {
       // The next rows start a page or more away: ask for them early.
-      const char* ahead = reinterpret_cast<const char*>(src + g_prefetch_rows * N);
+      const char* ahead = reinterpret_cast<const char*>(src + g_prefetch_rows * ldb);
       for (int64_t off = 0; off < width * 4; off += 64) __builtin_prefetch(ahead + off, 0, 0);
     }
     for (int64_t i = 0; i < ns; ++i) std::memcpy(dst + i * kc * nr + k * nr, src + i * nr, nr * 4);
@@ -205,6 +208,41 @@ bool gemm_tune(const char* key, int64_t value) {
   return false;
 }
 
+void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool trans_a,
+                 const float* B, int64_t ldb, bool trans_b, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, sizeof(float) * static_cast<size_t>(N));
+    return;
+  }
+  const KernelSet& ks = kernels();
+  const int mr = ks.mr, nr = ks.nr;
+  const int64_t P = (M + mr - 1) / mr, S = (N + nr - 1) / nr;
+  const int64_t kc_max = std::min(K, g_kc);
+  float* pa = tl_serial_a.get(static_cast<size_t>(P * mr * kc_max));
+  float* pb = tl_packed_b.get(static_cast<size_t>(g_kc * nr * g_jb));
+  for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
+    const int64_t kc = std::min(g_kc, K - k0);
+    // A slice [M × kc]: panels hold kc steps of MR values.
+    const float* a0 = trans_a ? A + k0 * lda : A + k0;
+    for (int64_t p = 0; p < P; ++p) pack_a_panel(pa + p * mr * kc, a0, M, kc, lda, trans_a, p * mr, mr);
+    for (int64_t jb0 = 0; jb0 < S; jb0 += g_jb) {
+      const int64_t jb1 = std::min(S, jb0 + g_jb);
+      pack_b_block(pb, B, N, ldb, trans_b, jb0, jb1 - jb0, k0, kc, nr);
+      for (int64_t s = jb0; s < jb1; ++s) {
+        const int64_t j0 = s * nr;
+        const int64_t nv = std::min<int64_t>(nr, N - j0);
+        const float* bp = pb + (s - jb0) * kc * nr;
+        for (int64_t p = 0; p < P; ++p) {
+          const int64_t i0 = p * mr;
+          pick_kernel(ks, std::min<int64_t>(mr, M - i0), nv)(kc, pa + p * mr * kc, bp, nr, C + i0 * ldc + j0,
+                                                         ldc, nv, k0 > 0);
+        }
+      }
+    }
+  }
+}
+
 int64_t packed_b_size(int64_t K, int64_t N) {
   return ((N + kPackedWidth - 1) / kPackedWidth) * K * kPackedWidth;
 }
@@ -212,7 +250,8 @@ int64_t packed_b_size(int64_t K, int64_t N) {
 void pack_b(const float* B, int64_t K, int64_t N, bool trans, float* dst) {
   const int64_t panels = (N + kPackedWidth - 1) / kPackedWidth;
   ThreadPool::instance().run(static_cast<int>(panels), [&](int p, int) {
-    pack_b_strip(dst + p * K * kPackedWidth, B, N, K, trans, p * kPackedWidth, 0, K, kPackedWidth);
+    pack_b_strip(dst + p * K * kPackedWidth, B, N, trans ? K : N, trans, p * kPackedWidth, 0, K,
+                 kPackedWidth);
   });
 }
 
@@ -266,8 +305,8 @@ void gemm(const GemmDesc& d) {
   const int64_t pack_tasks = d.num_a * P;
   auto pack = [&](int t, int) {
     const int64_t mat = t / P, p = t % P;
-    pack_a_panel(packed + mat * panel_len + p * mr * K, d.A + mat * a_len, M, K, d.trans_a, p * mr,
-                 mr);
+    pack_a_panel(packed + mat * panel_len + p * mr * K, d.A + mat * a_len, M, K, d.trans_a ? M : K,
+                 d.trans_a, p * mr, mr);
   };
   if (serial) {
     for (int64_t t = 0; t < pack_tasks; ++t) pack(static_cast<int>(t), 0);
@@ -308,7 +347,8 @@ void gemm(const GemmDesc& d) {
         for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
           const int64_t kc = std::min(g_kc, K - k0);
           const bool last = k0 + kc >= K;
-          if (!d.b_packed) pack_b_block(bbuf, Bm, N, K, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
+          if (!d.b_packed)
+            pack_b_block(bbuf, Bm, N, d.trans_b ? K : N, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
           for (int64_t s = jb0; s < jb1; ++s) {
             const int64_t j0 = s * nr;
             const int64_t nv = std::min<int64_t>(nr, N - j0);
@@ -321,7 +361,7 @@ void gemm(const GemmDesc& d) {
               const int64_t i0 = p * mr;
               const int64_t mv = std::min<int64_t>(mr, M - i0);
               float* ct = Cm + i0 * N + j0;
-              ks.rows[mv](kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
+              pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
               if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
             }
           }

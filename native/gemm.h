@@ -53,6 +53,11 @@ int64_t packed_b_size(int64_t K, int64_t N);
 /// with it stream B sequentially and skip per-call packing (weights packed once at load).
 void pack_b(const float* B, int64_t K, int64_t N, bool trans, float* dst);
 
+/// C = op(A)·op(B) on the calling thread only, for strided operands (row strides lda, ldb, ldc as
+/// stored). Used inside pool tasks, e.g. per attention head.
+void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool trans_a,
+                 const float* B, int64_t ldb, bool trans_b, float* C, int64_t ldc);
+
 /// Runs the product on the thread pool with the best micro-kernel for this CPU.
 void gemm(const GemmDesc& d);
 

@@ -61,6 +61,31 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a
   }
 }
 
+/// Half-width variant (R×16) for the last strip when at most 16 of its columns are valid.
+template <int R>
+__attribute__((target("avx512f"))) void kernel_avx512_half(int64_t kc, const float* a,
+                                                           const float* b, int64_t ldb, float* c,
+                                                           int64_t ldc, int64_t n, bool accumulate) {
+  __m512 c0[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) c0[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, c0[r]);
+    a += kMR512;
+    b += ldb;
+  }
+  const __mmask16 m0 = n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << n) - 1u);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    if (accumulate) c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
+    _mm512_mask_storeu_ps(cr, m0, c0[r]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // AVX2 + FMA: MR = 6, NR = 16
 // ---------------------------------------------------------------------------------------------
@@ -144,7 +169,12 @@ const KernelSet& kernels_avx512() {
       {nullptr, kernel_avx512<1>, kernel_avx512<2>, kernel_avx512<3>, kernel_avx512<4>,
        kernel_avx512<5>, kernel_avx512<6>, kernel_avx512<7>, kernel_avx512<8>, kernel_avx512<9>,
        kernel_avx512<10>, kernel_avx512<11>, kernel_avx512<12>, kernel_avx512<13>,
-       kernel_avx512<14>, nullptr, nullptr}};
+       kernel_avx512<14>, nullptr, nullptr},
+      {nullptr, kernel_avx512_half<1>, kernel_avx512_half<2>, kernel_avx512_half<3>,
+       kernel_avx512_half<4>, kernel_avx512_half<5>, kernel_avx512_half<6>, kernel_avx512_half<7>,
+       kernel_avx512_half<8>, kernel_avx512_half<9>, kernel_avx512_half<10>,
+       kernel_avx512_half<11>, kernel_avx512_half<12>, kernel_avx512_half<13>,
+       kernel_avx512_half<14>, nullptr, nullptr}};
   return set;
 }
 
@@ -153,7 +183,8 @@ const KernelSet& kernels_avx2() {
       "avx2", kMR256, kNR256,
       {nullptr, kernel_avx2<1>, kernel_avx2<2>, kernel_avx2<3>, kernel_avx2<4>, kernel_avx2<5>,
        kernel_avx2<6>, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-       nullptr, nullptr}};
+       nullptr, nullptr},
+      {}};
   return set;
 }
 
@@ -162,7 +193,8 @@ const KernelSet& kernels_scalar() {
       "scalar", kMRScalar, kNRScalar,
       {nullptr, kernel_scalar<1>, kernel_scalar<2>, kernel_scalar<3>, kernel_scalar<4>, nullptr,
        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-       nullptr}};
+       nullptr},
+      {}};
   return set;
 }
 

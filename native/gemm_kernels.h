@@ -20,7 +20,15 @@ struct KernelSet {
   int mr;
   int nr;
   MicroKernel rows[kMaxMR + 1];
+  /// Optional R×(NR/2) kernels for ragged last strips with ≤ NR/2 valid columns (null if absent).
+  MicroKernel half_rows[kMaxMR + 1];
 };
+
+/// The kernel for an r-row, n-column tile: the half-width one when it exists and suffices.
+inline MicroKernel pick_kernel(const KernelSet& ks, int64_t r, int64_t n) {
+  if (n <= ks.nr / 2 && ks.half_rows[r] != nullptr) return ks.half_rows[r];
+  return ks.rows[r];
+}
 
 const KernelSet& kernels_avx512();
 const KernelSet& kernels_avx2();

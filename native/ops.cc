@@ -34,6 +34,55 @@ void parallel_rows(int64_t n, int64_t cost_per_row,
   });
 }
 
+/// row = softmax(row·scale + bias) in place, in three passes (affine+max, exp+sum, normalize).
+BEIT_CLONES void softmax_row_affine(float* x, const float* bias, float scale, int64_t n) {
+  constexpr int L = 16;
+  float m[L];
+  for (int l = 0; l < L; ++l) m[l] = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  if (bias != nullptr) {
+    for (; j + L <= n; j += L)
+      for (int l = 0; l < L; ++l) {
+        const float v = x[j + l] * scale + bias[j + l];
+        x[j + l] = v;
+        m[l] = m[l] > v ? m[l] : v;
+      }
+    for (; j < n; ++j) {
+      x[j] = x[j] * scale + bias[j];
+      m[0] = m[0] > x[j] ? m[0] : x[j];
+    }
+  } else {
+    for (; j + L <= n; j += L)
+      for (int l = 0; l < L; ++l) {
+        const float v = x[j + l] * scale;
+        x[j + l] = v;
+        m[l] = m[l] > v ? m[l] : v;
+      }
+    for (; j < n; ++j) {
+      x[j] *= scale;
+      m[0] = m[0] > x[j] ? m[0] : x[j];
+    }
+  }
+  float mx = m[0];
+  for (int l = 1; l < L; ++l) mx = mx > m[l] ? mx : m[l];
+  if (mx == -std::numeric_limits<float>::infinity()) mx = 0.0f;
+  float acc[L] = {};
+  for (j = 0; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) {
+      const float e = exp_approx(x[j + l] - mx);
+      x[j + l] = e;
+      acc[l] += e;
+    }
+  float sum = 0.0f;
+  for (; j < n; ++j) {
+    x[j] = exp_approx(x[j] - mx);
+    sum += x[j];
+  }
+  for (int l = 0; l < L; ++l) sum += acc[l];
+  const float inv = 1.0f / sum;
+  for (j = 0; j < n; ++j) x[j] *= inv;
+}
+
 BEIT_CLONES void softmax_row(const float* x, float* y, int64_t n) {
   // Explicit 16-lane partial max/sum: without -ffast-math the compiler may not reassociate them.
   constexpr int L = 16;
@@ -197,6 +246,10 @@ inline void row_offsets(int64_t q, int rank, const int64_t* shape, const int64_t
 }
 
 }  // namespace
+
+void softmax_row_biased(float* row, const float* bias, float scale, int64_t n) {
+  softmax_row_affine(row, bias, scale, n);
+}
 
 void softmax_rows(const float* x, float* out, int64_t rows, int64_t cols) {
   parallel_rows(rows, cols * 8, [&](int64_t b, int64_t e) {

@@ -25,6 +25,9 @@ enum class ReduceOp : int { kSum = 0, kMean = 1, kMax = 2, kMin = 3 };
 
 void softmax_rows(const float* x, float* out, int64_t rows, int64_t cols);
 
+/// row = softmax(row·scale + bias) for one row of n, in place (bias may be null).
+void softmax_row_biased(float* row, const float* bias, float scale, int64_t n);
+
 void unary(UnaryOp op, const float* x, float* out, int64_t n);
 
 /// out (dense, shape[0..rank)) = a op b, where a and b are read with the given element strides

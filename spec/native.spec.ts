@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
-  LAYER_NORM_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
+  ATTENTION_KERNEL, LAYER_NORM_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
 } from '../lib/node/native-backend.js';
 import { ACT_CODES, type NativeAddon } from '../lib/node/native-addon.js';
 
@@ -201,7 +201,7 @@ describe('native backend', function () {
     it('registers every cpu kernel and replaces the hot ones', () => {
       const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName).sort();
       const nat = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
-      const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL];
+      const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL, ATTENTION_KERNEL];
       expect(nat.filter((k) => !extra.includes(k))).to.deep.equal(cpu);
       for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean']) {
         expect(nativeKernelNames()).to.include(k);
@@ -296,6 +296,63 @@ describe('native backend', function () {
       for (const [name, fn] of checks) {
         const [cpu, nat] = await both(fn);
         expect(relError(nat, cpu), name).to.be.below(1e-5);
+      }
+    });
+
+    it('fused matMul with a bias of higher rank than the 3-D product (attention scores + relative bias)', async () => {
+      await tf.setBackend('native');
+      const [H, T, hd] = [3, 11, 8];
+      const q = randoms(H * T * hd, 71), k = randoms(H * T * hd, 72), rel = randoms(H * T * T, 73), one = randoms(T * T, 74);
+      for (const [bias, bshape] of [[rel, [1, H, T, T]], [one, [1, 1, T, T]], [rel, [H, T, T]]] as const) {
+        const got = tf.tidy(() => tf.fused.matMul({ a: tf.tensor4d(q, [1, H, T, hd]), b: tf.tensor4d(k, [1, H, T, hd]),
+          transposeB: true, bias: tf.tensor(bias, [...bshape]) }));
+        expect(got.shape).to.deep.equal([1, H, T, T]);
+        const ref = new Float64Array(H * T * T);
+        for (let h = 0; h < H; h++) {
+          const part = refProduct(q, k, T, T, hd, false, true, h * T * hd, h * T * hd);
+          for (let i = 0; i < T * T; i++) ref[h * T * T + i] = part[i]! + bias[bias.length === T * T ? i : h * T * T + i]!;
+        }
+        expect(relError(got.dataSync(), ref), `bias [${bshape}]`).to.be.below(1e-5);
+        got.dispose();
+      }
+    });
+
+    it('the fused attention kernel matches the composed ops (with and without bias, probabilities)', async () => {
+      const [B, T, H, hd] = [2, 13, 3, 8];
+      const D = H * hd;
+      const qkv = randoms(B * T * 3 * D, 81), rel = randoms(H * T * T, 82), shared = randoms(T * T, 83);
+      const composed = (bias?: tf.Tensor) => {
+        const t = tf.transpose(tf.reshape(tf.tensor(qkv, [B, T, 3 * D]), [B, T, 3, H, hd]), [2, 0, 3, 1, 4]);
+        const [q, k, v] = tf.split(t, 3, 0).map((x) => tf.reshape(x, [B, H, T, hd]));
+        let s = tf.mul(tf.matMul(q!, k!, false, true), 0.5);
+        if (bias) s = tf.add(s, bias);
+        const p = tf.softmax(s);
+        return [tf.reshape(tf.transpose(tf.matMul(p, v!), [0, 2, 1, 3]), [B, T, D]), p];
+      };
+      const cases: [string, Float32Array | undefined, number[]][] = [
+        ['no bias', undefined, []], ['per-head bias', rel, [1, H, T, T]], ['shared bias', shared, [T, T]],
+      ];
+      for (const [name, bias, shape] of cases) {
+        const [ctxCpu, pCpu] = await (async () => {
+          await tf.setBackend('cpu');
+          const r = tf.tidy(() => composed(bias ? tf.tensor(bias, shape) : undefined));
+          const d = [Float32Array.from(r[0]!.dataSync()), Float32Array.from(r[1]!.dataSync())];
+          tf.dispose(r);
+          return d;
+        })();
+        await tf.setBackend('native');
+        for (const threads of [1, 2, 3]) {
+          addon.setThreads(threads);
+          const out = tf.tidy(() => tf.engine().runKernel(ATTENTION_KERNEL,
+            bias ? { qkv: tf.tensor(qkv, [B, T, 3 * D]), bias: tf.tensor(bias, shape) } : { qkv: tf.tensor(qkv, [B, T, 3 * D]) },
+            { heads: H, scale: 0.5, returnProbs: true }) as tf.Tensor[]);
+          expect(out[0]!.shape).to.deep.equal([B, T, D]);
+          expect(out[1]!.shape).to.deep.equal([B, H, T, T]);
+          expect(relError(out[0]!.dataSync(), ctxCpu!), `${name} context T=${threads}`).to.be.below(1e-5);
+          expect(relError(out[1]!.dataSync(), pCpu!), `${name} probs T=${threads}`).to.be.below(1e-5);
+          tf.dispose(out);
+        }
+        addon.setThreads(2);
       }
     });
 

@@ -39,6 +39,8 @@ export interface NativeAddon {
     act: number, alpha: number, bPacked?: boolean): void;
   packB(b: Float32Array, K: number, N: number, transB: boolean, out: Float32Array): void;
   packedBSize(K: number, N: number): number;
+  attention(qkv: Float32Array, B: number, T: number, H: number, hd: number, bias: Float32Array | null,
+    biasPerHead: boolean, scale: number, context: Float32Array, probs: Float32Array | null): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   unary(op: number, x: Float32Array, out: Float32Array, n: number): void;
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array,

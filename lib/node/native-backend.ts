@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { backendLoaders } from '../backend/select.js';
 import { loadNativeAddon, nativeAddonError, type NativeAddon } from './native-addon.js';
+import { ATTENTION_KERNEL, attention } from './native-attention.js';
 import { ELEMENTWISE_KERNELS } from './native-elementwise.js';
 import { LAYOUT_KERNELS } from './native-layout.js';
 import {
@@ -21,6 +22,7 @@ import { markInputsShared, markShared, recycle, type KernelArgs, type NativeKern
 
 export { NATIVE_FUSED_ACTIVATIONS, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL } from './native-matmul.js';
 export { LAYER_NORM_KERNEL } from './native-elementwise.js';
+export { ATTENTION_KERNEL } from './native-attention.js';
 
 /** Name under which the backend registers. */
 export const NATIVE_BACKEND_NAME = 'native';
@@ -31,6 +33,7 @@ const NATIVE_KERNELS: Readonly<Record<string, NativeKernel>> = {
   _FusedMatMul: fusedMatMul,
   [PACK_WEIGHTS_KERNEL]: packWeights,
   [PACKED_MATMUL_KERNEL]: packedMatMul,
+  [ATTENTION_KERNEL]: attention,
   ...ELEMENTWISE_KERNELS,
   ...LAYOUT_KERNELS,
 };
@@ -89,7 +92,7 @@ function registerKernels(addon: NativeAddon): void {
     };
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME, kernelFunc: own ? wrap(own) : fallback });
   }
-  // Kernels tfjs does not define (fused LayerNorm, packed weights).
+  // Kernels tfjs does not define (fused LayerNorm, packed weights, fused attention).
   const cpuNames = new Set(cpu.map((k) => k.kernelName));
   for (const [kernelName, own] of Object.entries(NATIVE_KERNELS)) {
     if (!cpuNames.has(kernelName)) tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: wrap(own) });

@@ -73,15 +73,18 @@ function runProduct(addon: NativeAddon, args: KernelArgs, bias: tf.TensorInfo | 
   if (bias !== undefined) {
     const bvals = f32(args.backend, bias);
     if (bvals === undefined) return undefined;
-    const outShape = tf.backend_util.assertAndGetBroadcastShape(p.outShape, bias.shape);
-    if (outShape.length !== p.outShape.length || outShape.some((d, i) => d !== p.outShape[i])) {
+    // tfjs's fused op hands the kernel 3-D operands but the bias at its own rank, so the bias may
+    // have more (size-1 or batch) dimensions than the product: lay it over the product's batch.
+    const full = tf.backend_util.assertAndGetBroadcastShape(p.outShape, bias.shape);
+    const r0 = full.length;
+    if (sizeOf(full) !== sizeOf(p.outShape) || full[r0 - 2] !== p.M || full[r0 - 1] !== p.N) {
       throw new Error(`bias of shape [${bias.shape}] does not broadcast to the product's shape [${p.outShape}]`);
     }
-    const s = broadcastStrides(bias.shape, p.outShape);
+    const s = broadcastStrides(bias.shape, full);
     const r = s.length;
     sm = s[r - 2]!;
     sn = s[r - 1]!;
-    const batchStrides = collapse(p.outShape.slice(0, -2), [s.slice(0, -2)]);
+    const batchStrides = collapse(full.slice(0, -2), [s.slice(0, -2)]);
     if (batchStrides.shape.length === 0 || batchStrides.strides[0]!.every((x) => x === 0)) {
       sb = 0;
     } else if (batchStrides.shape.length === 1) {
@@ -95,7 +98,8 @@ function runProduct(addon: NativeAddon, args: KernelArgs, bias: tf.TensorInfo | 
   addon.gemm(av, bv, out, p.M, p.N, p.K, transposeA, transposeB, p.batch, p.aIndex, p.bIndex, p.numA, p.numB,
     fuseBias ? biasVals : null, sb, sm, sn, addAfter ? ACT_CODES.linear : act, alpha);
   if (addAfter && biasVals !== null && bias !== undefined) {
-    const c = collapse(p.outShape, [broadcastStrides(p.outShape, p.outShape), broadcastStrides(bias.shape, p.outShape)]);
+    const full = tf.backend_util.assertAndGetBroadcastShape(p.outShape, bias.shape);
+    const c = collapse(full, [broadcastStrides(full, full), broadcastStrides(bias.shape, full)]);
     addon.binary(BINARY_CODES.Add, out, biasVals, out, Int32Array.from(c.shape), Int32Array.from(c.strides[0]!),
       Int32Array.from(c.strides[1]!));
     return activateInPlace(addon, args, p.outShape, out, act, alpha);
