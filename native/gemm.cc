@@ -27,7 +27,7 @@ namespace {
 int64_t g_kc = 768;           // K slice: A panel slices + the packed B block stay in L2
 int64_t g_jb = 4;              // strips of B packed together (one contiguous run per row)
 int64_t g_prefetch_rows = 8;   // how many rows ahead the B packing prefetches
-constexpr int64_t kPanelBytesBudget = 768 * 1024;  // A rows × KC kept in L2 per task
+int64_t g_mc_bytes = 768 * 1024;  // A rows × KC kept in L2 per task (M blocking)
 
 const KernelSet* g_kernels = nullptr;
 
@@ -197,6 +197,10 @@ bool gemm_tune(const char* key, int64_t value) {
     g_kc = value;
     return true;
   }
+  if (std::strcmp(key, "mc_bytes") == 0 && value >= 4096) {
+    g_mc_bytes = value;
+    return true;
+  }
   if (std::strcmp(key, "jb") == 0 && value >= 1 && value <= 256) {
     g_jb = value;
     return true;
@@ -299,30 +303,38 @@ void gemm(const GemmDesc& d) {
   const double flops = 2.0 * static_cast<double>(M) * N * K * d.batch;
   const bool serial = T == 1 || flops < 4.0e5;
 
-  // 1. Pack every distinct A matrix.
-  float* packed = g_packed_a.get(static_cast<size_t>(d.num_a * panel_len));
-  const int64_t a_len = M * K;
-  const int64_t pack_tasks = d.num_a * P;
-  auto pack = [&](int t, int) {
-    const int64_t mat = t / P, p = t % P;
-    pack_a_panel(packed + mat * panel_len + p * mr * K, d.A + mat * a_len, M, K, d.trans_a ? M : K,
-                 d.trans_a, p * mr, mr);
-  };
-  if (serial) {
-    for (int64_t t = 0; t < pack_tasks; ++t) pack(static_cast<int>(t), 0);
-  } else {
-    pool.run(static_cast<int>(pack_tasks), pack);
-  }
-
-  // 2. Cut the output into tasks.
+  // Tasks: whole matrices when there are enough of them (batched attention products), otherwise
+  // row/column blocks of one matrix so every thread gets work.
   int64_t msplit = 1, nsplit = 1;
   if (!serial && d.batch < 2 * T) {
     const int64_t want = (4 * T + d.batch - 1) / d.batch;
     nsplit = std::min<int64_t>(S, want);
     msplit = std::min<int64_t>(P, (want + nsplit - 1) / nsplit);
   }
+  // A whole-matrix task packs its own A into a per-thread buffer that stays in L2; packing every A
+  // up front would stream them all through memory (96 × 155 KB at batch 8) before any product.
+  const bool pack_in_task = msplit == 1 && nsplit == 1 && d.batch > 1;
+
+  // 1. Pack every distinct A matrix (unless each task packs its own).
+  const int64_t a_len = M * K;
+  float* packed = pack_in_task ? nullptr : g_packed_a.get(static_cast<size_t>(d.num_a * panel_len));
+  if (!pack_in_task) {
+    const int64_t pack_tasks = d.num_a * P;
+    auto pack = [&](int t, int) {
+      const int64_t mat = t / P, p = t % P;
+      pack_a_panel(packed + mat * panel_len + p * mr * K, d.A + mat * a_len, M, K,
+                   d.trans_a ? M : K, d.trans_a, p * mr, mr);
+    };
+    if (serial) {
+      for (int64_t t = 0; t < pack_tasks; ++t) pack(static_cast<int>(t), 0);
+    } else {
+      pool.run(static_cast<int>(pack_tasks), pack);
+    }
+  }
+
+  // 2. Run the tasks.
   const int64_t mc_panels =
-      std::max<int64_t>(1, kPanelBytesBudget / (mr * std::min<int64_t>(K, g_kc) * 4));
+      std::max<int64_t>(1, g_mc_bytes / (mr * std::min<int64_t>(K, g_kc) * 4));
   const bool epi = has_epilogue(d);
   const int64_t b_len = d.b_packed ? packed_b_size(K, N) : K * N;
 
@@ -334,18 +346,29 @@ void gemm(const GemmDesc& d) {
     const int64_t s0 = ni * S / nsplit, s1 = (ni + 1) * S / nsplit;
     const int64_t ai = d.a_index ? d.a_index[b] : b;
     const int64_t bi = d.b_index ? d.b_index[b] : b;
-    const float* Am = packed + ai * panel_len;
+    const float* Am;
+    if (pack_in_task) {
+      float* own = tl_serial_a.get(static_cast<size_t>(panel_len));
+      for (int64_t p = 0; p < P; ++p)
+        pack_a_panel(own + p * mr * K, d.A + ai * a_len, M, K, d.trans_a ? M : K, d.trans_a, p * mr, mr);
+      Am = own;
+    } else {
+      Am = packed + ai * panel_len;
+    }
     const float* Bm = d.B + bi * b_len;
     float* Cm = d.C + b * M * N;
     // Column blocks of up to g_jb strips are packed at once: each row of B is then read as one
     // contiguous run (which the hardware prefetcher follows) instead of one 128-byte piece per strip.
     float* bbuf = tl_packed_b.get(static_cast<size_t>(g_kc * nr * g_jb));
+    // Pre-packed B needs no packing buffer in L2, so K is not sliced (C is written once): measured
+    // +3-5% at K = 3072. Packed-per-call B keeps g_kc so the packed block stays in L2.
+    const int64_t kc_step = d.b_packed ? std::min<int64_t>(K, 4096) : g_kc;
     for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
       const int64_t pc1 = std::min(p1, pc0 + mc_panels);
       for (int64_t jb0 = s0; jb0 < s1; jb0 += g_jb) {
         const int64_t jb1 = std::min(s1, jb0 + g_jb);
-        for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
-          const int64_t kc = std::min(g_kc, K - k0);
+        for (int64_t k0 = 0; k0 < K; k0 += kc_step) {
+          const int64_t kc = std::min(kc_step, K - k0);
           const bool last = k0 + kc >= K;
           if (!d.b_packed)
             pack_b_block(bbuf, Bm, N, d.trans_b ? K : N, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
