@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
-import { activation, layerNorm, linear, type Linear } from './ops.js';
+import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearAct, type Linear } from './ops.js';
 
 /** Device weights of one layer (after fusion/folding). */
 export interface DeviceLayer {
@@ -33,25 +33,35 @@ export interface DeviceLayer {
  */
 export type AttentionImpl = 'batched' | 'per-head';
 
-/** Forward of one layer. `bias` is the relative position bias `[1, heads, T, T]` or undefined. */
+/**
+ * Forward of one layer. `bias` is the relative position bias `[1, heads, T, T]` or undefined
+ * (`headBias` the same per head for per-head attention). `probs` is returned when `wantProbs`.
+ */
 export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig,
-  headBias?: readonly tf.Tensor2D[]): { hidden: tf.Tensor3D; probs: tf.Tensor4D } {
+  headBias?: readonly tf.Tensor2D[], wantProbs = true): { hidden: tf.Tensor3D; probs?: tf.Tensor4D } {
   const [B, T, D] = x.shape;
   const h = layerNorm(tf.reshape(x, [B * T, D]), w.layernorm_before.weight, w.layernorm_before.bias, c.layer_norm_eps) as tf.Tensor2D;
   const { context, probs } = w.heads
     ? selfAttentionPerHead(h, w.heads, headBias, B, T)
-    : selfAttention(h, w.qkv!, bias, B, T, c.num_attention_heads);
+    : selfAttention(h, w.qkv!, bias, B, T, c.num_attention_heads, wantProbs);
   const x1 = tf.add(x, tf.reshape(linear(context, w.attention_output), [B, T, D])) as tf.Tensor3D;
   const h2 = layerNorm(tf.reshape(x1, [B * T, D]), w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
-  const mlp = linear(activation(linear(h2, w.intermediate), c.hidden_act) as tf.Tensor2D, w.output);
+  const mlp = linear(linearAct(h2, w.intermediate, c.hidden_act), w.output);
   return { hidden: tf.add(x1, tf.reshape(mlp, [B, T, D])) as tf.Tensor3D, probs };
 }
 
 /** Multi-head attention on normalised tokens `h [B*T, D]`; returns context `[B*T, D]` and probabilities. */
-function selfAttention(h: tf.Tensor2D, qkvW: Linear, bias: tf.Tensor4D | undefined, B: number, T: number, heads: number):
-  { context: tf.Tensor2D; probs: tf.Tensor4D } {
+function selfAttention(h: tf.Tensor2D, qkvW: Linear, bias: tf.Tensor4D | undefined, B: number, T: number, heads: number,
+  wantProbs: boolean): { context: tf.Tensor2D; probs?: tf.Tensor4D } {
   const D = h.shape[1];
   const hd = D / heads;
+  if (hasKernel(FUSED_KERNELS.attention)) {
+    // One native pass per (image, head) over the [B, T, 3D] projection (lib/node/native-attention.ts).
+    const qkv3 = tf.reshape(linear(h, qkvW), [B, T, 3 * D]);
+    const [ctx, probs] = tf.engine().runKernel(FUSED_KERNELS.attention, { qkv: qkv3, ...(bias ? { bias } : {}) },
+      { heads, returnProbs: wantProbs }) as tf.Tensor[];
+    return { context: tf.reshape(ctx!, [B * T, D]) as tf.Tensor2D, probs: probs as tf.Tensor4D | undefined };
+  }
   const qkv = tf.transpose(tf.reshape(linear(h, qkvW), [B, T, 3, heads, hd]), [2, 0, 3, 1, 4]); // [3, B, H, T, hd]
   const [q, k, v] = tf.split(qkv, 3, 0).map((t) => tf.reshape(t, [B, heads, T, hd]) as tf.Tensor4D) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
   let scores = tf.matMul(q, k, false, true) as tf.Tensor4D; // [B, H, T, T], already scaled via the query

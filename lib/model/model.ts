@@ -92,7 +92,7 @@ export class BeitModel {
         // One tidy per layer: a layer's intermediates are freed before the next layer runs, so peak
         // memory is one layer's activations, not the whole network's.
         const { hidden, probs } = tf.tidy(() => {
-          const r = layerForward(x, layer, w.relativeBias[i], this.config, w.relativeBiasHeads?.[i]);
+          const r = layerForward(x, layer, w.relativeBias[i], this.config, w.relativeBiasHeads?.[i], options.outputAttentions ?? false);
           return options.outputAttentions ? r : { hidden: r.hidden };
         }) as { hidden: tf.Tensor3D; probs?: tf.Tensor4D };
         if (!options.outputHiddenStates) x.dispose();

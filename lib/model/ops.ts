@@ -1,12 +1,32 @@
 /**
  * Small tensor helpers shared by the model stages: LayerNorm (HF `nn.LayerNorm`, biased variance),
- * the activations of HF's ACT2FN, and a 2-D linear layer on pre-transposed `[in, out]` weights.
+ * the activations of HF's ACT2FN, and linear layers. Where the active backend registers this
+ * project's fused kernels (the Node `native` backend: `BeitLayerNorm`, `BeitPackWeights`,
+ * `BeitPackedMatMul` with a GELU epilogue), they are used; every other backend runs the same math
+ * composed from standard tfjs ops. The kernels are looked up by name, so this module stays
+ * backend-neutral (and browser-safe).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { HiddenAct } from '../checkpoint/config.js';
 
+/** Names of the optional fused kernels (see lib/node/native-*.ts). */
+export const FUSED_KERNELS = {
+  layerNorm: 'BeitLayerNorm',
+  packWeights: 'BeitPackWeights',
+  packedMatMul: 'BeitPackedMatMul',
+  attention: 'BeitAttention',
+} as const;
+
+/** Whether the active backend implements kernel `name`. */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias. */
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
+  if (hasKernel(FUSED_KERNELS.layerNorm)) {
+    return tf.engine().runKernel(FUSED_KERNELS.layerNorm, { x, gamma: weight, beta: bias }, { epsilon: eps }) as tf.Tensor;
+  }
   return tf.tidy(() => {
     const axis = x.rank - 1;
     const mean = tf.mean(x, axis, true);
@@ -43,13 +63,49 @@ export function activation(x: tf.Tensor, act: HiddenAct): tf.Tensor {
   });
 }
 
-/** A linear layer with weight stored as `[in, out]` (transposed from PyTorch's `[out, in]` at load). */
+/**
+ * Activations the packed product's epilogue computes natively. gelu_fast is gelu_new rewritten
+ * (sqrt(2/pi) = 0.7978845608...), so it maps to the same tanh form.
+ */
+const EPILOGUE: Partial<Record<HiddenAct, string>> = {
+  gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_tanh', relu: 'relu',
+};
+
+/**
+ * A linear layer. `w` is `[in, out]` (transposed from PyTorch's `[out, in]` at load), or, when
+ * `packed`, the backend's pre-packed panels of that matrix.
+ */
 export interface Linear {
-  readonly w: tf.Tensor2D;
+  readonly w: tf.Tensor;
   readonly b?: tf.Tensor1D;
+  /** Output features. */
+  readonly n: number;
+  readonly packed?: boolean;
 }
 
-/** `x [M, in] @ w [in, out] + b`, with the bias fused into the product where the backend can. */
+/** Makes a Linear from `[in, out]` weights, packing them once when the backend can. Takes ownership of `w`. */
+export function makeLinear(w: tf.Tensor2D, b?: tf.Tensor1D): Linear {
+  if (!hasKernel(FUSED_KERNELS.packWeights)) return { w, b, n: w.shape[1] };
+  const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, { b: w }, {}) as tf.Tensor;
+  const n = w.shape[1];
+  w.dispose();
+  return { w: packed, b, n, packed: true };
+}
+
+/** `x [M, in] @ w + b`, with the bias fused into the product. */
 export function linear(x: tf.Tensor2D, l: Linear): tf.Tensor2D {
-  return tf.fused.matMul({ a: x, b: l.w, bias: l.b }) as tf.Tensor2D;
+  if (l.packed) {
+    return tf.engine().runKernel(FUSED_KERNELS.packedMatMul, { a: x, b: l.w, ...(l.b ? { bias: l.b } : {}) }, { n: l.n }) as tf.Tensor2D;
+  }
+  return tf.fused.matMul({ a: x, b: l.w as tf.Tensor2D, bias: l.b }) as tf.Tensor2D;
+}
+
+/** `act(x @ w + b)`: the activation runs in the product's epilogue when the backend supports it. */
+export function linearAct(x: tf.Tensor2D, l: Linear, act: HiddenAct): tf.Tensor2D {
+  const fused = EPILOGUE[act];
+  if (l.packed && fused) {
+    return tf.engine().runKernel(FUSED_KERNELS.packedMatMul, { a: x, b: l.w, ...(l.b ? { bias: l.b } : {}) },
+      { n: l.n, activation: fused }) as tf.Tensor2D;
+  }
+  return tf.tidy(() => activation(linear(x, l), act) as tf.Tensor2D);
 }

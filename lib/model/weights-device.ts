@@ -11,7 +11,7 @@ import type { HostTensor } from '../io/safetensors.js';
 import type { LayerWeights, ModelWeights } from '../checkpoint/weights.js';
 import type { EmbeddingWeights } from './embeddings.js';
 import type { DeviceLayer } from './layer.js';
-import type { Linear } from './ops.js';
+import { makeLinear, type Linear } from './ops.js';
 import { gatherRelativeBias, relativePositionIndex } from './relative-bias.js';
 
 /** Every device tensor of a loaded model. */
@@ -48,10 +48,8 @@ function scaled(v: Float32Array, s?: Float32Array | number): Float32Array {
 
 function dense(w: { weight: HostTensor; bias?: HostTensor }, rowScale?: Float32Array): Linear {
   const [out, inp] = w.weight.shape as [number, number];
-  return {
-    w: tf.tensor2d(transposeScaled(w.weight, rowScale), [inp, out]),
-    b: w.bias ? tf.tensor1d(scaled(f32(w.bias), rowScale)) : undefined,
-  };
+  return makeLinear(tf.tensor2d(transposeScaled(w.weight, rowScale), [inp, out]),
+    w.bias ? tf.tensor1d(scaled(f32(w.bias), rowScale)) : undefined);
 }
 
 function norm(n: { weight: HostTensor; bias: HostTensor }) {
@@ -81,7 +79,7 @@ function fusedQkv(l: LayerWeights, c: ModelConfig): Linear {
     parts.forEach((p, j) => { if (p.b) bias.set(p.b, j * D); });
     b = tf.tensor1d(bias);
   }
-  return { w: tf.tensor2d(w, [D, 3 * D]), b };
+  return makeLinear(tf.tensor2d(w, [D, 3 * D]), b);
 }
 
 /** q/k/v split per head: `[D, head_dim]` weights (columns of the head) and `[head_dim]` biases. */
@@ -92,7 +90,7 @@ function perHeadQkv(l: LayerWeights, c: ModelConfig): NonNullable<DeviceLayer['h
     const [q, k, v] = parts.map((p): Linear => {
       const w = new Float32Array(D * hd);
       for (let i = 0; i < D; i++) w.set(p.w.subarray(i * D + h * hd, i * D + (h + 1) * hd), i * hd);
-      return { w: tf.tensor2d(w, [D, hd]), b: p.b ? tf.tensor1d(p.b.slice(h * hd, (h + 1) * hd)) : undefined };
+      return makeLinear(tf.tensor2d(w, [D, hd]), p.b ? tf.tensor1d(p.b.slice(h * hd, (h + 1) * hd)) : undefined);
     }) as [Linear, Linear, Linear];
     return { q, k, v };
   });
@@ -122,10 +120,8 @@ export function toDevice(w: ModelWeights, c: ModelConfig, perHead = false): Devi
   const kdim = k.reduce((a, b) => a * b, 1);
   return {
     embeddings: {
-      projection: {
-        w: tf.tensor2d(transposeScaled({ ...w.patch_projection.weight, shape: [out!, kdim] }), [kdim, out!]),
-        b: tf.tensor1d(f32(w.patch_projection.bias)),
-      },
+      projection: makeLinear(tf.tensor2d(transposeScaled({ ...w.patch_projection.weight, shape: [out!, kdim] }), [kdim, out!]),
+        tf.tensor1d(f32(w.patch_projection.bias))),
       cls_token: tf.tensor3d(f32(w.cls_token), [1, 1, D]),
       position_embeddings: w.position_embeddings ? tf.tensor3d(f32(w.position_embeddings), [1, T, D]) : undefined,
     },
