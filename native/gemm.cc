@@ -28,6 +28,8 @@ int64_t g_kc = 768;           // K slice: A panel slices + the packed B block st
 int64_t g_jb = 4;              // strips of B packed together (one contiguous run per row)
 int64_t g_prefetch_rows = 8;   // how many rows ahead the B packing prefetches
 int64_t g_mc_bytes = 768 * 1024;  // A rows × KC kept in L2 per task (M blocking)
+int64_t g_kc_packed = 4096;    // K slice with pre-packed B
+int64_t g_order = 0;           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
 
 const KernelSet* g_kernels = nullptr;
 
@@ -201,6 +203,14 @@ bool gemm_tune(const char* key, int64_t value) {
     g_mc_bytes = value;
     return true;
   }
+  if (std::strcmp(key, "kc_packed") == 0 && value >= 16 && value <= 8192) {
+    g_kc_packed = value;
+    return true;
+  }
+  if (std::strcmp(key, "order") == 0 && value >= 0 && value <= 1) {
+    g_order = value;
+    return true;
+  }
   if (std::strcmp(key, "jb") == 0 && value >= 1 && value <= 256) {
     g_jb = value;
     return true;
@@ -362,32 +372,46 @@ void gemm(const GemmDesc& d) {
     float* bbuf = tl_packed_b.get(static_cast<size_t>(g_kc * nr * g_jb));
     // Pre-packed B needs no packing buffer in L2, so K is not sliced (C is written once): measured
     // +3-5% at K = 3072. Packed-per-call B keeps g_kc so the packed block stays in L2.
-    const int64_t kc_step = d.b_packed ? std::min<int64_t>(K, 4096) : g_kc;
+    const int64_t kc_step = d.b_packed ? std::min<int64_t>(K, g_kc_packed) : g_kc;
+    auto strip = [&](int64_t s, int64_t jb0, int64_t k0, int64_t kc, int64_t pc0, int64_t pc1) {
+      const bool last = k0 + kc >= K;
+      const int64_t j0 = s * nr;
+      const int64_t nv = std::min<int64_t>(nr, N - j0);
+      // Pre-packed B: panel j0 / kPackedWidth, row k0, column offset within the panel.
+      const float* bp = d.b_packed
+          ? Bm + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth + j0 % kPackedWidth
+          : bbuf + (s - jb0) * kc * nr;
+      const int64_t ldb = d.b_packed ? kPackedWidth : nr;
+      for (int64_t p = pc0; p < pc1; ++p) {
+        const int64_t i0 = p * mr;
+        const int64_t mv = std::min<int64_t>(mr, M - i0);
+        float* ct = Cm + i0 * N + j0;
+        pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
+        if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
+      }
+    };
+    if (d.b_packed && g_order == 1) {
+      // M block, K slice, all strips: the A block slice (mc × kc) stays in L2 for every strip.
+      const int64_t kcw = std::min(K, kc_step);
+      const int64_t mcp = std::max<int64_t>(1, g_mc_bytes / (mr * kcw * 4));
+      for (int64_t pc0 = p0; pc0 < p1; pc0 += mcp) {
+        const int64_t pc1 = std::min(p1, pc0 + mcp);
+        for (int64_t k0 = 0; k0 < K; k0 += kc_step) {
+          const int64_t kc = std::min(kc_step, K - k0);
+          for (int64_t s = s0; s < s1; ++s) strip(s, s0, k0, kc, pc0, pc1);
+        }
+      }
+      return;
+    }
     for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
       const int64_t pc1 = std::min(p1, pc0 + mc_panels);
       for (int64_t jb0 = s0; jb0 < s1; jb0 += g_jb) {
         const int64_t jb1 = std::min(s1, jb0 + g_jb);
         for (int64_t k0 = 0; k0 < K; k0 += kc_step) {
           const int64_t kc = std::min(kc_step, K - k0);
-          const bool last = k0 + kc >= K;
           if (!d.b_packed)
             pack_b_block(bbuf, Bm, N, d.trans_b ? K : N, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
-          for (int64_t s = jb0; s < jb1; ++s) {
-            const int64_t j0 = s * nr;
-            const int64_t nv = std::min<int64_t>(nr, N - j0);
-            // Pre-packed B: panel j0 / kPackedWidth, row k0, column offset within the panel.
-            const float* bp = d.b_packed
-                ? Bm + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth + j0 % kPackedWidth
-                : bbuf + (s - jb0) * kc * nr;
-            const int64_t ldb = d.b_packed ? kPackedWidth : nr;
-            for (int64_t p = pc0; p < pc1; ++p) {
-              const int64_t i0 = p * mr;
-              const int64_t mv = std::min<int64_t>(mr, M - i0);
-              float* ct = Cm + i0 * N + j0;
-              pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
-              if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
-            }
-          }
+          for (int64_t s = jb0; s < jb1; ++s) strip(s, jb0, k0, kc, pc0, pc1);
         }
       }
     }
