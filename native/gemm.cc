@@ -30,6 +30,8 @@ int64_t g_jb = 4;              // strips of B packed together (one contiguous ru
 int64_t g_prefetch_rows = 8;   // how many rows ahead the B packing prefetches
 int64_t g_mc_bytes = 768 * 1024;  // A rows × KC kept in L2 per task (M blocking)
 int64_t g_kc_packed = 4096;    // K slice with pre-packed B
+int64_t g_strided_a = 1;       // pre-packed B, row-major A, AVX-512: read A in place (no packing)
+int64_t g_strided_max_k = 1024;  // ... when K is at most this (longer rows: packing wins)
 int64_t g_order = 0;           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
 
 const KernelSet* g_kernels = nullptr;
@@ -268,6 +270,14 @@ bool gemm_tune(const char* key, int64_t value) {
     g_kc_packed = value;
     return true;
   }
+  if (std::strcmp(key, "strided_a") == 0 && value >= 0 && value <= 1) {
+    g_strided_a = value;
+    return true;
+  }
+  if (std::strcmp(key, "strided_max_k") == 0 && value >= 0) {
+    g_strided_max_k = value;
+    return true;
+  }
   if (std::strcmp(key, "order") == 0 && value >= 0 && value <= 1) {
     g_order = value;
     return true;
@@ -385,11 +395,16 @@ void gemm(const GemmDesc& d) {
   // A whole-matrix task packs its own A into a per-thread buffer that stays in L2; packing every A
   // up front would stream them all through memory (96 × 155 KB at batch 8) before any product.
   const bool pack_in_task = msplit == 1 && nsplit == 1 && d.batch > 1;
+  // Weight products on AVX-512 read A in place with the strided kernels: packing A cost 3% of the
+  // batch-8 forward (a pass over A through memory before any product).
+  const bool strided_a = g_strided_a != 0 && d.b_packed && !d.trans_a && g_avx512_helpers &&
+                         mr == 14 && nr == kPackedWidth && !pack_in_task &&
+                         K <= g_strided_max_k;
 
   // 1. Pack every distinct A matrix (unless each task packs its own).
   const int64_t a_len = M * K;
-  float* packed = pack_in_task ? nullptr : g_packed_a.get(static_cast<size_t>(d.num_a * panel_len));
-  if (!pack_in_task) {
+  float* packed = pack_in_task || strided_a ? nullptr : g_packed_a.get(static_cast<size_t>(d.num_a * panel_len));
+  if (!pack_in_task && !strided_a) {
     const int64_t pack_tasks = d.num_a * P;
     auto pack = [&](int t, int) {
       const int64_t mat = t / P, p = t % P;
@@ -424,8 +439,9 @@ void gemm(const GemmDesc& d) {
         pack_a_panel(own + p * mr * K, d.A + ai * a_len, M, K, d.trans_a ? M : K, d.trans_a, p * mr, mr);
       Am = own;
     } else {
-      Am = packed + ai * panel_len;
+      Am = strided_a ? nullptr : packed + ai * panel_len;
     }
+    const float* Araw = d.A + ai * a_len;
     const float* Bm = d.B + bi * b_len;
     float* Cm = d.C + b * M * N;
     // Column blocks of up to g_jb strips are packed at once: each row of B is then read as one
@@ -447,7 +463,10 @@ void gemm(const GemmDesc& d) {
         const int64_t i0 = p * mr;
         const int64_t mv = std::min<int64_t>(mr, M - i0);
         float* ct = Cm + i0 * N + j0;
-        pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
+        if (strided_a)
+          kStridedAvx512[mv](kc, Araw + i0 * K + k0, K, bp, ldb, ct, N, nv, k0 > 0);
+        else
+          pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
         if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
       }
     };

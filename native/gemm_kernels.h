@@ -31,6 +31,12 @@ inline MicroKernel pick_kernel(const KernelSet& ks, int64_t r, int64_t n) {
 }
 
 const KernelSet& kernels_avx512();
+
+/// AVX-512 R×32 kernels (R = 1..14) that read A in place, row-major with row stride lda, instead of
+/// from a packed panel; otherwise as MicroKernel. Index r of the table handles r rows.
+using StridedMicroKernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b,
+                                    int64_t ldb, float* c, int64_t ldc, int64_t n, bool accumulate);
+extern const StridedMicroKernel kStridedAvx512[15];
 const KernelSet& kernels_avx2();
 const KernelSet& kernels_scalar();
 
