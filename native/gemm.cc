@@ -32,6 +32,7 @@ int64_t g_mc_bytes = 768 * 1024;  // A rows × KC kept in L2 per task (M blockin
 int64_t g_kc_packed = 4096;    // K slice with pre-packed B
 int64_t g_strided_a = 1;       // pre-packed B, row-major A, AVX-512: read A in place (no packing)
 int64_t g_strided_max_k = 1024;  // ... when K is at most this (longer rows: packing wins)
+int64_t g_tasks_per_thread = 4;  // row/column blocks per thread for single products
 int64_t g_order = 0;           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
 
 const KernelSet* g_kernels = nullptr;
@@ -278,6 +279,10 @@ bool gemm_tune(const char* key, int64_t value) {
     g_strided_max_k = value;
     return true;
   }
+  if (std::strcmp(key, "tasks_per_thread") == 0 && value >= 1 && value <= 64) {
+    g_tasks_per_thread = value;
+    return true;
+  }
   if (std::strcmp(key, "order") == 0 && value >= 0 && value <= 1) {
     g_order = value;
     return true;
@@ -388,7 +393,7 @@ void gemm(const GemmDesc& d) {
   // row/column blocks of one matrix so every thread gets work.
   int64_t msplit = 1, nsplit = 1;
   if (!serial && d.batch < 2 * T) {
-    const int64_t want = (4 * T + d.batch - 1) / d.batch;
+    const int64_t want = (g_tasks_per_thread * T + d.batch - 1) / d.batch;
     nsplit = std::min<int64_t>(S, want);
     msplit = std::min<int64_t>(P, (want + nsplit - 1) / nsplit);
   }
