@@ -12,6 +12,8 @@
 
 #include <cstring>
 
+#include "simd512.h"
+
 namespace beit {
 
 namespace {
@@ -91,7 +93,8 @@ template <int R>
 __attribute__((target("avx512f"))) void kernel_avx512_strided(int64_t kc, const float* a,
                                                               int64_t lda, const float* b,
                                                               int64_t ldb, float* c, int64_t ldc,
-                                                              int64_t n, bool accumulate) {
+                                                              int64_t n, bool accumulate,
+                                                              const float* bias, int act) {
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
@@ -114,12 +117,25 @@ __attribute__((target("avx512f"))) void kernel_avx512_strided(int64_t kc, const 
   const __mmask16 m1 = n >= 32 ? static_cast<__mmask16>(0xFFFF)
                                : (n <= 16 ? static_cast<__mmask16>(0)
                                           : static_cast<__mmask16>((1u << (n - 16)) - 1u));
+  const __m512 bias0 = bias != nullptr ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 bias1 = bias != nullptr ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
     if (accumulate) {
       c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
       c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    if (bias != nullptr) {
+      c0[r] = _mm512_add_ps(c0[r], bias0);
+      c1[r] = _mm512_add_ps(c1[r], bias1);
+    }
+    if (act == 1) {
+      c0[r] = _mm512_max_ps(c0[r], _mm512_setzero_ps());
+      c1[r] = _mm512_max_ps(c1[r], _mm512_setzero_ps());
+    } else if (act == 3) {
+      c0[r] = gelu16(c0[r]);
+      c1[r] = gelu16(c1[r]);
     }
     _mm512_mask_storeu_ps(cr, m0, c0[r]);
     _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);

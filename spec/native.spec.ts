@@ -380,16 +380,20 @@ describe('native backend', function () {
       for (const [M, N, K] of shapes) for (const kernel of ['auto', 'avx2'] as const) for (const threads of [1, 3]) {
         if (!addon.setKernel(kernel)) continue;
         addon.setThreads(threads);
-        for (const tB of [false, true]) {
+        // Activations the AVX-512 in-place-A kernels fuse (gelu, relu, linear, with and without
+        // bias) and one they leave to the separate epilogue (sigmoid).
+        for (const [tB, activation, withBias] of [[false, 'gelu', true], [true, 'gelu', true], [false, 'relu', true],
+          [true, 'linear', false], [false, 'linear', true], [false, 'sigmoid', true]] as const) {
           const a = randoms(M * K, M + N), w = randoms(K * N, K + N), bias = randoms(N, 3);
           const got = tf.tidy(() => {
             const packed = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w, tB ? [N, K] : [K, N]) }, { transposeB: tB }) as tf.Tensor;
-            return tf.engine().runKernel(PACKED_MATMUL_KERNEL, { a: tf.tensor3d(a, [1, M, K]), b: packed, bias: tf.tensor1d(bias) },
-              { n: N, activation: 'gelu' }) as tf.Tensor;
+            const inputs: tf.NamedTensorMap = { a: tf.tensor3d(a, [1, M, K]), b: packed };
+            if (withBias) inputs.bias = tf.tensor1d(bias);
+            return tf.engine().runKernel(PACKED_MATMUL_KERNEL, inputs, { n: N, activation }) as tf.Tensor;
           });
           expect(got.shape).to.deep.equal([1, M, N]);
-          const ref = refProduct(a, w, M, N, K, false, tB).map((v, p) => ACTS.gelu!(v + bias[p % N]!));
-          expect(relError(got.dataSync(), ref), `${M}x${N}x${K} tB=${tB} ${kernel} T=${threads}`).to.be.below(2e-5);
+          const ref = refProduct(a, w, M, N, K, false, tB).map((v, p) => ACTS[activation]!(v + (withBias ? bias[p % N]! : 0)));
+          expect(relError(got.dataSync(), ref), `${M}x${N}x${K} tB=${tB} ${activation} bias=${withBias} ${kernel} T=${threads}`).to.be.below(2e-5);
           got.dispose();
         }
       }
