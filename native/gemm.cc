@@ -33,6 +33,7 @@ int64_t g_kc_packed = 4096;    // K slice with pre-packed B
 int64_t g_strided_a = 1;       // pre-packed B, row-major A, AVX-512: read A in place (no packing)
 int64_t g_strided_max_k = 1024;  // ... when K is at most this (longer rows: packing wins)
 int64_t g_tasks_per_thread = 4;  // row/column blocks per thread for single products
+int64_t g_row_tasks = 1;       // pre-packed B, long rows, many panels: row-block tasks (see gemm)
 int64_t g_order = 0;           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
 
 const KernelSet* g_kernels = nullptr;
@@ -283,6 +284,10 @@ bool gemm_tune(const char* key, int64_t value) {
     g_tasks_per_thread = value;
     return true;
   }
+  if (std::strcmp(key, "row_tasks") == 0 && value >= 0 && value <= 1) {
+    g_row_tasks = value;
+    return true;
+  }
   if (std::strcmp(key, "order") == 0 && value >= 0 && value <= 1) {
     g_order = value;
     return true;
@@ -405,6 +410,45 @@ void gemm(const GemmDesc& d) {
   const bool strided_a = g_strided_a != 0 && d.b_packed && !d.trans_a && g_avx512_helpers &&
                          mr == 14 && nr == kPackedWidth && !pack_in_task &&
                          K <= g_strided_max_k;
+
+  // Long rows with pre-packed B and many row panels (fc2 at batch 8: M = 1576, K = 3072): tasks
+  // take row blocks and pack their A block one K slice at a time into a per-thread buffer that stays
+  // in L2, then sweep every strip of B over it. Splitting columns instead makes every task stream
+  // all of the packed A (19 MB at batch 8) from L3 / DRAM, after a packing pass through memory.
+  if (!serial && g_row_tasks && d.b_packed && d.batch == 1 && !strided_a && K > g_kc) {
+    const int64_t want = static_cast<int64_t>(g_tasks_per_thread) * T;
+    if (P >= 4 * want) {
+      const bool epi_rows = has_epilogue(d);
+      const float* A0 = d.A;
+      const int64_t lda = d.trans_a ? M : K;
+      pool.run(static_cast<int>(want), [&](int t, int) {
+        const int64_t p0 = t * P / want, p1 = (t + 1) * P / want;
+        const int64_t kc_max = std::min(K, g_kc);
+        float* buf = tl_serial_a.get(static_cast<size_t>((p1 - p0) * mr * kc_max));
+        for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
+          const int64_t kc = std::min(g_kc, K - k0);
+          const bool last = k0 + kc >= K;
+          const float* a0 = d.trans_a ? A0 + k0 * lda : A0 + k0;
+          for (int64_t p = p0; p < p1; ++p)
+            pack_a_panel(buf + (p - p0) * mr * kc, a0, M, kc, lda, d.trans_a, p * mr, mr);
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t j0 = s * nr;
+            const int64_t nv = std::min<int64_t>(nr, N - j0);
+            const float* bp = d.B + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth +
+                              j0 % kPackedWidth;
+            for (int64_t p = p0; p < p1; ++p) {
+              const int64_t i0 = p * mr;
+              const int64_t mv = std::min<int64_t>(mr, M - i0);
+              float* ct = d.C + i0 * N + j0;
+              pick_kernel(ks, mv, nv)(kc, buf + (p - p0) * mr * kc, bp, kPackedWidth, ct, N, nv, k0 > 0);
+              if (last && epi_rows) apply_epilogue(d, ct, N, mv, nv, 0, i0, j0);
+            }
+          }
+        }
+      });
+      return;
+    }
+  }
 
   // 1. Pack every distinct A matrix (unless each task packs its own).
   const int64_t a_len = M * K;

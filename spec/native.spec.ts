@@ -375,8 +375,10 @@ describe('native backend', function () {
     it('packed weights give the same products as the plain ones (any N, transposed or not, gelu epilogue)', async function () {
       this.timeout(60000);
       await tf.setBackend('native');
-      // K ≤ 1024 takes the in-place (strided) A kernels on AVX-512, larger K the packed A panels.
-      const shapes = [[197, 96, 64], [5, 1000, 33], [1, 1, 1], [30, 45, 7], [43, 70, 1024], [31, 33, 1030]] as const;
+      // K ≤ 1024 takes the in-place (strided) A kernels on AVX-512, larger K the packed A panels;
+      // with many row panels (700 rows) and K > 768 the tasks are row blocks packing A per K slice.
+      const shapes = [[197, 96, 64], [5, 1000, 33], [1, 1, 1], [30, 45, 7], [43, 70, 1024], [31, 33, 1030],
+        [700, 70, 1030]] as const;
       for (const [M, N, K] of shapes) for (const kernel of ['auto', 'avx2'] as const) for (const threads of [1, 3]) {
         if (!addon.setKernel(kernel)) continue;
         addon.setThreads(threads);
