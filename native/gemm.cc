@@ -18,6 +18,7 @@
 #include "gemm_kernels.h"
 #include "mathfn.h"
 #include "pool.h"
+#include "simd512.h"
 
 namespace beit {
 
@@ -28,8 +29,15 @@ int64_t g_kc = 768;           // K slice: A panel slices + the packed B block st
 int64_t g_jb = 4;              // strips of B packed together (one contiguous run per row)
 int64_t g_prefetch_rows = 8;   // how many rows ahead the B packing prefetches
 int64_t g_mc_bytes = 768 * 1024;  // A rows × KC kept in L2 per task (M blocking)
+int64_t g_kc_packed = 4096;    // K slice with pre-packed B
+int64_t g_strided_a = 1;       // pre-packed B, row-major A, AVX-512: read A in place (no packing)
+int64_t g_strided_max_k = 1024;  // ... when K is at most this (longer rows: packing wins)
+int64_t g_tasks_per_thread = 4;  // row/column blocks per thread for single products
+int64_t g_row_tasks = 1;       // pre-packed B, long rows, many panels: row-block tasks (see gemm)
+int64_t g_order = 0;           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
 
 const KernelSet* g_kernels = nullptr;
+bool g_avx512_helpers = false;  // AVX-512 packing / epilogue (with the AVX-512 micro-kernels only)
 
 const KernelSet& best_kernels() {
   __builtin_cpu_init();
@@ -38,8 +46,13 @@ const KernelSet& best_kernels() {
   return kernels_scalar();
 }
 
+void set_kernels(const KernelSet* ks) {
+  g_kernels = ks;
+  g_avx512_helpers = std::strcmp(ks->name, "avx512") == 0;
+}
+
 const KernelSet& kernels() {
-  if (g_kernels == nullptr) g_kernels = &best_kernels();
+  if (g_kernels == nullptr) set_kernels(&best_kernels());
   return *g_kernels;
 }
 
@@ -68,9 +81,29 @@ thread_local Buffer tl_serial_a;
 
 /// Packs rows [i0, i0+MR) of one A matrix (all of K) into dst[k*MR + r], zero-padding rows ≥ M.
 /// lda is the row stride of A as stored (K, or M when trans, for dense matrices).
+/// pack_a_panel for a row-major A and MR ≤ 16 on AVX-512: 16 k-steps of the panel's rows are
+/// transposed in registers and stored as 16 runs of MR floats (the scalar loop scatters one float
+/// at a time: 8% of a K = 3072 product at batch 8).
+__attribute__((target("avx512f"))) void pack_a_rows_avx512(float* dst, const float* A, int64_t mv,
+                                                           int64_t K, int64_t lda, int mr) {
+  const __mmask16 sm = static_cast<__mmask16>((1u << mr) - 1u);
+  int64_t k0 = 0;
+  for (; k0 + 16 <= K; k0 += 16) transpose16(A + k0, lda, mv, 16, dst + k0 * mr, mr, sm);
+  if (k0 < K) {
+    // Last k-steps: the masked store of the final run must not spill past the panel's end.
+    alignas(64) float tmp[16 * 16];
+    transpose16(A + k0, lda, mv, K - k0, tmp, 16, 0xFFFF);
+    for (int64_t k = k0; k < K; ++k) std::memcpy(dst + k * mr, tmp + (k - k0) * 16, sizeof(float) * mr);
+  }
+}
+
 void pack_a_panel(float* dst, const float* A, int64_t M, int64_t K, int64_t lda, bool trans,
                   int64_t i0, int mr) {
   const int64_t mv = std::min<int64_t>(mr, M - i0);
+  if (!trans && g_avx512_helpers && mr <= 16) {
+    pack_a_rows_avx512(dst, A + i0 * lda, mv, K, lda, mr);
+    return;
+  }
   if (!trans) {
     // Blocks of 64 k-steps keep the destination block in L1 while rows are read sequentially.
     for (int64_t k0 = 0; k0 < K; k0 += 64) {
@@ -182,8 +215,42 @@ void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act
 
 }  // namespace
 
+namespace {
+
+/// epilogue_row on AVX-512 for the common cases (bias per column or scalar, none/relu/gelu);
+/// false when it does not handle the case. Explicit vectors: the auto-vectorized loop peeled up
+/// to 15 scalar GELUs per tile row for alignment (10% of the fc1 product).
+__attribute__((target("avx512f"))) bool epilogue_row_avx512(float* row, int64_t n, const float* bias,
+                                                            int64_t bias_sn, Act act) {
+  if (bias != nullptr && bias_sn != 0 && bias_sn != 1) return false;
+  if (act != Act::kNone && act != Act::kRelu && act != Act::kGelu) return false;
+  const __m512 bs = bias != nullptr && bias_sn == 0 ? _mm512_set1_ps(bias[0]) : _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const int64_t left = n - j;
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+    __m512 v = _mm512_maskz_loadu_ps(m, row + j);
+    if (bias != nullptr) v = _mm512_add_ps(v, bias_sn == 1 ? _mm512_maskz_loadu_ps(m, bias + j) : bs);
+    if (act == Act::kRelu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    if (act == Act::kGelu) v = gelu16(v);
+    _mm512_mask_storeu_ps(row + j, m, v);
+  }
+  return true;
+}
+
+}  // namespace
+
 void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t n, int64_t b,
                     int64_t i0, int64_t j0) {
+  if (g_avx512_helpers) {
+    bool done = true;
+    for (int64_t i = 0; i < m && done; ++i) {
+      const float* bias = d.bias == nullptr
+                              ? nullptr
+                              : d.bias + b * d.bias_sb + (i0 + i) * d.bias_sm + j0 * d.bias_sn;
+      done = epilogue_row_avx512(c + i * ldc, n, bias, d.bias_sn, d.act);
+    }
+    if (done) return;  // (the check fails on the first row or never)
+  }
   for (int64_t i = 0; i < m; ++i) {
     const float* bias = d.bias == nullptr
                             ? nullptr
@@ -199,6 +266,30 @@ bool gemm_tune(const char* key, int64_t value) {
   }
   if (std::strcmp(key, "mc_bytes") == 0 && value >= 4096) {
     g_mc_bytes = value;
+    return true;
+  }
+  if (std::strcmp(key, "kc_packed") == 0 && value >= 16 && value <= 8192) {
+    g_kc_packed = value;
+    return true;
+  }
+  if (std::strcmp(key, "strided_a") == 0 && value >= 0 && value <= 1) {
+    g_strided_a = value;
+    return true;
+  }
+  if (std::strcmp(key, "strided_max_k") == 0 && value >= 0) {
+    g_strided_max_k = value;
+    return true;
+  }
+  if (std::strcmp(key, "tasks_per_thread") == 0 && value >= 1 && value <= 64) {
+    g_tasks_per_thread = value;
+    return true;
+  }
+  if (std::strcmp(key, "row_tasks") == 0 && value >= 0 && value <= 1) {
+    g_row_tasks = value;
+    return true;
+  }
+  if (std::strcmp(key, "order") == 0 && value >= 0 && value <= 1) {
+    g_order = value;
     return true;
   }
   if (std::strcmp(key, "jb") == 0 && value >= 1 && value <= 256) {
@@ -264,21 +355,21 @@ const char* gemm_kernel_name() { return kernels().name; }
 bool gemm_force_kernel(const char* name) {
   __builtin_cpu_init();
   if (std::strcmp(name, "auto") == 0) {
-    g_kernels = &best_kernels();
+    set_kernels(&best_kernels());
     return true;
   }
   if (std::strcmp(name, "avx512") == 0) {
     if (!__builtin_cpu_supports("avx512f")) return false;
-    g_kernels = &kernels_avx512();
+    set_kernels(&kernels_avx512());
     return true;
   }
   if (std::strcmp(name, "avx2") == 0) {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
-    g_kernels = &kernels_avx2();
+    set_kernels(&kernels_avx2());
     return true;
   }
   if (std::strcmp(name, "scalar") == 0) {
-    g_kernels = &kernels_scalar();
+    set_kernels(&kernels_scalar());
     return true;
   }
   return false;
@@ -307,18 +398,62 @@ void gemm(const GemmDesc& d) {
   // row/column blocks of one matrix so every thread gets work.
   int64_t msplit = 1, nsplit = 1;
   if (!serial && d.batch < 2 * T) {
-    const int64_t want = (4 * T + d.batch - 1) / d.batch;
+    const int64_t want = (g_tasks_per_thread * T + d.batch - 1) / d.batch;
     nsplit = std::min<int64_t>(S, want);
     msplit = std::min<int64_t>(P, (want + nsplit - 1) / nsplit);
   }
   // A whole-matrix task packs its own A into a per-thread buffer that stays in L2; packing every A
   // up front would stream them all through memory (96 × 155 KB at batch 8) before any product.
   const bool pack_in_task = msplit == 1 && nsplit == 1 && d.batch > 1;
+  // Weight products on AVX-512 read A in place with the strided kernels: packing A cost 3% of the
+  // batch-8 forward (a pass over A through memory before any product).
+  const bool strided_a = g_strided_a != 0 && d.b_packed && !d.trans_a && g_avx512_helpers &&
+                         mr == 14 && nr == kPackedWidth && !pack_in_task &&
+                         K <= g_strided_max_k;
+
+  // Long rows with pre-packed B and many row panels (fc2 at batch 8: M = 1576, K = 3072): tasks
+  // take row blocks and pack their A block one K slice at a time into a per-thread buffer that stays
+  // in L2, then sweep every strip of B over it. Splitting columns instead makes every task stream
+  // all of the packed A (19 MB at batch 8) from L3 / DRAM, after a packing pass through memory.
+  if (!serial && g_row_tasks && d.b_packed && d.batch == 1 && !strided_a && K > g_kc) {
+    const int64_t want = static_cast<int64_t>(g_tasks_per_thread) * T;
+    if (P >= 4 * want) {
+      const bool epi_rows = has_epilogue(d);
+      const float* A0 = d.A;
+      const int64_t lda = d.trans_a ? M : K;
+      pool.run(static_cast<int>(want), [&](int t, int) {
+        const int64_t p0 = t * P / want, p1 = (t + 1) * P / want;
+        const int64_t kc_max = std::min(K, g_kc);
+        float* buf = tl_serial_a.get(static_cast<size_t>((p1 - p0) * mr * kc_max));
+        for (int64_t k0 = 0; k0 < K; k0 += g_kc) {
+          const int64_t kc = std::min(g_kc, K - k0);
+          const bool last = k0 + kc >= K;
+          const float* a0 = d.trans_a ? A0 + k0 * lda : A0 + k0;
+          for (int64_t p = p0; p < p1; ++p)
+            pack_a_panel(buf + (p - p0) * mr * kc, a0, M, kc, lda, d.trans_a, p * mr, mr);
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t j0 = s * nr;
+            const int64_t nv = std::min<int64_t>(nr, N - j0);
+            const float* bp = d.B + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth +
+                              j0 % kPackedWidth;
+            for (int64_t p = p0; p < p1; ++p) {
+              const int64_t i0 = p * mr;
+              const int64_t mv = std::min<int64_t>(mr, M - i0);
+              float* ct = d.C + i0 * N + j0;
+              pick_kernel(ks, mv, nv)(kc, buf + (p - p0) * mr * kc, bp, kPackedWidth, ct, N, nv, k0 > 0);
+              if (last && epi_rows) apply_epilogue(d, ct, N, mv, nv, 0, i0, j0);
+            }
+          }
+        }
+      });
+      return;
+    }
+  }
 
   // 1. Pack every distinct A matrix (unless each task packs its own).
   const int64_t a_len = M * K;
-  float* packed = pack_in_task ? nullptr : g_packed_a.get(static_cast<size_t>(d.num_a * panel_len));
-  if (!pack_in_task) {
+  float* packed = pack_in_task || strided_a ? nullptr : g_packed_a.get(static_cast<size_t>(d.num_a * panel_len));
+  if (!pack_in_task && !strided_a) {
     const int64_t pack_tasks = d.num_a * P;
     auto pack = [&](int t, int) {
       const int64_t mat = t / P, p = t % P;
@@ -336,6 +471,10 @@ void gemm(const GemmDesc& d) {
   const int64_t mc_panels =
       std::max<int64_t>(1, g_mc_bytes / (mr * std::min<int64_t>(K, g_kc) * 4));
   const bool epi = has_epilogue(d);
+  // The strided kernels apply a per-column bias and none / ReLU / GELU themselves (no second pass
+  // over the tile: the GELU epilogue was 5% of the fc1 product).
+  const bool fused_epi = (d.bias == nullptr || (d.bias_sn == 1 && d.bias_sm == 0 && d.bias_sb == 0)) &&
+                         (d.act == Act::kNone || d.act == Act::kRelu || d.act == Act::kGelu);
   const int64_t b_len = d.b_packed ? packed_b_size(K, N) : K * N;
 
   auto task = [&](int t, int) {
@@ -353,8 +492,9 @@ void gemm(const GemmDesc& d) {
         pack_a_panel(own + p * mr * K, d.A + ai * a_len, M, K, d.trans_a ? M : K, d.trans_a, p * mr, mr);
       Am = own;
     } else {
-      Am = packed + ai * panel_len;
+      Am = strided_a ? nullptr : packed + ai * panel_len;
     }
+    const float* Araw = d.A + ai * a_len;
     const float* Bm = d.B + bi * b_len;
     float* Cm = d.C + b * M * N;
     // Column blocks of up to g_jb strips are packed at once: each row of B is then read as one
@@ -362,32 +502,51 @@ void gemm(const GemmDesc& d) {
     float* bbuf = tl_packed_b.get(static_cast<size_t>(g_kc * nr * g_jb));
     // Pre-packed B needs no packing buffer in L2, so K is not sliced (C is written once): measured
     // +3-5% at K = 3072. Packed-per-call B keeps g_kc so the packed block stays in L2.
-    const int64_t kc_step = d.b_packed ? std::min<int64_t>(K, 4096) : g_kc;
+    const int64_t kc_step = d.b_packed ? std::min<int64_t>(K, g_kc_packed) : g_kc;
+    auto strip = [&](int64_t s, int64_t jb0, int64_t k0, int64_t kc, int64_t pc0, int64_t pc1) {
+      const bool last = k0 + kc >= K;
+      const int64_t j0 = s * nr;
+      const int64_t nv = std::min<int64_t>(nr, N - j0);
+      // Pre-packed B: panel j0 / kPackedWidth, row k0, column offset within the panel.
+      const float* bp = d.b_packed
+          ? Bm + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth + j0 % kPackedWidth
+          : bbuf + (s - jb0) * kc * nr;
+      const int64_t ldb = d.b_packed ? kPackedWidth : nr;
+      for (int64_t p = pc0; p < pc1; ++p) {
+        const int64_t i0 = p * mr;
+        const int64_t mv = std::min<int64_t>(mr, M - i0);
+        float* ct = Cm + i0 * N + j0;
+        if (strided_a)
+          kStridedAvx512[mv](kc, Araw + i0 * K + k0, K, bp, ldb, ct, N, nv, k0 > 0,
+                             last && fused_epi && d.bias != nullptr ? d.bias + j0 : nullptr,
+                             last && fused_epi ? static_cast<int>(d.act) : 0);
+        else
+          pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
+        if (last && epi && !(strided_a && fused_epi)) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
+      }
+    };
+    if (d.b_packed && g_order == 1) {
+      // M block, K slice, all strips: the A block slice (mc × kc) stays in L2 for every strip.
+      const int64_t kcw = std::min(K, kc_step);
+      const int64_t mcp = std::max<int64_t>(1, g_mc_bytes / (mr * kcw * 4));
+      for (int64_t pc0 = p0; pc0 < p1; pc0 += mcp) {
+        const int64_t pc1 = std::min(p1, pc0 + mcp);
+        for (int64_t k0 = 0; k0 < K; k0 += kc_step) {
+          const int64_t kc = std::min(kc_step, K - k0);
+          for (int64_t s = s0; s < s1; ++s) strip(s, s0, k0, kc, pc0, pc1);
+        }
+      }
+      return;
+    }
     for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
       const int64_t pc1 = std::min(p1, pc0 + mc_panels);
       for (int64_t jb0 = s0; jb0 < s1; jb0 += g_jb) {
         const int64_t jb1 = std::min(s1, jb0 + g_jb);
         for (int64_t k0 = 0; k0 < K; k0 += kc_step) {
           const int64_t kc = std::min(kc_step, K - k0);
-          const bool last = k0 + kc >= K;
           if (!d.b_packed)
             pack_b_block(bbuf, Bm, N, d.trans_b ? K : N, d.trans_b, jb0, jb1 - jb0, k0, kc, nr);
-          for (int64_t s = jb0; s < jb1; ++s) {
-            const int64_t j0 = s * nr;
-            const int64_t nv = std::min<int64_t>(nr, N - j0);
-            // Pre-packed B: panel j0 / kPackedWidth, row k0, column offset within the panel.
-            const float* bp = d.b_packed
-                ? Bm + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth + j0 % kPackedWidth
-                : bbuf + (s - jb0) * kc * nr;
-            const int64_t ldb = d.b_packed ? kPackedWidth : nr;
-            for (int64_t p = pc0; p < pc1; ++p) {
-              const int64_t i0 = p * mr;
-              const int64_t mv = std::min<int64_t>(mr, M - i0);
-              float* ct = Cm + i0 * N + j0;
-              pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
-              if (last && epi) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
-            }
-          }
+          for (int64_t s = jb0; s < jb1; ++s) strip(s, jb0, k0, kc, pc0, pc1);
         }
       }
     }

@@ -12,6 +12,8 @@
 
 #include <cstring>
 
+#include "simd512.h"
+
 namespace beit {
 
 namespace {
@@ -83,6 +85,60 @@ __attribute__((target("avx512f"))) void kernel_avx512_half(int64_t kc, const flo
     float* cr = c + r * ldc;
     if (accumulate) c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
     _mm512_mask_storeu_ps(cr, m0, c0[r]);
+  }
+}
+
+/// kernel_avx512 with A read in place: row r of the tile at a + r·lda (see gemm_kernels.h).
+template <int R>
+__attribute__((target("avx512f"))) void kernel_avx512_strided(int64_t kc, const float* a,
+                                                              int64_t lda, const float* b,
+                                                              int64_t ldb, float* c, int64_t ldc,
+                                                              int64_t n, bool accumulate,
+                                                              const float* bias, int act) {
+  __m512 c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    c0[r] = _mm512_setzero_ps();
+    c1[r] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * lda + k]);
+      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+    }
+    b += ldb;
+  }
+  const __mmask16 m0 = n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << n) - 1u);
+  const __mmask16 m1 = n >= 32 ? static_cast<__mmask16>(0xFFFF)
+                               : (n <= 16 ? static_cast<__mmask16>(0)
+                                          : static_cast<__mmask16>((1u << (n - 16)) - 1u));
+  const __m512 bias0 = bias != nullptr ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 bias1 = bias != nullptr ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    if (accumulate) {
+      c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
+      c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    if (bias != nullptr) {
+      c0[r] = _mm512_add_ps(c0[r], bias0);
+      c1[r] = _mm512_add_ps(c1[r], bias1);
+    }
+    if (act == 1) {
+      c0[r] = _mm512_max_ps(c0[r], _mm512_setzero_ps());
+      c1[r] = _mm512_max_ps(c1[r], _mm512_setzero_ps());
+    } else if (act == 3) {
+      c0[r] = gelu16(c0[r]);
+      c1[r] = gelu16(c1[r]);
+    }
+    _mm512_mask_storeu_ps(cr, m0, c0[r]);
+    _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
   }
 }
 
@@ -177,6 +233,13 @@ const KernelSet& kernels_avx512() {
        kernel_avx512_half<14>, nullptr, nullptr}};
   return set;
 }
+
+const StridedMicroKernel kStridedAvx512[15] = {
+    nullptr, kernel_avx512_strided<1>, kernel_avx512_strided<2>, kernel_avx512_strided<3>,
+    kernel_avx512_strided<4>, kernel_avx512_strided<5>, kernel_avx512_strided<6>,
+    kernel_avx512_strided<7>, kernel_avx512_strided<8>, kernel_avx512_strided<9>,
+    kernel_avx512_strided<10>, kernel_avx512_strided<11>, kernel_avx512_strided<12>,
+    kernel_avx512_strided<13>, kernel_avx512_strided<14>};
 
 const KernelSet& kernels_avx2() {
   static const KernelSet set = {

@@ -317,61 +317,90 @@ describe('native backend', function () {
       }
     });
 
-    it('the fused attention kernel matches the composed ops (with and without bias, probabilities)', async () => {
-      const [B, T, H, hd] = [2, 13, 3, 8];
-      const D = H * hd;
-      const qkv = randoms(B * T * 3 * D, 81), rel = randoms(H * T * T, 82), shared = randoms(T * T, 83);
-      const composed = (bias?: tf.Tensor) => {
-        const t = tf.transpose(tf.reshape(tf.tensor(qkv, [B, T, 3 * D]), [B, T, 3, H, hd]), [2, 0, 3, 1, 4]);
-        const [q, k, v] = tf.split(t, 3, 0).map((x) => tf.reshape(x, [B, H, T, hd]));
-        let s = tf.mul(tf.matMul(q!, k!, false, true), 0.5);
-        if (bias) s = tf.add(s, bias);
-        const p = tf.softmax(s);
-        return [tf.reshape(tf.transpose(tf.matMul(p, v!), [0, 2, 1, 3]), [B, T, D]), p];
-      };
-      const cases: [string, Float32Array | undefined, number[]][] = [
-        ['no bias', undefined, []], ['per-head bias', rel, [1, H, T, T]], ['shared bias', shared, [T, T]],
-      ];
-      for (const [name, bias, shape] of cases) {
-        const [ctxCpu, pCpu] = await (async () => {
-          await tf.setBackend('cpu');
-          const r = tf.tidy(() => composed(bias ? tf.tensor(bias, shape) : undefined));
-          const d = [Float32Array.from(r[0]!.dataSync()), Float32Array.from(r[1]!.dataSync())];
-          tf.dispose(r);
-          return d;
-        })();
-        await tf.setBackend('native');
-        for (const threads of [1, 2, 3]) {
-          addon.setThreads(threads);
-          const out = tf.tidy(() => tf.engine().runKernel(ATTENTION_KERNEL,
-            bias ? { qkv: tf.tensor(qkv, [B, T, 3 * D]), bias: tf.tensor(bias, shape) } : { qkv: tf.tensor(qkv, [B, T, 3 * D]) },
-            { heads: H, scale: 0.5, returnProbs: true }) as tf.Tensor[]);
-          expect(out[0]!.shape).to.deep.equal([B, T, D]);
-          expect(out[1]!.shape).to.deep.equal([B, H, T, T]);
-          expect(relError(out[0]!.dataSync(), ctxCpu!), `${name} context T=${threads}`).to.be.below(1e-5);
-          expect(relError(out[1]!.dataSync(), pCpu!), `${name} probs T=${threads}`).to.be.below(1e-5);
-          tf.dispose(out);
+    it('the fused attention kernel matches the composed ops (with and without bias, probabilities)', async function () {
+      this.timeout(60000);
+      // Shapes: tiny; hd not a multiple of 16 and T crossing the 12-row / 16-key / 32-key blocks;
+      // the base model's head size with T just past a 32-key strip.
+      for (const [B, T, H, hd] of [[2, 13, 3, 8], [1, 37, 2, 40], [1, 33, 2, 64], [2, 1, 1, 16]] as const) {
+        const D = H * hd;
+        const qkv = randoms(B * T * 3 * D, 81), rel = randoms(H * T * T, 82), shared = randoms(T * T, 83);
+        const composed = (bias?: tf.Tensor) => {
+          const t = tf.transpose(tf.reshape(tf.tensor(qkv, [B, T, 3 * D]), [B, T, 3, H, hd]), [2, 0, 3, 1, 4]);
+          const [q, k, v] = tf.split(t, 3, 0).map((x) => tf.reshape(x, [B, H, T, hd]));
+          let s = tf.mul(tf.matMul(q!, k!, false, true), 0.5);
+          if (bias) s = tf.add(s, bias);
+          const p = tf.softmax(s);
+          return [tf.reshape(tf.transpose(tf.matMul(p, v!), [0, 2, 1, 3]), [B, T, D]), p];
+        };
+        const cases: [string, Float32Array | undefined, number[]][] = [
+          ['no bias', undefined, []], ['per-head bias', rel, [1, H, T, T]], ['shared bias', shared, [T, T]],
+        ];
+        for (const [name, bias, shape] of cases) {
+          const [ctxCpu, pCpu] = await (async () => {
+            await tf.setBackend('cpu');
+            const r = tf.tidy(() => composed(bias ? tf.tensor(bias, shape) : undefined));
+            const d = [Float32Array.from(r[0]!.dataSync()), Float32Array.from(r[1]!.dataSync())];
+            tf.dispose(r);
+            return d;
+          })();
+          await tf.setBackend('native');
+          // The AVX-512 attention path and the generic one (taken with the other kernels).
+          for (const kernel of ['auto', 'avx2', 'scalar'] as const) {
+            if (!addon.setKernel(kernel)) continue;
+            for (const threads of [1, 2, 3]) {
+              addon.setThreads(threads);
+              for (const returnProbs of [true, false]) {
+                const out = tf.tidy(() => tf.engine().runKernel(ATTENTION_KERNEL,
+                  bias ? { qkv: tf.tensor(qkv, [B, T, 3 * D]), bias: tf.tensor(bias, shape) } : { qkv: tf.tensor(qkv, [B, T, 3 * D]) },
+                  { heads: H, scale: 0.5, returnProbs }) as tf.Tensor[]);
+                const what = `[${B},${T},${H},${hd}] ${name} ${kernel} T=${threads} probs=${returnProbs}`;
+                expect(out[0]!.shape).to.deep.equal([B, T, D]);
+                expect(relError(out[0]!.dataSync(), ctxCpu!), `${what} context`).to.be.below(1e-5);
+                if (returnProbs) {
+                  expect(out[1]!.shape).to.deep.equal([B, H, T, T]);
+                  expect(relError(out[1]!.dataSync(), pCpu!), `${what} probs`).to.be.below(1e-5);
+                } else {
+                  expect(out.length).to.equal(1);
+                }
+                tf.dispose(out);
+              }
+            }
+          }
+          addon.setKernel('auto');
+          addon.setThreads(2);
         }
-        addon.setThreads(2);
       }
     });
 
-    it('packed weights give the same products as the plain ones (any N, transposed or not, gelu epilogue)', async () => {
+    it('packed weights give the same products as the plain ones (any N, transposed or not, gelu epilogue)', async function () {
+      this.timeout(60000);
       await tf.setBackend('native');
-      for (const [M, N, K] of [[197, 96, 64], [5, 1000, 33], [1, 1, 1], [30, 45, 7]] as const) {
-        for (const tB of [false, true]) {
+      // K ≤ 1024 takes the in-place (strided) A kernels on AVX-512, larger K the packed A panels;
+      // with many row panels (700 rows) and K > 768 the tasks are row blocks packing A per K slice.
+      const shapes = [[197, 96, 64], [5, 1000, 33], [1, 1, 1], [30, 45, 7], [43, 70, 1024], [31, 33, 1030],
+        [700, 70, 1030]] as const;
+      for (const [M, N, K] of shapes) for (const kernel of ['auto', 'avx2'] as const) for (const threads of [1, 3]) {
+        if (!addon.setKernel(kernel)) continue;
+        addon.setThreads(threads);
+        // Activations the AVX-512 in-place-A kernels fuse (gelu, relu, linear, with and without
+        // bias) and one they leave to the separate epilogue (sigmoid).
+        for (const [tB, activation, withBias] of [[false, 'gelu', true], [true, 'gelu', true], [false, 'relu', true],
+          [true, 'linear', false], [false, 'linear', true], [false, 'sigmoid', true]] as const) {
           const a = randoms(M * K, M + N), w = randoms(K * N, K + N), bias = randoms(N, 3);
           const got = tf.tidy(() => {
             const packed = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w, tB ? [N, K] : [K, N]) }, { transposeB: tB }) as tf.Tensor;
-            return tf.engine().runKernel(PACKED_MATMUL_KERNEL, { a: tf.tensor3d(a, [1, M, K]), b: packed, bias: tf.tensor1d(bias) },
-              { n: N, activation: 'gelu' }) as tf.Tensor;
+            const inputs: tf.NamedTensorMap = { a: tf.tensor3d(a, [1, M, K]), b: packed };
+            if (withBias) inputs.bias = tf.tensor1d(bias);
+            return tf.engine().runKernel(PACKED_MATMUL_KERNEL, inputs, { n: N, activation }) as tf.Tensor;
           });
           expect(got.shape).to.deep.equal([1, M, N]);
-          const ref = refProduct(a, w, M, N, K, false, tB).map((v, p) => ACTS.gelu!(v + bias[p % N]!));
-          expect(relError(got.dataSync(), ref), `${M}x${N}x${K} tB=${tB}`).to.be.below(2e-5);
+          const ref = refProduct(a, w, M, N, K, false, tB).map((v, p) => ACTS[activation]!(v + (withBias ? bias[p % N]! : 0)));
+          expect(relError(got.dataSync(), ref), `${M}x${N}x${K} tB=${tB} ${activation} bias=${withBias} ${kernel} T=${threads}`).to.be.below(2e-5);
           got.dispose();
         }
       }
+      addon.setKernel('auto');
+      addon.setThreads(2);
     });
 
     it('the fused LayerNorm kernel matches the composed ops', async () => {

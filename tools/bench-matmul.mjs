@@ -3,7 +3,7 @@
 // forward (hidden 768, MLP 3072, 12 heads of 64, 197 tokens), per thread count.
 //
 // Usage: node tools/bench-matmul.mjs [--batch 1,8] [--threads 1,2] [--kernel auto|avx512|avx2|scalar]
-//                                    [--runs 20] [--json]
+//                                    [--runs 20] [--json] [--tune kc_packed=384,order=1] [--only packed]
 // Weight products are timed with B read in place ("plain", packed per call) and pre-packed once
 // ("packed B", what a model does at load), rotating over copies of B larger than L3 like a forward.
 // Reports the median and the best run (the machine is shared: the best run is the closest to what
@@ -28,6 +28,16 @@ const threadList = arg('threads', String(native.info().defaultThreads === 1 ? 1 
 const kernel = arg('kernel', 'auto');
 const runs = Number(arg('runs', '20'));
 const json = process.argv.includes('--json');
+// --tune key=value,... sets blocking parameters (native gemm_tune) before timing.
+for (const kv of arg('tune', '').split(',').filter(Boolean)) {
+  const [key, value] = kv.split('=');
+  if (!native.tune(key, Number(value))) {
+    console.error(`bench-matmul: tune ${kv} rejected`);
+    process.exit(1);
+  }
+}
+// --only packed: time only the pre-packed weight products (and the attention products).
+const onlyPacked = arg('only', '') === 'packed';
 if (!native.setKernel(kernel)) {
   console.error(`bench-matmul: kernel "${kernel}" is not supported on this CPU`);
   process.exit(1);
@@ -64,7 +74,7 @@ for (const B of batches) {
       const a = fill(batch * M * K, 1), c = new Float32Array(batch * M * N);
       const bs = Array.from({ length: copies }, (_, i) => fill(batch * K * N, 2 + i));
       const bias = fill(N, 3);
-      const variants = [['plain', bs, false]];
+      const variants = onlyPacked && batch === 1 ? [] : [['plain', bs, false]];
       if (batch === 1) {
         const packed = bs.map((b) => { const p = new Float32Array(native.packedBSize(K, N)); native.packB(b, K, N, transB, p); return p; });
         variants.push(['packed', packed, true]);
