@@ -355,4 +355,13 @@ describe('progress bar', () => {
     b3.tick(5); b3.finish();
     expect(silent).to.deep.equal([]);
   });
+
+  it('a missing local path whose parent folder exists is not sent to the hub', async () => {
+    const parent = fs.mkdtempSync('beit-local-'); // relative, so `<parent>/missing` also looks like owner/name
+    let err: Error | undefined;
+    try { await resolveModel(`${parent}/missing`, { fetch: () => { throw new Error('the hub must not be asked'); } }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('HubError');
+    expect(err?.message).to.include('no such checkpoint folder');
+    fs.rmSync(parent, { recursive: true, force: true });
+  });
 });

@@ -87,6 +87,12 @@ export async function resolveModel(idOrDir: string, opts: HubOptions = {}): Prom
   if (stat?.isDirectory()) return idOrDir;
   if (stat) throw new HubError(`${idOrDir}: a model must be a checkpoint folder or a hub repo id, not a file.`);
   if (!isRepoId(idOrDir)) throw new HubError(`${idOrDir}: no such folder, and not a hub repo id (owner/name).`);
+  // `weights/foo` where `weights/` is a local folder is a mistyped path, not a hub id: say so instead of
+  // trying the network.
+  const parent = path.dirname(idOrDir);
+  if (parent !== '.' && fs.existsSync(parent) && fs.statSync(parent).isDirectory()) {
+    throw new HubError(`${idOrDir}: no such checkpoint folder (${parent}/ exists locally, so this is read as a path, not a hub repo id).`);
+  }
   return (await downloadModel(idOrDir, opts)).dir;
 }
 
