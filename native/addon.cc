@@ -87,7 +87,8 @@ std::vector<int64_t> to_i64(const Arr& a) {
 }
 
 // gemm(a, b, c, M, N, K, transA, transB, batch, aIndex|null, bIndex|null, numA, numB,
-//      bias|null, biasSb, biasSm, biasSn, act, alpha[, bPacked])
+//      bias|null, biasSb, biasSm, biasSn, act, alpha[, bPacked[, residual|null]])
+// residual (batch × M × N, like c, not overlapping it) is added after the activation.
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 19) return fail(env, "gemm: expected 19 arguments"), env.Undefined();
@@ -101,6 +102,8 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   d.trans_a = info[6].ToBoolean();
   d.trans_b = info[7].ToBoolean();
   d.b_packed = info.Length() > 19 && info[19].ToBoolean();
+  Arr residual = info.Length() > 20 ? typed(info, 20, true) : Arr{};
+  if (info.Length() > 20 && !residual.ok) return env.Undefined();
   d.batch = num(info, 8);
   d.num_a = num(info, 11);
   d.num_b = num(info, 12);
@@ -135,6 +138,15 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     if (d.batch * d.M * d.N > 0 && last >= bias.length)
       return fail(env, "gemm: bias shorter than its strides imply"), env.Undefined();
   }
+  if (residual.data != nullptr) {
+    if (residual.length < d.batch * d.M * d.N)
+      return fail(env, "gemm: residual shorter than the output"), env.Undefined();
+    const char* r0 = static_cast<const char*>(residual.data);
+    const char* c0 = static_cast<const char*>(C.data);
+    if (r0 < c0 + C.length * 4 && c0 < r0 + residual.length * 4)
+      return fail(env, "gemm: residual overlaps the output"), env.Undefined();
+  }
+  d.residual = static_cast<const float*>(residual.data);
   d.A = static_cast<const float*>(A.data);
   d.B = static_cast<const float*>(B.data);
   d.C = static_cast<float*>(C.data);

@@ -172,10 +172,13 @@ void pack_b_block(float* dst, const float* B, int64_t N, int64_t ldb, bool trans
   }
 }
 
-bool has_epilogue(const GemmDesc& d) { return d.bias != nullptr || d.act != Act::kNone; }
+bool has_epilogue(const GemmDesc& d) {
+  return d.bias != nullptr || d.act != Act::kNone || d.residual != nullptr;
+}
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act act, float alpha) {
+void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act act, float alpha,
+                  const float* res) {
   if (bias != nullptr) {
     if (bias_sn == 1) {
       for (int64_t j = 0; j < n; ++j) row[j] += bias[j];
@@ -211,6 +214,8 @@ void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act
       for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f ? row[j] : exp_approx(row[j]) - 1.0f;
       break;
   }
+  if (res != nullptr)
+    for (int64_t j = 0; j < n; ++j) row[j] += res[j];
 }
 
 }  // namespace
@@ -221,7 +226,7 @@ namespace {
 /// false when it does not handle the case. Explicit vectors: the auto-vectorized loop peeled up
 /// to 15 scalar GELUs per tile row for alignment (10% of the fc1 product).
 __attribute__((target("avx512f"))) bool epilogue_row_avx512(float* row, int64_t n, const float* bias,
-                                                            int64_t bias_sn, Act act) {
+                                                            int64_t bias_sn, Act act, const float* res) {
   if (bias != nullptr && bias_sn != 0 && bias_sn != 1) return false;
   if (act != Act::kNone && act != Act::kRelu && act != Act::kGelu) return false;
   const __m512 bs = bias != nullptr && bias_sn == 0 ? _mm512_set1_ps(bias[0]) : _mm512_setzero_ps();
@@ -232,6 +237,7 @@ __attribute__((target("avx512f"))) bool epilogue_row_avx512(float* row, int64_t 
     if (bias != nullptr) v = _mm512_add_ps(v, bias_sn == 1 ? _mm512_maskz_loadu_ps(m, bias + j) : bs);
     if (act == Act::kRelu) v = _mm512_max_ps(v, _mm512_setzero_ps());
     if (act == Act::kGelu) v = gelu16(v);
+    if (res != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + j));
     _mm512_mask_storeu_ps(row + j, m, v);
   }
   return true;
@@ -241,13 +247,15 @@ __attribute__((target("avx512f"))) bool epilogue_row_avx512(float* row, int64_t 
 
 void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t n, int64_t b,
                     int64_t i0, int64_t j0) {
+  const float* res0 = d.residual == nullptr ? nullptr : d.residual + (b * d.M + i0) * d.N + j0;
   if (g_avx512_helpers) {
     bool done = true;
     for (int64_t i = 0; i < m && done; ++i) {
       const float* bias = d.bias == nullptr
                               ? nullptr
                               : d.bias + b * d.bias_sb + (i0 + i) * d.bias_sm + j0 * d.bias_sn;
-      done = epilogue_row_avx512(c + i * ldc, n, bias, d.bias_sn, d.act);
+      done = epilogue_row_avx512(c + i * ldc, n, bias, d.bias_sn, d.act,
+                                 res0 == nullptr ? nullptr : res0 + i * d.N);
     }
     if (done) return;  // (the check fails on the first row or never)
   }
@@ -255,7 +263,8 @@ void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t
     const float* bias = d.bias == nullptr
                             ? nullptr
                             : d.bias + b * d.bias_sb + (i0 + i) * d.bias_sm + j0 * d.bias_sn;
-    epilogue_row(c + i * ldc, n, bias, d.bias_sn, d.act, d.alpha);
+    epilogue_row(c + i * ldc, n, bias, d.bias_sn, d.act, d.alpha,
+                 res0 == nullptr ? nullptr : res0 + i * d.N);
   }
 }
 
@@ -519,7 +528,9 @@ void gemm(const GemmDesc& d) {
         if (strided_a)
           kStridedAvx512[mv](kc, Araw + i0 * K + k0, K, bp, ldb, ct, N, nv, k0 > 0,
                              last && fused_epi && d.bias != nullptr ? d.bias + j0 : nullptr,
-                             last && fused_epi ? static_cast<int>(d.act) : 0);
+                             last && fused_epi ? static_cast<int>(d.act) : 0,
+                             last && fused_epi && d.residual != nullptr ? d.residual + (b * M + i0) * N + j0 : nullptr,
+                             N);
         else
           pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
         if (last && epi && !(strided_a && fused_epi)) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);

@@ -41,6 +41,9 @@ struct GemmDesc {
   int64_t bias_sb = 0, bias_sm = 0, bias_sn = 0;
   Act act = Act::kNone;
   float alpha = 0.2f;  // leaky relu slope
+  // Residual (null: none): batch × M × N, laid out like C and not overlapping it; added after the
+  // activation, so the output is act(op(A)·op(B) + bias) + residual.
+  const float* residual = nullptr;
 };
 
 /// Width of the column panels of a pre-packed B (a multiple of every micro-kernel's NR).
@@ -72,7 +75,7 @@ bool gemm_force_kernel(const char* name);
 /// For benchmarks; the defaults are the measured best on the target machine.
 bool gemm_tune(const char* key, int64_t value);
 
-/// Applies bias and activation to an m×n tile of C (row stride ldc) whose top-left element is
+/// Applies bias, activation and residual to an m×n tile of C (row stride ldc) whose top-left element is
 /// output (b, i0, j0). Exposed for the elementwise code and tests.
 void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t n, int64_t b,
                     int64_t i0, int64_t j0);

@@ -35,10 +35,11 @@ const KernelSet& kernels_avx512();
 /// AVX-512 R×32 kernels (R = 1..14) that read A in place, row-major with row stride lda, instead of
 /// from a packed panel; otherwise as MicroKernel. Index r of the table handles r rows.
 /// bias (null: none) holds the tile's 32 column biases and act (0 none, 1 relu, 3 exact GELU: the
-/// Act codes of gemm.h) is applied before the store: the epilogue fused into the kernel.
+/// Act codes of gemm.h) is applied before the store, then res (null: none; the tile's residual,
+/// row stride ldr) is added: the epilogue fused into the kernel.
 using StridedMicroKernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b,
                                     int64_t ldb, float* c, int64_t ldc, int64_t n, bool accumulate,
-                                    const float* bias, int act);
+                                    const float* bias, int act, const float* res, int64_t ldr);
 extern const StridedMicroKernel kStridedAvx512[15];
 const KernelSet& kernels_avx2();
 const KernelSet& kernels_scalar();

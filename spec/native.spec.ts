@@ -134,6 +134,15 @@ describe('native backend', function () {
             c.fill(NaN);
             addon.gemm(a, packed, c, M, N, K, tA, false, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0, true);
             expect(relError(c, ref), `packed ${M}x${N}x${K} tA=${tA} tB=${tB}`).to.be.below(1e-5);
+            // residual added after bias and activation, plain and packed B
+            const res = randoms(M * N, M * 7 + N * 3 + K), bias = randoms(N, K + 5);
+            for (const [act, packedB] of [['linear', false], ['relu', false], ['gelu', true], ['linear', true], ['sigmoid', true]] as const) {
+              c.fill(NaN);
+              addon.gemm(a, packedB ? packed : b, c, M, N, K, tA, packedB ? false : tB, 1, null, null, 1, 1, bias, 0, 0, 1,
+                ACT_CODES[act], 0.2, packedB, res);
+              const want = ref.map((v, p) => ACTS[act]!(v + bias[p % N]!) + res[p]!);
+              expect(relError(c, want), `residual ${act} packed=${packedB} ${M}x${N}x${K} tA=${tA} tB=${tB}`).to.be.below(2e-5);
+            }
           }
         });
       }
@@ -150,6 +159,39 @@ describe('native backend', function () {
           expect(relError(c, refProduct(a, b, M, N, K, false, false)), `${M}x${N}x${K} T=${threads}`).to.be.below(1e-5);
         }
       }
+    });
+
+    it('residual epilogue: batched products, every row/column split, K = 0, bad residuals rejected', function () {
+      this.timeout(30000);
+      for (const kernel of ['avx512', 'avx2', 'scalar'] as const) {
+        if (!addon.setKernel(kernel)) continue;
+        for (const threads of [1, 2, 3]) {
+          addon.setThreads(threads);
+          // batch 3 of 61×70×45 (one task per matrix, residual offset per matrix) and one 197×200×96
+          for (const [batch, M, N, K] of [[3, 61, 70, 45], [1, 197, 200, 96], [2, 5, 33, 0]] as const) {
+            const a = randoms(batch * M * K, 21), b = randoms(batch * K * N, 22), res = randoms(batch * M * N, 23);
+            const bias = randoms(N, 24);
+            const c = new Float32Array(batch * M * N).fill(NaN);
+            addon.gemm(a, b, c, M, N, K, false, false, batch, null, null, batch, batch, bias, 0, 0, 1, ACT_CODES.gelu, 0.2,
+              false, res);
+            const want = new Float64Array(batch * M * N);
+            for (let m = 0; m < batch; m++) {
+              refProduct(a, b, M, N, K, false, false, m * M * K, m * K * N)
+                .forEach((v, p) => { want[m * M * N + p] = ACTS.gelu!(v + bias[p % N]!) + res[m * M * N + p]!; });
+            }
+            expect(relError(c, want), `${batch}x${M}x${N}x${K} ${kernel} T=${threads}`).to.be.below(2e-5);
+          }
+        }
+      }
+      addon.setKernel('auto');
+      addon.setThreads(2);
+      const a = randoms(6, 1), b = randoms(6, 2), c = new Float32Array(4);
+      expect(() => addon.gemm(a, b, c, 2, 2, 3, false, false, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0, false, new Float32Array(3)))
+        .to.throw(/residual shorter/);
+      expect(() => addon.gemm(a, b, c, 2, 2, 3, false, false, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0, false, c.subarray(1)))
+        .to.throw(/residual (shorter|overlaps)/);
+      expect(() => addon.gemm(a, b, c, 2, 2, 3, false, false, 1, null, null, 1, 1, null, 0, 0, 0, 0, 0, false,
+        new Int32Array(4) as unknown as Float32Array)).to.throw(/Float32Array/);
     });
 
     it('fused bias (per column, per row, scalar) and every epilogue activation', () => {
@@ -169,6 +211,10 @@ describe('native backend', function () {
             ACT_CODES[act as keyof typeof ACT_CODES], 0.2);
           const ref = base.map((v, p) => f(v + bias[Math.floor(p / N) * sm + (p % N) * sn]!));
           expect(relError(c, ref), `${act} with ${kind} bias`).to.be.below(2e-5);
+          const res = randoms(M * N, 17);
+          addon.gemm(a, b, c, M, N, K, false, false, 1, null, null, 1, 1, bias, 0, sm, sn,
+            ACT_CODES[act as keyof typeof ACT_CODES], 0.2, false, res);
+          expect(relError(c, ref.map((v, p) => v + res[p]!)), `${act} with ${kind} bias and residual`).to.be.below(2e-5);
         }
       }
     });
@@ -379,28 +425,47 @@ describe('native backend', function () {
       // with many row panels (700 rows) and K > 768 the tasks are row blocks packing A per K slice.
       const shapes = [[197, 96, 64], [5, 1000, 33], [1, 1, 1], [30, 45, 7], [43, 70, 1024], [31, 33, 1030],
         [700, 70, 1030]] as const;
-      for (const [M, N, K] of shapes) for (const kernel of ['auto', 'avx2'] as const) for (const threads of [1, 3]) {
+      for (const [M, N, K] of shapes) for (const kernel of ['auto', 'avx2', 'scalar'] as const) for (const threads of [1, 2, 3]) {
         if (!addon.setKernel(kernel)) continue;
         addon.setThreads(threads);
         // Activations the AVX-512 in-place-A kernels fuse (gelu, relu, linear, with and without
         // bias) and one they leave to the separate epilogue (sigmoid).
         for (const [tB, activation, withBias] of [[false, 'gelu', true], [true, 'gelu', true], [false, 'relu', true],
           [true, 'linear', false], [false, 'linear', true], [false, 'sigmoid', true]] as const) {
-          const a = randoms(M * K, M + N), w = randoms(K * N, K + N), bias = randoms(N, 3);
-          const got = tf.tidy(() => {
-            const packed = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w, tB ? [N, K] : [K, N]) }, { transposeB: tB }) as tf.Tensor;
-            const inputs: tf.NamedTensorMap = { a: tf.tensor3d(a, [1, M, K]), b: packed };
-            if (withBias) inputs.bias = tf.tensor1d(bias);
-            return tf.engine().runKernel(PACKED_MATMUL_KERNEL, inputs, { n: N, activation }) as tf.Tensor;
-          });
-          expect(got.shape).to.deep.equal([1, M, N]);
+          const a = randoms(M * K, M + N), w = randoms(K * N, K + N), bias = randoms(N, 3), res = randoms(M * N, 4);
           const ref = refProduct(a, w, M, N, K, false, tB).map((v, p) => ACTS[activation]!(v + (withBias ? bias[p % N]! : 0)));
-          expect(relError(got.dataSync(), ref), `${M}x${N}x${K} tB=${tB} ${activation} bias=${withBias} ${kernel} T=${threads}`).to.be.below(2e-5);
-          got.dispose();
+          for (const withResidual of [false, true]) {
+            const got = tf.tidy(() => {
+              const packed = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w, tB ? [N, K] : [K, N]) }, { transposeB: tB }) as tf.Tensor;
+              const inputs: tf.NamedTensorMap = { a: tf.tensor3d(a, [1, M, K]), b: packed };
+              if (withBias) inputs.bias = tf.tensor1d(bias);
+              if (withResidual) inputs.residual = tf.tensor3d(res, [1, M, N]);
+              return tf.engine().runKernel(PACKED_MATMUL_KERNEL, inputs, { n: N, activation }) as tf.Tensor;
+            });
+            expect(got.shape).to.deep.equal([1, M, N]);
+            const want = withResidual ? ref.map((v, p) => v + res[p]!) : ref;
+            expect(relError(got.dataSync(), want),
+              `${M}x${N}x${K} tB=${tB} ${activation} bias=${withBias} residual=${withResidual} ${kernel} T=${threads}`).to.be.below(2e-5);
+            got.dispose();
+          }
         }
       }
       addon.setKernel('auto');
       addon.setThreads(2);
+    });
+
+    it('the packed product rejects a residual of the wrong shape or dtype', async () => {
+      await tf.setBackend('native');
+      tf.tidy(() => {
+        const packed = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.ones([4, 5]) }, {}) as tf.Tensor;
+        const a = tf.ones([3, 4]);
+        const run = (residual: tf.Tensor) => () => tf.engine().runKernel(PACKED_MATMUL_KERNEL, { a, b: packed, residual }, { n: 5 });
+        expect(run(tf.ones([3, 4]))).to.throw(/residual must be float32 of the output's shape \[3,5\]/);
+        expect(run(tf.ones([1, 3, 5]))).to.throw(/residual must be float32/);
+        expect(run(tf.ones([3, 5], 'int32'))).to.throw(/residual must be float32/);
+        const ok = tf.engine().runKernel(PACKED_MATMUL_KERNEL, { a, b: packed, residual: tf.fill([3, 5], 2) }, { n: 5 }) as tf.Tensor;
+        expect(Array.from(ok.dataSync())).to.deep.equal(new Array(15).fill(6));
+      });
     });
 
     it('the fused LayerNorm kernel matches the composed ops', async () => {

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
-import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearAct, type Linear } from './ops.js';
+import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearAct, linearResidual, type Linear } from './ops.js';
 
 /** Device weights of one layer (after fusion/folding). */
 export interface DeviceLayer {
@@ -44,10 +44,12 @@ export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D |
   const { context, probs } = w.heads
     ? selfAttentionPerHead(h, w.heads, headBias, B, T)
     : selfAttention(h, w.qkv!, bias, B, T, c.num_attention_heads, wantProbs);
-  const x1 = tf.add(x, tf.reshape(linear(context, w.attention_output), [B, T, D])) as tf.Tensor3D;
-  const h2 = layerNorm(tf.reshape(x1, [B * T, D]), w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
-  const mlp = linear(linearAct(h2, w.intermediate, c.hidden_act), w.output);
-  return { hidden: tf.add(x1, tf.reshape(mlp, [B, T, D])) as tf.Tensor3D, probs };
+  // Residual connections: x + attention output, then x1 + MLP output (fused into the products'
+  // epilogue on the native backend).
+  const x1 = linearResidual(context, w.attention_output, tf.reshape(x, [B * T, D]) as tf.Tensor2D);
+  const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
+  const hidden = linearResidual(linearAct(h2, w.intermediate, c.hidden_act), w.output, x1);
+  return { hidden: tf.reshape(hidden, [B, T, D]) as tf.Tensor3D, probs };
 }
 
 /** Multi-head attention on normalised tokens `h [B*T, D]`; returns context `[B*T, D]` and probabilities. */

@@ -100,6 +100,18 @@ export function linear(x: tf.Tensor2D, l: Linear): tf.Tensor2D {
   return tf.fused.matMul({ a: x, b: l.w as tf.Tensor2D, bias: l.b }) as tf.Tensor2D;
 }
 
+/**
+ * `residual + (x [M, in] @ w + b)`: on the native backend (packed weights) the residual is added in
+ * the product's epilogue, saving a separate Add pass; `residual` must have the output's shape `[M, out]`.
+ */
+export function linearResidual(x: tf.Tensor2D, l: Linear, residual: tf.Tensor2D): tf.Tensor2D {
+  if (l.packed) {
+    return tf.engine().runKernel(FUSED_KERNELS.packedMatMul,
+      { a: x, b: l.w, residual, ...(l.b ? { bias: l.b } : {}) }, { n: l.n }) as tf.Tensor2D;
+  }
+  return tf.tidy(() => tf.add(residual, linear(x, l)) as tf.Tensor2D);
+}
+
 /** `act(x @ w + b)`: the activation runs in the product's epilogue when the backend supports it. */
 export function linearAct(x: tf.Tensor2D, l: Linear, act: HiddenAct): tf.Tensor2D {
   const fused = EPILOGUE[act];

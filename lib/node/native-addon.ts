@@ -36,7 +36,7 @@ export interface NativeAddon {
   gemm(a: Float32Array, b: Float32Array, c: Float32Array, M: number, N: number, K: number,
     transA: boolean, transB: boolean, batch: number, aIndex: Int32Array | null, bIndex: Int32Array | null,
     numA: number, numB: number, bias: Float32Array | null, biasSb: number, biasSm: number, biasSn: number,
-    act: number, alpha: number, bPacked?: boolean): void;
+    act: number, alpha: number, bPacked?: boolean, residual?: Float32Array | null): void;
   packB(b: Float32Array, K: number, N: number, transB: boolean, out: Float32Array): void;
   packedBSize(K: number, N: number): number;
   attention(qkv: Float32Array, B: number, T: number, H: number, hd: number, bias: Float32Array | null,

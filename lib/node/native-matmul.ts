@@ -164,8 +164,9 @@ export function fusedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInfo
 /** Kernel packing a weight: inputs `{b}` `[K, N]` (`[N, K]` with attr `transposeB`) -> `[ceil(N/32), K, 32]`. */
 export const PACK_WEIGHTS_KERNEL = 'BeitPackWeights';
 /**
- * Kernel multiplying by a packed weight: inputs `{a [..., M, K], b (packed), bias?}`, attrs
- * `{n: N, activation?}` (activations as for `_FusedMatMul` here, without prelu) -> `[..., M, N]`.
+ * Kernel multiplying by a packed weight: inputs `{a [..., M, K], b (packed), bias?, residual?}`,
+ * attrs `{n: N, activation?}` (activations as for `_FusedMatMul` here, without prelu) ->
+ * `[..., M, N]` = act(a·b + bias) + residual, where `residual` (float32) has the output's shape.
  */
 export const PACKED_MATMUL_KERNEL = 'BeitPackedMatMul';
 /** Width of the packed panels (native/gemm.h kPackedWidth). */
@@ -186,9 +187,10 @@ export function packWeights(addon: NativeAddon, args: KernelArgs): tf.TensorInfo
   return args.backend.makeTensorInfo([panels, K, PACKED_WIDTH], 'float32', out);
 }
 
-/** `BeitPackedMatMul`: rows of `a` times the packed weight, bias and activation fused. */
+/** `BeitPackedMatMul`: rows of `a` times the packed weight, bias, activation and residual fused. */
 export function packedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
-  const { a, b, bias } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
+  const { a, b, bias, residual } = args.inputs as
+    { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo; residual?: tf.TensorInfo };
   const { n: N, activation, leakyreluAlpha } = args.attrs as { n: number; activation?: string; leakyreluAlpha?: number };
   const av = f32(args.backend, a), bv = f32(args.backend, b);
   const K = a.shape[a.shape.length - 1]!;
@@ -207,10 +209,20 @@ export function packedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInf
       throw new Error(`${PACKED_MATMUL_KERNEL}: bias must be float32 with ${N} elements, got [${bias.shape}]`);
     }
   }
-  const M = K === 0 ? 0 : av.length / K;
   const outShape = [...a.shape.slice(0, -1), N];
+  const M = sizeOf(a.shape.slice(0, -1));
+  let resVals: Float32Array | null = null;
+  if (residual !== undefined) {
+    const rv = residual.dtype === 'float32' ? f32(args.backend, residual) : undefined;
+    if (rv === undefined || residual.shape.length !== outShape.length ||
+        residual.shape.some((d, i) => d !== outShape[i])) {
+      throw new Error(`${PACKED_MATMUL_KERNEL}: residual must be float32 of the output's shape [${outShape}], ` +
+        `got ${residual.dtype} [${residual.shape}]`);
+    }
+    resVals = rv;
+  }
   const out = allocF32(M * N);
   addon.gemm(av, bv, out, M, N, K, false, false, 1, null, null, 1, 1, biasVals, 0, 0, 1, code,
-    leakyreluAlpha ?? 0.2, true);
+    leakyreluAlpha ?? 0.2, true, resVals);
   return args.backend.makeTensorInfo(outShape, 'float32', out);
 }
