@@ -58,6 +58,21 @@ function maxError(got: number[], ref: Float32Array): number {
   return Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)));
 }
 
+/** Runs every e2e photo on `backend` in the page; each file's logits must be within tolerance. Returns the worst error / tolerance. */
+async function checkBackend(page: Page, backend: string): Promise<number> {
+  const files = [...e2e.keys()];
+  const run = await runInPage(page, backend, files);
+  expect(run.backend).to.equal(backend);
+  let worst = 0;
+  for (const f of files) {
+    const ref = e2e.get(f)!.data as Float32Array;
+    const err = maxError(run.logits[f]!, ref);
+    worst = Math.max(worst, err / toleranceFor(ref));
+    expect(err, f).to.be.at.most(toleranceFor(ref));
+  }
+  return worst;
+}
+
 describe('browser (headless Chromium + playwright-core)', function () {
   this.timeout(60_000);
   let server: StaticServer | undefined;
@@ -109,16 +124,7 @@ describe('browser (headless Chromium + playwright-core)', function () {
       console.log('      (skipped: WebGL 2 is not available in this headless Chromium)');
       this.skip();
     }
-    const files = [...e2e.keys()];
-    const run = await runInPage(page, 'webgl', files);
-    expect(run.backend).to.equal('webgl');
-    let worst = 0;
-    for (const f of files) {
-      const ref = e2e.get(f)!.data as Float32Array;
-      const err = maxError(run.logits[f]!, ref);
-      worst = Math.max(worst, err / toleranceFor(ref));
-      expect(err, f).to.be.at.most(toleranceFor(ref));
-    }
+    const worst = await checkBackend(page, 'webgl');
     console.log(`      webgl renderer: ${info}; worst error ${(worst * 100).toFixed(1)}% of the tolerance`);
   });
 
@@ -134,16 +140,7 @@ describe('browser (headless Chromium + playwright-core)', function () {
         console.log('      (skipped: this Chromium exposes no WebGPU adapter)');
         this.skip();
       }
-      const files = [...e2e.keys()];
-      const run = await runInPage(gpuPage, 'webgpu', files);
-      expect(run.backend).to.equal('webgpu');
-      let worst = 0;
-      for (const f of files) {
-        const ref = e2e.get(f)!.data as Float32Array;
-        const err = maxError(run.logits[f]!, ref);
-        worst = Math.max(worst, err / toleranceFor(ref));
-        expect(err, f).to.be.at.most(toleranceFor(ref));
-      }
+      const worst = await checkBackend(gpuPage, 'webgpu');
       console.log(`      webgpu: worst error ${(worst * 100).toFixed(1)}% of the tolerance`);
     } finally {
       await gpuContext.close();
