@@ -57,3 +57,10 @@ export function intFlag(value: string | undefined, flag: string, fallback: numbe
   if (!Number.isInteger(n) || n < min) throw new UserError(`--${flag} must be an integer >= ${min}, got "${value}".`, EXIT_USAGE);
   return n;
 }
+
+/** Returns a required string flag or throws the usage error naming it. */
+export function requireFlag(values: Record<string, unknown>, flag: string, what: string): string {
+  const v = values[flag];
+  if (typeof v !== 'string' || v === '') throw new UserError(`--${flag} ${what} is required. See --help.`, EXIT_USAGE);
+  return v;
+}

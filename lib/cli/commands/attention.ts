@@ -4,9 +4,8 @@
  * and written as a PNG (pngjs encodes it). A thin shell over lib/pipeline/attention*.ts.
  */
 import { PNG } from 'pngjs';
-import { EXIT_USAGE, UserError, parseFlags, type Command } from '../command.js';
-import { announceBackend } from '../backend-note.js';
-import { loadModel } from '../../node/load.js';
+import { EXIT_USAGE, UserError, parseFlags, requireFlag, type Command } from '../command.js';
+import { loadModelForCli } from '../backend-note.js';
 import { readImageFile } from '../../node/image-file.js';
 import { writeFileAtomic } from '../../node/safetensors-file.js';
 import { preprocess } from '../../image/processor.js';
@@ -52,16 +51,12 @@ export const attentionCommand: Command = {
       backend: { type: 'string' }, json: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UserError('expected exactly one <image>. See --help.', EXIT_USAGE);
-    if (!values.model) throw new UserError('--model <dir | repo-id> is required. See --help.', EXIT_USAGE);
-    if (!values.out) throw new UserError('--out <overlay.png> is required. See --help.', EXIT_USAGE);
+    const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
+    const out = requireFlag(values, 'out', '<overlay.png>');
     const layerArg = parseNumber(values.layer as string | undefined, 'layer', Number.isInteger, 'an integer');
     const alpha = parseNumber(values.alpha as string | undefined, 'alpha', (n) => n >= 0 && n <= 1, 'a number in 0..1') ?? 0.5;
     const file = positionals[0]!;
-    const out = values.out as string;
-    const model = await loadModel(values.model as string, {
-      backend: values.backend as string | undefined, onWarning: (m) => process.stderr.write(`note: ${m}\n`),
-    });
-    announceBackend(model.backend, values.backend as string | undefined);
+    const model = await loadModelForCli(modelArg, values.backend as string | undefined);
     try {
       let layer: number;
       try {

@@ -3,7 +3,7 @@
  * bad file is reported (and makes the exit code 1) while the others are still classified. On the
  * single-threaded backends a folder is spread over worker threads (lib/node/classify-pool.ts).
  */
-import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
+import { EXIT_USAGE, UserError, intFlag, parseFlags, requireFlag, type Command } from '../command.js';
 import { announceBackend } from '../backend-note.js';
 import { loadModel } from '../../node/load.js';
 import { availableParallelism } from 'node:os';
@@ -44,7 +44,7 @@ export const classifyCommand: Command = {
       model: { type: 'string' }, 'top-k': { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     });
-    if (!values.model) throw new UserError('--model <dir | repo-id> is required. See --help.', EXIT_USAGE);
+    const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
     if (!positionals.length) throw new UserError('no images given. See --help.', EXIT_USAGE);
     const topK = intFlag(values['top-k'] as string | undefined, 'top-k', 5);
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
@@ -54,7 +54,7 @@ export const classifyCommand: Command = {
     const done = (n: number) => bar.update(n);
     let results: FileResult[];
     try {
-      const dir = await resolveModel(values.model as string);
+      const dir = await resolveModel(modelArg);
       const backend = await selectBackend(requested);
       const single = backend !== 'wasm' && backend !== 'cpu'; // native / tensorflow are multi-threaded already
       const workers = intFlag(values.workers as string | undefined, 'workers', single ? 1 : Math.min(availableParallelism(), 8));

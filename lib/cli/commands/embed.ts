@@ -1,8 +1,7 @@
 /** `beit embed`: images -> pooled embeddings `[N, hidden]` in a safetensors file (atomic write). */
 import path from 'node:path';
-import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
-import { announceBackend } from '../backend-note.js';
-import { loadModel } from '../../node/load.js';
+import { EXIT_USAGE, UserError, intFlag, parseFlags, requireFlag, type Command } from '../command.js';
+import { loadModelForCli } from '../backend-note.js';
 import { embedPixels } from '../../pipeline/pipeline.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
@@ -37,15 +36,12 @@ export const embedCommand: Command = {
       model: { type: 'string' }, out: { type: 'string' }, 'batch-size': { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     });
-    if (!values.model) throw new UserError('--model <dir | repo-id> is required. See --help.', EXIT_USAGE);
-    if (!values.out) throw new UserError('--out <file.safetensors> is required. See --help.', EXIT_USAGE);
+    const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
+    const out = requireFlag(values, 'out', '<file.safetensors>');
     if (!positionals.length) throw new UserError('no images given. See --help.', EXIT_USAGE);
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
     const files = expandImageArgs(positionals);
-    const model = await loadModel(values.model as string, {
-      backend: values.backend as string | undefined, onWarning: (m) => process.stderr.write(`note: ${m}\n`),
-    });
-    announceBackend(model.backend, values.backend as string | undefined);
+    const model = await loadModelForCli(modelArg, values.backend as string | undefined);
     try {
       const pixels: Float32Array[] = [];
       for (const f of files) pixels.push((await model.preprocess(f)).pixelValues);
@@ -55,7 +51,6 @@ export const embedCommand: Command = {
       const D = model.config.hidden_size;
       const data = new Float32Array(files.length * D);
       emb.forEach((e, i) => data.set(e.embedding, i * D));
-      const out = values.out as string;
       writeSafetensorsFile(out, { embeddings: { dtype: 'F32', shape: [files.length, D], data } },
         { files: JSON.stringify(files.map((f) => path.basename(f))), format: 'pt' });
       if (values.json) process.stdout.write(JSON.stringify({ out, count: files.length, hidden: D, files }) + '\n');

@@ -3,8 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseFlags, UserError, EXIT_USAGE, type Command } from '../command.js';
-import { announceBackend } from '../backend-note.js';
-import { loadModel } from '../../node/load.js';
+import { loadModelForCli } from '../backend-note.js';
 import { readSafetensorsFile } from '../../node/safetensors-file.js';
 import { compareOutputs, type ProducedOutputs } from '../../checkpoint/parity.js';
 import { disposeOutput } from '../../model/model.js';
@@ -40,8 +39,7 @@ export const parity: Command = {
     const inputs = (values.inputs as string | undefined) ?? path.join(dir, 'inputs.safetensors');
     const expectedFile = (values.expected as string | undefined) ?? path.join(dir, 'expected.safetensors');
     for (const f of [inputs, expectedFile]) if (!fs.existsSync(f)) throw new UserError(`${f}: no such file.`);
-    const model = await loadModel(dir, { backend: values.backend as string | undefined });
-    announceBackend(model.backend, values.backend as string | undefined);
+    const model = await loadModelForCli(dir, values.backend as string | undefined);
     try {
       const pixels = readSafetensorsFile(inputs).tensors.get('pixel_values');
       if (!pixels || pixels.dtype !== 'float32' || pixels.shape.length !== 4) {
