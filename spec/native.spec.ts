@@ -249,7 +249,7 @@ describe('native backend', function () {
       const nat = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
       const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL, ATTENTION_KERNEL];
       expect(nat.filter((k) => !extra.includes(k))).to.deep.equal(cpu);
-      for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean']) {
+      for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean', 'Concat']) {
         expect(nativeKernelNames()).to.include(k);
       }
     });
@@ -338,6 +338,17 @@ describe('native backend', function () {
         ['strided slice', () => tf.slice(tf.tensor(x, [2, 3, 13, 17]), [1, 1, 2, 3], [1, 2, 5, 9])],
         ['gather', () => tf.gather(tf.tensor(x, [78, 17]), tf.tensor1d([5, 0, 77, 5, 12], 'int32'), 0)],
         ['gather inner axis', () => tf.gather(tf.tensor(x, [2, 39, 17]), tf.tensor1d([16, 3, 3], 'int32'), 2)],
+        ['concat (class token, axis 0, last axis, empty input)', () => {
+          const cls = tf.tensor(randoms(2 * 70, 45), [2, 1, 70]), tok = tf.tensor(randoms(2 * 5 * 70, 46), [2, 5, 70]);
+          const wide = tf.tensor(randoms(3 * 100, 47), [3, 100]);
+          return tf.concat([
+            tf.reshape(tf.concat([cls, tok], 1), [-1]),
+            tf.reshape(tf.concat([tok, tok, cls], 1), [-1]),
+            tf.reshape(tf.concat([wide, tf.tensor(randoms(2 * 100, 48), [2, 100])], 0), [-1]),
+            tf.reshape(tf.concat([wide, tf.tensor(randoms(3 * 90, 49), [3, 90]), wide], -1), [-1]),
+            tf.reshape(tf.concat([tf.zeros([2, 0, 70]), tok], 1), [-1]),
+          ]);
+        }],
       ];
       for (const [name, fn] of checks) {
         const [cpu, nat] = await both(fn);
