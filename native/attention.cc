@@ -118,10 +118,6 @@ using StridedKernel = void (*)(int64_t, const float*, int64_t, const float*, int
 
 // Scores: 12 rows × 32 columns (24 accumulators), and 12 × 16 for a last strip of ≤ 16 keys.
 // P·V: 6 rows × 64 columns (24 accumulators).
-#ifndef HEAD_HINT
-#define HEAD_HINT _MM_HINT_T0
-#endif
-constexpr auto kHeadPrefetchHint = HEAD_HINT;
 constexpr int kScoreRows = 12;
 constexpr int kPvRows = 6;
 const StridedKernel kScoreKernels[kScoreRows + 1] = {
@@ -162,30 +158,19 @@ __attribute__((target("avx512f"))) float softmax_exp_row_avx512(float* x, int64_
   return 1.0f / _mm512_reduce_add_ps(vsum);
 }
 
-/// Software prefetch of lines [l0, l1) of the Q, K and V rows of head (b, h): line l is row l / per_row.
-__attribute__((target("avx512f"))) void prefetch_head_rows(const AttentionDesc& d, int64_t b, int64_t h,
-                                                           int64_t l0, int64_t l1) {
-  const int64_t D = d.H * d.hd, ld = 3 * D, per_row = 3 * ((d.hd * 4 + 63) / 64);
-  const float* base = d.qkv + b * d.T * ld + h * d.hd;
-  const int64_t lines_per_part = per_row / 3;
-  for (int64_t l = l0; l < l1; ++l) {
-    const int64_t row = l / per_row, rem = l % per_row;
-    const char* p = reinterpret_cast<const char*>(base + row * ld + (rem / lines_per_part) * D) +
-                    (rem % lines_per_part) * 64;
-    _mm_prefetch(p, kHeadPrefetchHint);
-  }
-}
-
-/// One (image, head) on AVX-512. (nb, nh): the head this thread runs next (nb < 0: none), whose Q,
-/// K and V rows are prefetched during the P·V phase (heads are 9 KB-strided rows the hardware
-/// prefetchers do not follow: gathering them cost a tenth of the head).
-__attribute__((target("avx512f"))) void head_avx512(const AttentionDesc& d, int64_t b, int64_t h,
-                                                    int64_t nb, int64_t nh) {
+/// One (image, head) on AVX-512.
+__attribute__((target("avx512f"))) void head_avx512(const AttentionDesc& d, int64_t b, int64_t h) {
   const int64_t T = d.T, H = d.H, hd = d.hd, D = H * hd, ld = 3 * D;
   const int64_t Tp = (T + 15) / 16 * 16;
   const float* q = d.qkv + b * T * ld + h * hd;
   const float* k = q + D;
   const float* v = q + 2 * D;
+  const float* bias = d.bias == nullptr ? nullptr : d.bias + (d.bias_per_head ? h * T * T : 0);
+  if (bias != nullptr) {  // the first row block's bias arrives during the copies below
+    const char* first = reinterpret_cast<const char*>(bias);
+    for (int64_t l = 0, n = (std::min<int64_t>(kScoreRows, T) * T * 4 + 63) / 64; l < n; ++l)
+      _mm_prefetch(first + l * 64, _MM_HINT_T0);
+  }
   // Kᵀ [hd, Tp], zero-padded keys, by 16×16 register transposes.
   float* kt = tl_kt.get(hd * Tp + T * hd + T);
   for (int64_t j0 = 0; j0 < Tp; j0 += 16)
@@ -197,7 +182,6 @@ __attribute__((target("avx512f"))) void head_avx512(const AttentionDesc& d, int6
   for (int64_t j = 0; j < T; ++j) std::memcpy(vc + j * hd, v + j * ld, sizeof(float) * hd);
   float* inv = vc + T * hd;  // 1 / softmax sums per row
   // S = Q·Kᵀ·scale + bias [T, Tp] (columns ≥ T are never written nor read).
-  const float* bias = d.bias == nullptr ? nullptr : d.bias + (d.bias_per_head ? h * T * T : 0);
   float* s = tl_scores.get(T * Tp);
   const int64_t col_tiles = (T + 31) / 32;
   for (int64_t i0 = 0; i0 < T; i0 += kScoreRows) {
@@ -233,12 +217,8 @@ __attribute__((target("avx512f"))) void head_avx512(const AttentionDesc& d, int6
   // context = P·V with P = exp(S − max) / Σ: the 1/Σ is applied to the context rows, written
   // straight into [B, T, D] at column h·hd.
   float* ctx = d.context + b * T * D + h * hd;
-  const int64_t pv_tiles = (T + kPvRows - 1) / kPvRows;
-  const int64_t next_lines = nb < 0 ? 0 : T * 3 * ((hd * 4 + 63) / 64);
-  for (int64_t i0 = 0, tile = 0; i0 < T; i0 += kPvRows, ++tile) {
+  for (int64_t i0 = 0; i0 < T; i0 += kPvRows) {
     const int64_t rows = std::min<int64_t>(kPvRows, T - i0);
-    if (next_lines > 0)
-      prefetch_head_rows(d, nb, nh, tile * next_lines / pv_tiles, (tile + 1) * next_lines / pv_tiles);
     TileEpilogue ep;
     ep.row_scale = inv + i0;
     for (int64_t e0 = 0; e0 < hd; e0 += 64)
@@ -252,20 +232,12 @@ __attribute__((target("avx512f"))) void head_avx512(const AttentionDesc& d, int6
 void attention(const AttentionDesc& d) {
   const int64_t T = d.T, H = d.H, hd = d.hd, D = H * hd, ld = 3 * D;
   const bool fast = hd > 0 && std::strcmp(gemm_kernel_name(), "avx512") == 0;
-  ThreadPool& pool = ThreadPool::instance();
-  if (fast) {
-    // Contiguous runs of heads per task, so that each head knows the next one to prefetch.
-    const int64_t heads = d.B * H;
-    const int64_t tasks = std::min<int64_t>(heads, pool.threads());
-    pool.run(static_cast<int>(tasks), [&](int task, int) {
-      const int64_t t0 = task * heads / tasks, t1 = (task + 1) * heads / tasks;
-      for (int64_t t = t0; t < t1; ++t)
-        head_avx512(d, t / H, t % H, t + 1 < t1 ? (t + 1) / H : -1, (t + 1) % H);
-    });
-    return;
-  }
-  pool.run(static_cast<int>(d.B * H), [&](int task, int) {
+  ThreadPool::instance().run(static_cast<int>(d.B * H), [&](int task, int) {
     const int64_t b = task / H, h = task % H;
+    if (fast) {
+      head_avx512(d, b, h);
+      return;
+    }
     const float* q = d.qkv + b * T * ld + h * hd;
     const float* k = q + D;
     const float* v = q + 2 * D;
