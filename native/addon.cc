@@ -173,6 +173,17 @@ Napi::Value PackedBSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(beit::packed_b_size(num(info, 0), num(info, 1))));
 }
 
+// align64(arrayBuffer): bytes to skip from the buffer's start to reach a 64-byte boundary (outputs
+// placed there let the products write whole cache lines with streaming stores).
+Napi::Value Align64(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) {
+    Napi::TypeError::New(info.Env(), "align64: expected an ArrayBuffer").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const auto addr = reinterpret_cast<uintptr_t>(info[0].As<Napi::ArrayBuffer>().Data());
+  return Napi::Number::New(info.Env(), static_cast<double>((64 - addr % 64) % 64));
+}
+
 // attention(qkv, B, T, H, hd, bias|null, biasPerHead, scale, context, probs|null)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -369,6 +380,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("packB", Napi::Function::New(env, PackB));
   exports.Set("packedBSize", Napi::Function::New(env, PackedBSize));
+  exports.Set("align64", Napi::Function::New(env, Align64));
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("unary", Napi::Function::New(env, Unary));

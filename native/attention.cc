@@ -165,6 +165,12 @@ __attribute__((target("avx512f"))) void head_avx512(const AttentionDesc& d, int6
   const float* q = d.qkv + b * T * ld + h * hd;
   const float* k = q + D;
   const float* v = q + 2 * D;
+  const float* bias = d.bias == nullptr ? nullptr : d.bias + (d.bias_per_head ? h * T * T : 0);
+  if (bias != nullptr) {  // the first row block's bias arrives during the copies below
+    const char* first = reinterpret_cast<const char*>(bias);
+    for (int64_t l = 0, n = (std::min<int64_t>(kScoreRows, T) * T * 4 + 63) / 64; l < n; ++l)
+      _mm_prefetch(first + l * 64, _MM_HINT_T0);
+  }
   // Kᵀ [hd, Tp], zero-padded keys, by 16×16 register transposes.
   float* kt = tl_kt.get(hd * Tp + T * hd + T);
   for (int64_t j0 = 0; j0 < Tp; j0 += 16)
@@ -176,12 +182,19 @@ __attribute__((target("avx512f"))) void head_avx512(const AttentionDesc& d, int6
   for (int64_t j = 0; j < T; ++j) std::memcpy(vc + j * hd, v + j * ld, sizeof(float) * hd);
   float* inv = vc + T * hd;  // 1 / softmax sums per row
   // S = Q·Kᵀ·scale + bias [T, Tp] (columns ≥ T are never written nor read).
-  const float* bias = d.bias == nullptr ? nullptr : d.bias + (d.bias_per_head ? h * T * T : 0);
   float* s = tl_scores.get(T * Tp);
+  const int64_t col_tiles = (T + 31) / 32;
   for (int64_t i0 = 0; i0 < T; i0 += kScoreRows) {
     const int64_t rows = std::min<int64_t>(kScoreRows, T - i0);
-    for (int64_t j0 = 0; j0 < T; j0 += 32) {
+    // The bias rows of the next row block (contiguous) are fetched while this block is computed: read
+    // once per forward from memory, they otherwise stall every tile's epilogue (a third of the scores).
+    const char* next_bias = bias == nullptr || i0 + rows >= T ? nullptr
+        : reinterpret_cast<const char*>(bias + (i0 + rows) * T);
+    const int64_t next_lines = next_bias == nullptr ? 0 : (std::min<int64_t>(kScoreRows, T - i0 - rows) * T * 4 + 63) / 64;
+    for (int64_t j0 = 0, tile = 0; j0 < T; j0 += 32, ++tile) {
       const int64_t cols = std::min<int64_t>(32, T - j0);
+      for (int64_t l = tile * next_lines / col_tiles, l1 = (tile + 1) * next_lines / col_tiles; l < l1; ++l)
+        _mm_prefetch(next_bias + l * 64, _MM_HINT_T0);
       TileEpilogue ep;
       ep.scale = d.scale;
       ep.bias = bias == nullptr ? nullptr : bias + i0 * T + j0;

@@ -34,7 +34,8 @@ int64_t g_strided_a = 1;       // pre-packed B, row-major A, AVX-512: read A in 
 int64_t g_strided_max_k = 1024;  // ... when K is at most this (longer rows: packing wins)
 int64_t g_tasks_per_thread = 4;  // row/column blocks per thread for single products
 int64_t g_row_tasks = 1;       // pre-packed B, long rows, many panels: row-block tasks (see gemm)
-int64_t g_order = 0;           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
+int64_t g_order = 0;
+int64_t g_stream_bytes = 8 << 20;  // outputs at least this big are written with streaming stores           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
 
 const KernelSet* g_kernels = nullptr;
 bool g_avx512_helpers = false;  // AVX-512 packing / epilogue (with the AVX-512 micro-kernels only)
@@ -301,6 +302,10 @@ bool gemm_tune(const char* key, int64_t value) {
     g_order = value;
     return true;
   }
+  if (std::strcmp(key, "stream_bytes") == 0 && value >= 0) {
+    g_stream_bytes = value;
+    return true;
+  }
   if (std::strcmp(key, "jb") == 0 && value >= 1 && value <= 256) {
     g_jb = value;
     return true;
@@ -485,6 +490,12 @@ void gemm(const GemmDesc& d) {
   const bool fused_epi = (d.bias == nullptr || (d.bias_sn == 1 && d.bias_sm == 0 && d.bias_sb == 0)) &&
                          (d.act == Act::kNone || d.act == Act::kRelu || d.act == Act::kGelu);
   const int64_t b_len = d.b_packed ? packed_b_size(K, N) : K * N;
+  // Large outputs of the strided kernels bypass the caches (streaming stores): a C that does not fit
+  // in L2 otherwise costs a line fill per written line and evicts the A block (3% of the product).
+  // Needs 64-byte aligned rows; the output is read once by the next operation.
+  const bool stream_c = strided_a && fused_epi && g_stream_bytes > 0 &&
+                        d.batch * M * N * 4 >= g_stream_bytes && N % 16 == 0 &&
+                        (reinterpret_cast<uintptr_t>(d.C) & 63) == 0;
 
   auto task = [&](int t, int) {
     const int64_t b = t / (msplit * nsplit);
@@ -530,7 +541,7 @@ void gemm(const GemmDesc& d) {
                              last && fused_epi && d.bias != nullptr ? d.bias + j0 : nullptr,
                              last && fused_epi ? static_cast<int>(d.act) : 0,
                              last && fused_epi && d.residual != nullptr ? d.residual + (b * M + i0) * N + j0 : nullptr,
-                             N);
+                             N, stream_c && last && k0 == 0 && nv == nr);
         else
           pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
         if (last && epi && !(strided_a && fused_epi)) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
@@ -547,6 +558,7 @@ void gemm(const GemmDesc& d) {
           for (int64_t s = s0; s < s1; ++s) strip(s, s0, k0, kc, pc0, pc1);
         }
       }
+      if (stream_c) _mm_sfence();
       return;
     }
     for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
@@ -561,6 +573,7 @@ void gemm(const GemmDesc& d) {
         }
       }
     }
+    if (stream_c) _mm_sfence();  // streaming stores are weakly ordered: publish before the pool's sync
   };
   const int64_t ntasks = d.batch * msplit * nsplit;
   if (serial) {

@@ -95,7 +95,8 @@ __attribute__((target("avx512f"))) void kernel_avx512_strided(int64_t kc, const 
                                                               int64_t ldb, float* c, int64_t ldc,
                                                               int64_t n, bool accumulate,
                                                               const float* bias, int act,
-                                                              const float* res, int64_t ldr) {
+                                                              const float* res, int64_t ldr,
+                                                              bool stream) {
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
@@ -141,6 +142,11 @@ __attribute__((target("avx512f"))) void kernel_avx512_strided(int64_t kc, const 
     if (res != nullptr) {
       c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, res + r * ldr));
       c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, res + r * ldr + 16));
+    }
+    if (stream) {
+      _mm512_stream_ps(cr, c0[r]);
+      _mm512_stream_ps(cr + 16, c1[r]);
+      continue;
     }
     _mm512_mask_storeu_ps(cr, m0, c0[r]);
     _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);

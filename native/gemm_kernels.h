@@ -39,7 +39,8 @@ const KernelSet& kernels_avx512();
 /// row stride ldr) is added: the epilogue fused into the kernel.
 using StridedMicroKernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b,
                                     int64_t ldb, float* c, int64_t ldc, int64_t n, bool accumulate,
-                                    const float* bias, int act, const float* res, int64_t ldr);
+                                    const float* bias, int act, const float* res, int64_t ldr,
+                                    bool stream);
 extern const StridedMicroKernel kStridedAvx512[15];
 const KernelSet& kernels_avx2();
 const KernelSet& kernels_scalar();

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import {
   ATTENTION_KERNEL, LAYER_NORM_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
 } from '../lib/node/native-backend.js';
-import { ACT_CODES, type NativeAddon } from '../lib/node/native-addon.js';
+import { ACT_CODES, STREAM_BYTES_DEFAULT, type NativeAddon } from '../lib/node/native-addon.js';
 
 /** Deterministic uniform values in [-1, 1) (xorshift), so failures reproduce. */
 function randoms(n: number, seed: number): Float32Array {
@@ -249,7 +249,7 @@ describe('native backend', function () {
       const nat = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
       const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL, ATTENTION_KERNEL];
       expect(nat.filter((k) => !extra.includes(k))).to.deep.equal(cpu);
-      for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean']) {
+      for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean', 'Concat']) {
         expect(nativeKernelNames()).to.include(k);
       }
     });
@@ -338,6 +338,17 @@ describe('native backend', function () {
         ['strided slice', () => tf.slice(tf.tensor(x, [2, 3, 13, 17]), [1, 1, 2, 3], [1, 2, 5, 9])],
         ['gather', () => tf.gather(tf.tensor(x, [78, 17]), tf.tensor1d([5, 0, 77, 5, 12], 'int32'), 0)],
         ['gather inner axis', () => tf.gather(tf.tensor(x, [2, 39, 17]), tf.tensor1d([16, 3, 3], 'int32'), 2)],
+        ['concat (class token, axis 0, last axis, empty input)', () => {
+          const cls = tf.tensor(randoms(2 * 70, 45), [2, 1, 70]), tok = tf.tensor(randoms(2 * 5 * 70, 46), [2, 5, 70]);
+          const wide = tf.tensor(randoms(3 * 100, 47), [3, 100]);
+          return tf.concat([
+            tf.reshape(tf.concat([cls, tok], 1), [-1]),
+            tf.reshape(tf.concat([tok, tok, cls], 1), [-1]),
+            tf.reshape(tf.concat([wide, tf.tensor(randoms(2 * 100, 48), [2, 100])], 0), [-1]),
+            tf.reshape(tf.concat([wide, tf.tensor(randoms(3 * 90, 49), [3, 90]), wide], -1), [-1]),
+            tf.reshape(tf.concat([tf.zeros([2, 0, 70]), tok], 1), [-1]),
+          ]);
+        }],
       ];
       for (const [name, fn] of checks) {
         const [cpu, nat] = await both(fn);
@@ -423,11 +434,15 @@ describe('native backend', function () {
       await tf.setBackend('native');
       // K ≤ 1024 takes the in-place (strided) A kernels on AVX-512, larger K the packed A panels;
       // with many row panels (700 rows) and K > 768 the tasks are row blocks packing A per K slice.
+      // stream_bytes = 1: every eligible output (strided kernels, N a multiple of 16) is written with
+      // streaming stores, which the large outputs of a real forward use.
       const shapes = [[197, 96, 64], [5, 1000, 33], [1, 1, 1], [30, 45, 7], [43, 70, 1024], [31, 33, 1030],
-        [700, 70, 1030]] as const;
-      for (const [M, N, K] of shapes) for (const kernel of ['auto', 'avx2', 'scalar'] as const) for (const threads of [1, 2, 3]) {
+        [700, 70, 1030], [61, 112, 40]] as const;
+      for (const [M, N, K] of shapes) for (const kernel of ['auto', 'avx2', 'scalar'] as const) for (const threads of [1, 2, 3])
+      for (const streamBytes of [STREAM_BYTES_DEFAULT, 1]) {
         if (!addon.setKernel(kernel)) continue;
         addon.setThreads(threads);
+        expect(addon.tune('stream_bytes', streamBytes)).to.equal(true);
         // Activations the AVX-512 in-place-A kernels fuse (gelu, relu, linear, with and without
         // bias) and one they leave to the separate epilogue (sigmoid).
         for (const [tB, activation, withBias] of [[false, 'gelu', true], [true, 'gelu', true], [false, 'relu', true],
@@ -445,13 +460,14 @@ describe('native backend', function () {
             expect(got.shape).to.deep.equal([1, M, N]);
             const want = withResidual ? ref.map((v, p) => v + res[p]!) : ref;
             expect(relError(got.dataSync(), want),
-              `${M}x${N}x${K} tB=${tB} ${activation} bias=${withBias} residual=${withResidual} ${kernel} T=${threads}`).to.be.below(2e-5);
+              `${M}x${N}x${K} tB=${tB} ${activation} bias=${withBias} residual=${withResidual} ${kernel} T=${threads} stream=${streamBytes}`).to.be.below(2e-5);
             got.dispose();
           }
         }
       }
       addon.setKernel('auto');
       addon.setThreads(2);
+      addon.tune('stream_bytes', STREAM_BYTES_DEFAULT);
     });
 
     it('the packed product rejects a residual of the wrong shape or dtype', async () => {

@@ -32,6 +32,9 @@ export const REDUCE_CODES = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
 export type Word32Array = Float32Array | Int32Array;
 
 /** The addon's functions (see native/addon.cc for the argument contract). */
+/** Default of the addon's `stream_bytes` tunable (native/gemm.cc g_stream_bytes), for tests that change it. */
+export const STREAM_BYTES_DEFAULT = 8 << 20;
+
 export interface NativeAddon {
   gemm(a: Float32Array, b: Float32Array, c: Float32Array, M: number, N: number, K: number,
     transA: boolean, transB: boolean, batch: number, aIndex: Int32Array | null, bIndex: Int32Array | null,
@@ -39,6 +42,8 @@ export interface NativeAddon {
     act: number, alpha: number, bPacked?: boolean, residual?: Float32Array | null): void;
   packB(b: Float32Array, K: number, N: number, transB: boolean, out: Float32Array): void;
   packedBSize(K: number, N: number): number;
+  /** Bytes to skip from the start of `buf` to reach a 64-byte aligned address. */
+  align64(buf: ArrayBuffer): number;
   attention(qkv: Float32Array, B: number, T: number, H: number, hd: number, bias: Float32Array | null,
     biasPerHead: boolean, scale: number, context: Float32Array, probs: Float32Array | null): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
@@ -52,7 +57,7 @@ export interface NativeAddon {
   layerNorm(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, out: Float32Array,
     rows: number, cols: number, eps: number): void;
   setThreads(n: number): void;
-  tune(key: 'kc' | 'jb' | 'prefetch_rows', value: number): boolean;
+  tune(key: 'kc' | 'jb' | 'prefetch_rows' | 'stream_bytes', value: number): boolean;
   setKernel(name: 'avx512' | 'avx2' | 'scalar' | 'auto'): boolean;
   info(): { kernel: string; threads: number; defaultThreads: number; cpu: Record<string, boolean> };
 }

@@ -18,7 +18,7 @@ import { LAYOUT_KERNELS } from './native-layout.js';
 import {
   PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, batchMatMul, fusedMatMul, packWeights, packedMatMul,
 } from './native-matmul.js';
-import { markInputsShared, markShared, recycle, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
+import { markInputsShared, markShared, recycle, setAligner, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
 
 export { NATIVE_FUSED_ACTIVATIONS, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL } from './native-matmul.js';
 export { LAYER_NORM_KERNEL } from './native-elementwise.js';
@@ -111,6 +111,7 @@ export async function registerNativeBackend(): Promise<boolean> {
     return false;
   }
   registerKernels(addon);
+  setAligner((buf) => addon.align64(buf));
   tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(), 3);
   registered = true;
   return true;

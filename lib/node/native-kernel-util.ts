@@ -66,9 +66,24 @@ export function allocF32(n: number): Float32Array {
     pooledBytes -= reused.byteLength;
     return reused;
   }
-  const fresh = new Float32Array(n);
+  // 64-byte aligned (when the addon says where the boundary is): products then write whole cache
+  // lines with streaming stores.
+  let fresh: Float32Array;
+  if (align64 !== undefined && n >= 16) {
+    const buf = new ArrayBuffer(n * 4 + 60);
+    fresh = new Float32Array(buf, align64(buf), n);
+  } else {
+    fresh = new Float32Array(n);
+  }
   recyclable.add(fresh);
   return fresh;
+}
+
+let align64: ((buf: ArrayBuffer) => number) | undefined;
+
+/** Lets {@link allocF32} place new buffers on 64-byte boundaries (the addon knows addresses). */
+export function setAligner(fn: (buf: ArrayBuffer) => number): void {
+  align64 = fn;
 }
 
 /** Marks storage as visible outside the native kernels: it will never be recycled. */
