@@ -27,6 +27,7 @@ Options:
   --reexport           export again even if the cached file is current
   --batch <list>       comma-separated batch sizes                   (default 1,8)
   --runs <n>           timed runs per runtime and batch after 2 warm-up runs (default 9)
+  --pause-ms <ms>      idle time before each run, so the other runtime's spinning threads stop (default 100)
   --threads <n>        ORT intraOpNumThreads and BEIT_THREADS        (default 2)
   --only <runtime>     ort: time onnxruntime-node alone (skips our engine and the logits check);
                        native: ours alone
@@ -55,7 +56,7 @@ try {
   args = parseArgs({
     options: {
       ort: { type: 'string' }, model: { type: 'string' }, onnx: { type: 'string' }, reexport: { type: 'boolean' },
-      batch: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' },
+      batch: { type: 'string' }, runs: { type: 'string' }, 'pause-ms': { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' },
       'no-check': { type: 'boolean' }, ops: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -75,6 +76,8 @@ const posInt = (s, name, def) => {
 };
 const batches = String(args.batch ?? '1,8').split(',').map((b) => posInt(b, 'batch'));
 const runs = posInt(args.runs, 'runs', 9);
+const pauseMs = args['pause-ms'] === undefined ? 100 : Number(args['pause-ms']);
+if (!Number.isFinite(pauseMs) || pauseMs < 0) fail(`--pause-ms must be a number ≥ 0, got "${args["pause-ms"]}"`);
 const threads = posInt(args.threads, 'threads', 2);
 const WARMUP = 2;
 if (args.only !== undefined && !['ort', 'native'].includes(args.only)) fail(`--only must be ort or native, got "${args.only}"`);
@@ -213,6 +216,9 @@ for (const batch of batches) {
     const order = r % 2 === 0 ? runtimes.map((_, i) => i) : runtimes.map((_, i) => i).reverse();
     for (const i of order) {
       progress(`batch ${batch}: ${r < WARMUP ? `warm-up ${r + 1}/${WARMUP}` : `run ${r - WARMUP + 1}/${runs}`} ${runtimes[i].name}`);
+      // Both runtimes' worker threads spin for a while after a run (ORT's for longer); a pause lets
+      // them go idle so that neither run starts with the other's spinning threads on its cores.
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
       const t0 = performance.now();
       await runtimes[i].run(data, batch);
       const ms = (performance.now() - t0) / batch;
