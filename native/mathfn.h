@@ -34,15 +34,26 @@ inline float exp_approx(float x) {
 }
 
 inline float erf_approx(float x) {
-  const float ax = x < 0.0f ? -x : x;
-  const float t = 1.0f / (1.0f + 0.3275911f * ax);
-  float p = 1.061405429f;
-  p = p * t - 1.453152027f;
-  p = p * t + 1.421413741f;
-  p = p * t - 0.284496736f;
-  p = p * t + 0.254829592f;
-  const float y = 1.0f - p * t * exp_approx(-ax * ax);
-  return x < 0.0f ? -y : y;
+  // erf(x) = x·P(x²)/Q(x²) on [-4, 4] (clamped: erf(4) = 1 - 1.5e-8), P of degree 6 and Q of degree
+  // 4 in x², fitted by tools/fit-erf.py: |error| < 5.5e-8 in exact arithmetic, < 4e-7 evaluated in
+  // float32. Half the operations of the exp-based Abramowitz-Stegun 7.1.26 formula it replaces
+  // (the GELU epilogue of fc1 went from 4.3% to 3% of the product) and a smaller relative error
+  // near 0.
+  const float z = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+  const float z2 = z * z;
+  float p = 1.921285659e-08f;
+  p = p * z2 + -1.989747279e-06f;
+  p = p * z2 + 1.554708254e-04f;
+  p = p * z2 + 4.290992869e-03f;
+  p = p * z2 + 5.242757609e-02f;
+  p = p * z2 + 2.139012977e-01f;
+  p = p * z2 + 1.128378680e+00f;
+  float q = 1.097480982e-03f;
+  q = q * z2 + 1.554718886e-02f;
+  q = q * z2 + 1.207815019e-01f;
+  q = q * z2 + 5.228927735e-01f;
+  q = q * z2 + 1.000000000e+00f;
+  return z * p / q;
 }
 
 inline float tanh_approx(float x) {

@@ -71,21 +71,23 @@ __attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
   return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
 
-/// erf(x) for 16 lanes (Abramowitz & Stegun 7.1.26, as erf_approx).
+/// erf(x) for 16 lanes: the rational form of erf_approx (mathfn.h), same coefficients.
 __attribute__((target("avx512f"))) inline __m512 erf16(__m512 x) {
-  const __m512 ax = _mm512_abs_ps(x);
-  const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                                 _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, _mm512_set1_ps(1.0f)));
-  __m512 p = _mm512_set1_ps(1.061405429f);
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-  const __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), ax));
-  const __m512 y = _mm512_fnmadd_ps(_mm512_mul_ps(p, t), e, _mm512_set1_ps(1.0f));
-  // Copy the sign of x onto y (y >= 0).
-  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN));
-  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y), sign));
+  const __m512 z = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-4.0f)), _mm512_set1_ps(4.0f));
+  const __m512 z2 = _mm512_mul_ps(z, z);
+  __m512 p = _mm512_set1_ps(1.921285659e-08f);
+  p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(-1.989747279e-06f));
+  p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(1.554708254e-04f));
+  p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(4.290992869e-03f));
+  p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(5.242757609e-02f));
+  p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(2.139012977e-01f));
+  p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(1.128378680e+00f));
+  __m512 q = _mm512_set1_ps(1.097480982e-03f);
+  q = _mm512_fmadd_ps(q, z2, _mm512_set1_ps(1.554718886e-02f));
+  q = _mm512_fmadd_ps(q, z2, _mm512_set1_ps(1.207815019e-01f));
+  q = _mm512_fmadd_ps(q, z2, _mm512_set1_ps(5.228927735e-01f));
+  q = _mm512_fmadd_ps(q, z2, _mm512_set1_ps(1.000000000e+00f));
+  return _mm512_div_ps(_mm512_mul_ps(z, p), q);
 }
 
 /// 0.5·x·(1 + erf(x/√2)) for 16 lanes.
