@@ -157,6 +157,50 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// mlp(x, w1, b1|null, act, w2, b2|null, residual|null, out, M, D, F) -> boolean
+// out = act(x·W1 + b1)·W2 + b2 + residual with W1 [D, F] and W2 [F, D] packed by packB; false (out
+// untouched) when this CPU / these sizes have no fused path (mlpBlock(D, F) == 0).
+Napi::Value Mlp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 11) return fail(env, "mlp: expected 11 arguments"), env.Undefined();
+  Arr x = typed(info, 0, false), w1 = typed(info, 1, false), b1 = typed(info, 2, true);
+  Arr w2 = typed(info, 4, false), b2 = typed(info, 5, true), res = typed(info, 6, true);
+  Arr out = typed(info, 7, false);
+  if (!x.ok || !w1.ok || !b1.ok || !w2.ok || !b2.ok || !res.ok || !out.ok) return env.Undefined();
+  beit::MlpDesc m;
+  const int64_t act = num(info, 3);
+  m.M = num(info, 8);
+  m.D = num(info, 9);
+  m.F = num(info, 10);
+  if (m.M < 0 || m.D < 0 || m.F < 0) return fail(env, "mlp: bad sizes"), env.Undefined();
+  if (act < 0 || act > 7) return fail(env, "mlp: unknown activation code"), env.Undefined();
+  if (x.length < m.M * m.D || w1.length < beit::packed_b_size(m.D, m.F) ||
+      w2.length < beit::packed_b_size(m.F, m.D) || out.length < m.M * m.D ||
+      (b1.data != nullptr && b1.length < m.F) || (b2.data != nullptr && b2.length < m.D) ||
+      (res.data != nullptr && res.length < m.M * m.D))
+    return fail(env, "mlp: array shorter than the sizes given"), env.Undefined();
+  if (res.data != nullptr) {
+    const char* r0 = static_cast<const char*>(res.data);
+    const char* c0 = static_cast<const char*>(out.data);
+    if (r0 < c0 + out.length * 4 && c0 < r0 + res.length * 4)
+      return fail(env, "mlp: residual overlaps the output"), env.Undefined();
+  }
+  m.x = static_cast<const float*>(x.data);
+  m.w1 = static_cast<const float*>(w1.data);
+  m.b1 = static_cast<const float*>(b1.data);
+  m.act = static_cast<beit::Act>(act);
+  m.w2 = static_cast<const float*>(w2.data);
+  m.b2 = static_cast<const float*>(b2.data);
+  m.residual = static_cast<const float*>(res.data);
+  m.out = static_cast<float*>(out.data);
+  return Napi::Boolean::New(env, beit::mlp(m));
+}
+
+// mlpBlock(D, F): the intermediate's column block mlp() would use, 0 when it would return false.
+Napi::Value MlpBlock(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(beit::mlp_block(num(info, 0), num(info, 1))));
+}
+
 // packB(b, K, N, transB, out): out must hold packedBSize(K, N) floats
 Napi::Value PackB(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -381,6 +425,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("packB", Napi::Function::New(env, PackB));
   exports.Set("packedBSize", Napi::Function::New(env, PackedBSize));
   exports.Set("align64", Napi::Function::New(env, Align64));
+  exports.Set("mlp", Napi::Function::New(env, Mlp));
+  exports.Set("mlpBlock", Napi::Function::New(env, MlpBlock));
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("unary", Napi::Function::New(env, Unary));

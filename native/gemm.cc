@@ -11,6 +11,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -421,9 +422,15 @@ void gemm(const GemmDesc& d) {
   const bool pack_in_task = msplit == 1 && nsplit == 1 && d.batch > 1;
   // Weight products on AVX-512 read A in place with the strided kernels: packing A cost 3% of the
   // batch-8 forward (a pass over A through memory before any product).
+  const bool blocked = d.a_block > 0 || d.c_block > 0;
   const bool strided_a = g_strided_a != 0 && d.b_packed && !d.trans_a && g_avx512_helpers &&
                          mr == 14 && nr == kPackedWidth && !pack_in_task &&
-                         K <= g_strided_max_k;
+                         (d.a_block > 0 ? d.a_block : K) <= g_strided_max_k;
+  if (blocked && (!strided_a || d.batch != 1 || (d.a_block > 0 && K % d.a_block != 0) ||
+                  (d.c_block > 0 && (N % d.c_block != 0 || d.c_block % nr != 0)))) {
+    std::fprintf(stderr, "beit gemm: blocked layout on an unsupported path (internal error)\n");
+    std::abort();
+  }
 
   // Long rows with pre-packed B and many row panels (fc2 at batch 8: M = 1576, K = 3072): tasks
   // take row blocks and pack their A block one K slice at a time into a per-thread buffer that stays
@@ -493,8 +500,9 @@ void gemm(const GemmDesc& d) {
   // Large outputs of the strided kernels bypass the caches (streaming stores): a C that does not fit
   // in L2 otherwise costs a line fill per written line and evicts the A block (3% of the product).
   // Needs 64-byte aligned rows; the output is read once by the next operation.
+  const int64_t ldc = d.c_block > 0 ? d.c_block : N;
   const bool stream_c = strided_a && fused_epi && g_stream_bytes > 0 &&
-                        d.batch * M * N * 4 >= g_stream_bytes && N % 16 == 0 &&
+                        d.batch * M * N * 4 >= g_stream_bytes && ldc % 16 == 0 &&
                         (reinterpret_cast<uintptr_t>(d.C) & 63) == 0;
 
   auto task = [&](int t, int) {
@@ -522,7 +530,7 @@ void gemm(const GemmDesc& d) {
     float* bbuf = tl_packed_b.get(static_cast<size_t>(g_kc * nr * g_jb));
     // Pre-packed B needs no packing buffer in L2, so K is not sliced (C is written once): measured
     // +3-5% at K = 3072. Packed-per-call B keeps g_kc so the packed block stays in L2.
-    const int64_t kc_step = d.b_packed ? std::min<int64_t>(K, g_kc_packed) : g_kc;
+    const int64_t kc_step = d.a_block > 0 ? d.a_block : d.b_packed ? std::min<int64_t>(K, g_kc_packed) : g_kc;
     auto strip = [&](int64_t s, int64_t jb0, int64_t k0, int64_t kc, int64_t pc0, int64_t pc1) {
       const bool last = k0 + kc >= K;
       const int64_t j0 = s * nr;
@@ -532,19 +540,23 @@ void gemm(const GemmDesc& d) {
           ? Bm + (j0 / kPackedWidth) * K * kPackedWidth + k0 * kPackedWidth + j0 % kPackedWidth
           : bbuf + (s - jb0) * kc * nr;
       const int64_t ldb = d.b_packed ? kPackedWidth : nr;
+      // Blocked A: slice k0 is block k0 / a_block (kc_step = a_block); blocked C: the strip's block.
+      const float* a_slice = d.a_block > 0 ? Araw + (k0 / d.a_block) * M * d.a_block : Araw + k0;
+      const int64_t lda = d.a_block > 0 ? d.a_block : K;
+      float* c_strip = d.c_block > 0 ? Cm + (j0 / d.c_block) * M * d.c_block + j0 % d.c_block : Cm + j0;
       for (int64_t p = pc0; p < pc1; ++p) {
         const int64_t i0 = p * mr;
         const int64_t mv = std::min<int64_t>(mr, M - i0);
-        float* ct = Cm + i0 * N + j0;
+        float* ct = c_strip + i0 * ldc;
         if (strided_a)
-          kStridedAvx512[mv](kc, Araw + i0 * K + k0, K, bp, ldb, ct, N, nv, k0 > 0,
+          kStridedAvx512[mv](kc, a_slice + i0 * lda, lda, bp, ldb, ct, ldc, nv, k0 > 0,
                              last && fused_epi && d.bias != nullptr ? d.bias + j0 : nullptr,
                              last && fused_epi ? static_cast<int>(d.act) : 0,
                              last && fused_epi && d.residual != nullptr ? d.residual + (b * M + i0) * N + j0 : nullptr,
                              N, stream_c && last && k0 == 0 && nv == nr);
         else
           pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
-        if (last && epi && !(strided_a && fused_epi)) apply_epilogue(d, ct, N, mv, nv, b, i0, j0);
+        if (last && epi && !(strided_a && fused_epi)) apply_epilogue(d, ct, ldc, mv, nv, b, i0, j0);
       }
     };
     if (d.b_packed && g_order == 1) {
@@ -581,6 +593,57 @@ void gemm(const GemmDesc& d) {
   } else {
     pool.run(static_cast<int>(ntasks), task);
   }
+}
+
+namespace {
+Buffer g_mlp_hidden;  // the MLP intermediate (the forward runs one layer at a time)
+}  // namespace
+
+int64_t mlp_block(int64_t D, int64_t F) {
+  const KernelSet& ks = kernels();
+  if (!g_avx512_helpers || g_strided_a == 0 || ks.mr != 14 || ks.nr != kPackedWidth || D <= 0 ||
+      D > g_strided_max_k || F <= 0)
+    return 0;
+  // The largest block of whole 32-column strips dividing F that the in-place-A kernels take, with
+  // rows that do not all map to the same L1 sets (a multiple of 4 KiB would).
+  for (int64_t cb = std::min<int64_t>(F, g_strided_max_k) / kPackedWidth * kPackedWidth; cb >= kPackedWidth;
+       cb -= kPackedWidth)
+    if (F % cb == 0 && (cb * 4) % 4096 != 0) return cb;
+  return 0;
+}
+
+bool mlp(const MlpDesc& m) {
+  const int64_t cb = mlp_block(m.D, m.F);
+  if (cb == 0 || m.M <= 0) return false;
+  float* hidden = g_mlp_hidden.get(static_cast<size_t>(m.M * m.F));
+  if (hidden == nullptr) return false;
+  GemmDesc d1;
+  d1.M = m.M;
+  d1.N = m.F;
+  d1.K = m.D;
+  d1.A = m.x;
+  d1.B = m.w1;
+  d1.b_packed = true;
+  d1.C = hidden;
+  d1.c_block = cb;
+  d1.bias = m.b1;
+  d1.bias_sn = 1;
+  d1.act = m.act;
+  gemm(d1);
+  GemmDesc d2;
+  d2.M = m.M;
+  d2.N = m.D;
+  d2.K = m.F;
+  d2.A = hidden;
+  d2.a_block = cb;
+  d2.B = m.w2;
+  d2.b_packed = true;
+  d2.C = m.out;
+  d2.bias = m.b2;
+  d2.bias_sn = 1;
+  d2.residual = m.residual;
+  gemm(d2);
+  return true;
 }
 
 }  // namespace beit

@@ -44,7 +44,35 @@ struct GemmDesc {
   // Residual (null: none): batch × M × N, laid out like C and not overlapping it; added after the
   // activation, so the output is act(op(A)·op(B) + bias) + residual.
   const float* residual = nullptr;
+  // Column-blocked layouts (0: dense), for the MLP's intermediate (see mlp()): with c_block, C is
+  // stored as N / c_block blocks of [M, c_block] (block j at C + j·M·c_block); with a_block, A is
+  // stored as K / a_block blocks of [M, a_block]. Only where mlp_block() says they run (batch 1,
+  // pre-packed B, the AVX-512 in-place-A kernels).
+  int64_t a_block = 0, c_block = 0;
 };
+
+/// The MLP of a transformer layer: out = act(x·W1 + b1)·W2 + b2 + residual, W1 [D, F] and W2 [F, D]
+/// pre-packed. The intermediate [M, F] is kept in a column-blocked scratch buffer so that the second
+/// product reads it in place without L1 set conflicts (dense rows of F = 3072 floats are 12 KiB apart,
+/// so 14 rows share one set; packing them instead cost 3% of that product).
+struct MlpDesc {
+  const float* x = nullptr;    // [M, D]
+  const float* w1 = nullptr;   // packed [D, F]
+  const float* b1 = nullptr;   // [F] or null
+  Act act = Act::kNone;
+  const float* w2 = nullptr;   // packed [F, D]
+  const float* b2 = nullptr;   // [D] or null
+  const float* residual = nullptr;  // [M, D] or null (not overlapping out)
+  float* out = nullptr;        // [M, D]
+  int64_t M = 0, D = 0, F = 0;
+};
+
+/// Column block of the MLP intermediate for these sizes, or 0 when mlp() cannot run them (kernels
+/// other than AVX-512, D too large for the in-place-A kernels, F without a suitable block).
+int64_t mlp_block(int64_t D, int64_t F);
+
+/// Runs the MLP (see MlpDesc); false (nothing written) when mlp_block(D, F) is 0.
+bool mlp(const MlpDesc& m);
 
 /// Width of the column panels of a pre-packed B (a multiple of every micro-kernel's NR).
 constexpr int64_t kPackedWidth = 32;

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
-  ATTENTION_KERNEL, LAYER_NORM_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
+  ATTENTION_KERNEL, LAYER_NORM_KERNEL, MLP_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
 } from '../lib/node/native-backend.js';
 import { ACT_CODES, STREAM_BYTES_DEFAULT, type NativeAddon } from '../lib/node/native-addon.js';
 
@@ -247,7 +247,7 @@ describe('native backend', function () {
     it('registers every cpu kernel and replaces the hot ones', () => {
       const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName).sort();
       const nat = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
-      const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL, ATTENTION_KERNEL];
+      const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL, MLP_KERNEL, ATTENTION_KERNEL];
       expect(nat.filter((k) => !extra.includes(k))).to.deep.equal(cpu);
       for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean', 'Concat']) {
         expect(nativeKernelNames()).to.include(k);
@@ -468,6 +468,53 @@ describe('native backend', function () {
       addon.setKernel('auto');
       addon.setThreads(2);
       addon.tune('stream_bytes', STREAM_BYTES_DEFAULT);
+    });
+
+    it('the fused MLP matches a float64 reference (blocked intermediate, every fallback, streaming)', async function () {
+      this.timeout(120000);
+      await tf.setBackend('native');
+      // [M, D, F, expected block on AVX-512]: F = 3072 / 1536 / 1024 take 4 / 2 / 2 blocks (1024 floats
+      // = 4 KiB rows would share L1 sets, so 512), F = 96 one; F = 70 and D = 1100 have no fused path.
+      const shapes = [[197, 64, 3072, 768], [130, 40, 1536, 768], [61, 48, 96, 96], [45, 32, 1024, 512],
+        [5, 33, 70, 0], [20, 1100, 64, 0]] as const;
+      const avx512 = addon.info().kernel === 'avx512';
+      for (const [M, D, F, block] of shapes) {
+        addon.setKernel('auto');
+        expect(addon.mlpBlock(D, F), `mlpBlock(${D}, ${F})`).to.equal(avx512 ? block : 0);
+        const x = randoms(M * D, M + D), w1 = randoms(D * F, D + F), w2 = randoms(F * D, F + 7);
+        const b1 = randoms(F, 8), b2 = randoms(D, 9), res = randoms(M * D, 10);
+        const h64 = refProduct(x, w1, M, F, D, false, false);
+        const packed = tf.tidy(() => [
+          tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w1, [D, F]) }, {}) as tf.Tensor,
+          tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w2, [F, D]) }, {}) as tf.Tensor]);
+        for (const [activation, withBias] of [['gelu', true], ['relu', false], ['gelu_tanh', true], ['linear', true]] as const) {
+          const hidden = Float32Array.from(h64, (v, p) => ACTS[activation]!(v + (withBias ? b1[p % F]! : 0)));
+          const want = refProduct(hidden, w2, M, D, F, false, false).map((v, p) => v + (withBias ? b2[p % D]! : 0) + res[p]!);
+          for (const kernel of ['auto', 'avx2'] as const) for (const threads of [1, 2, 3]) for (const streamBytes of [STREAM_BYTES_DEFAULT, 1]) {
+            if (!addon.setKernel(kernel)) continue;
+            addon.setThreads(threads);
+            addon.tune('stream_bytes', streamBytes);
+            const got = tf.tidy(() => tf.engine().runKernel(MLP_KERNEL, {
+              a: tf.tensor2d(x, [M, D]), w1: packed[0]!, w2: packed[1]!, residual: tf.tensor2d(res, [M, D]),
+              ...(withBias ? { bias1: tf.tensor1d(b1), bias2: tf.tensor1d(b2) } : {}),
+            }, { n1: F, n2: D, activation }) as tf.Tensor);
+            expect(got.shape).to.deep.equal([M, D]);
+            expect(relError(got.dataSync(), want), `${M}x${D}x${F} ${activation} bias=${withBias} ${kernel} T=${threads} stream=${streamBytes}`)
+              .to.be.below(2e-5);
+            got.dispose();
+          }
+        }
+        tf.dispose(packed);
+      }
+      addon.setKernel('auto');
+      addon.setThreads(2);
+      addon.tune('stream_bytes', STREAM_BYTES_DEFAULT);
+      // Mismatched weights are refused, naming the shapes.
+      const bad = () => tf.tidy(() => {
+        const w = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.zeros([8, 64]) }, {}) as tf.Tensor;
+        return tf.engine().runKernel(MLP_KERNEL, { a: tf.zeros([3, 16]), w1: w, w2: w }, { n1: 64, n2: 16 });
+      });
+      expect(bad).to.throw(/BeitMlp: a \[3,16\].*w1 \[2,8,32\]/);
     });
 
     it('the packed product rejects a residual of the wrong shape or dtype', async () => {

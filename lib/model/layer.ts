@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
-import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearAct, linearResidual, type Linear } from './ops.js';
+import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearResidual, mlp, type Linear } from './ops.js';
 
 /** Device weights of one layer (after fusion/folding). */
 export interface DeviceLayer {
@@ -48,7 +48,7 @@ export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D |
   // epilogue on the native backend).
   const x1 = linearResidual(context, w.attention_output, tf.reshape(x, [B * T, D]) as tf.Tensor2D);
   const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
-  const hidden = linearResidual(linearAct(h2, w.intermediate, c.hidden_act), w.output, x1);
+  const hidden = mlp(h2, w.intermediate, c.hidden_act, w.output, x1);
   return { hidden: tf.reshape(hidden, [B, T, D]) as tf.Tensor3D, probs };
 }
 

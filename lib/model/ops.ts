@@ -2,7 +2,7 @@
  * Small tensor helpers shared by the model stages: LayerNorm (HF `nn.LayerNorm`, biased variance),
  * the activations of HF's ACT2FN, and linear layers. Where the active backend registers this
  * project's fused kernels (the Node `native` backend: `BeitLayerNorm`, `BeitPackWeights`,
- * `BeitPackedMatMul` with a GELU epilogue), they are used; every other backend runs the same math
+ * `BeitPackedMatMul` with a GELU epilogue, `BeitMlp`), they are used; every other backend runs the same math
  * composed from standard tfjs ops. The kernels are looked up by name, so this module stays
  * backend-neutral (and browser-safe).
  */
@@ -14,6 +14,7 @@ export const FUSED_KERNELS = {
   layerNorm: 'BeitLayerNorm',
   packWeights: 'BeitPackWeights',
   packedMatMul: 'BeitPackedMatMul',
+  mlp: 'BeitMlp',
   attention: 'BeitAttention',
 } as const;
 
@@ -120,4 +121,18 @@ export function linearAct(x: tf.Tensor2D, l: Linear, act: HiddenAct): tf.Tensor2
       { n: l.n, activation: fused }) as tf.Tensor2D;
   }
   return tf.tidy(() => activation(linear(x, l), act) as tf.Tensor2D);
+}
+
+/**
+ * The MLP of a layer with its residual: `residual + act(x @ fc1 + b1) @ fc2 + b2`. One kernel where
+ * the backend has it (its intermediate never becomes a tensor), otherwise the two products above.
+ */
+export function mlp(x: tf.Tensor2D, fc1: Linear, act: HiddenAct, fc2: Linear, residual: tf.Tensor2D): tf.Tensor2D {
+  const fused = EPILOGUE[act];
+  if (fc1.packed && fc2.packed && fused && hasKernel(FUSED_KERNELS.mlp)) {
+    return tf.engine().runKernel(FUSED_KERNELS.mlp, {
+      a: x, w1: fc1.w, w2: fc2.w, residual, ...(fc1.b ? { bias1: fc1.b } : {}), ...(fc2.b ? { bias2: fc2.b } : {}),
+    }, { n1: fc1.n, n2: fc2.n, activation: fused }) as tf.Tensor2D;
+  }
+  return tf.tidy(() => linearResidual(linearAct(x, fc1, act), fc2, residual));
 }

@@ -42,6 +42,11 @@ export interface NativeAddon {
     act: number, alpha: number, bPacked?: boolean, residual?: Float32Array | null): void;
   packB(b: Float32Array, K: number, N: number, transB: boolean, out: Float32Array): void;
   packedBSize(K: number, N: number): number;
+  /** out = act(x·W1 + b1)·W2 + b2 + residual (packed W1 [D, F], W2 [F, D]); false when mlpBlock(D, F) is 0. */
+  mlp(x: Float32Array, w1: Float32Array, b1: Float32Array | null, act: number, w2: Float32Array,
+    b2: Float32Array | null, residual: Float32Array | null, out: Float32Array, M: number, D: number, F: number): boolean;
+  /** Column block of the fused MLP's intermediate, 0 when `mlp` has no fused path for these sizes. */
+  mlpBlock(D: number, F: number): number;
   /** Bytes to skip from the start of `buf` to reach a 64-byte aligned address. */
   align64(buf: ArrayBuffer): number;
   attention(qkv: Float32Array, B: number, T: number, H: number, hd: number, bias: Float32Array | null,

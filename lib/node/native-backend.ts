@@ -16,11 +16,11 @@ import { ATTENTION_KERNEL, attention } from './native-attention.js';
 import { ELEMENTWISE_KERNELS } from './native-elementwise.js';
 import { LAYOUT_KERNELS } from './native-layout.js';
 import {
-  PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, batchMatMul, fusedMatMul, packWeights, packedMatMul,
+  MLP_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, batchMatMul, fusedMatMul, mlp, packWeights, packedMatMul,
 } from './native-matmul.js';
 import { markInputsShared, markShared, recycle, setAligner, type KernelArgs, type NativeKernel } from './native-kernel-util.js';
 
-export { NATIVE_FUSED_ACTIVATIONS, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL } from './native-matmul.js';
+export { MLP_KERNEL, NATIVE_FUSED_ACTIVATIONS, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL } from './native-matmul.js';
 export { LAYER_NORM_KERNEL } from './native-elementwise.js';
 export { ATTENTION_KERNEL } from './native-attention.js';
 
@@ -33,6 +33,7 @@ const NATIVE_KERNELS: Readonly<Record<string, NativeKernel>> = {
   _FusedMatMul: fusedMatMul,
   [PACK_WEIGHTS_KERNEL]: packWeights,
   [PACKED_MATMUL_KERNEL]: packedMatMul,
+  [MLP_KERNEL]: mlp,
   [ATTENTION_KERNEL]: attention,
   ...ELEMENTWISE_KERNELS,
   ...LAYOUT_KERNELS,
@@ -92,7 +93,7 @@ function registerKernels(addon: NativeAddon): void {
     };
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME, kernelFunc: own ? wrap(own) : fallback });
   }
-  // Kernels tfjs does not define (fused LayerNorm, packed weights, fused attention).
+  // Kernels tfjs does not define (fused LayerNorm, packed weights, fused MLP and attention).
   const cpuNames = new Set(cpu.map((k) => k.kernelName));
   for (const [kernelName, own] of Object.entries(NATIVE_KERNELS)) {
     if (!cpuNames.has(kernelName)) tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: wrap(own) });

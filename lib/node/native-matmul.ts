@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ACT_CODES, BINARY_CODES, UNARY_CODES, type NativeAddon } from './native-addon.js';
-import { allocF32, broadcastStrides, collapse, cpuKernel, f32, sizeOf, type KernelArgs } from './native-kernel-util.js';
+import { allocF32, broadcastStrides, collapse, cpuKernel, f32, recycle, sizeOf, type KernelArgs } from './native-kernel-util.js';
 
 /** Activations `_FusedMatMul` accepts on the `native` backend (a superset of tfjs's). */
 export const NATIVE_FUSED_ACTIVATIONS: readonly string[] = [...Object.keys(ACT_CODES), 'prelu'];
@@ -225,4 +225,59 @@ export function packedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInf
   addon.gemm(av, bv, out, M, N, K, false, false, 1, null, null, 1, 1, biasVals, 0, 0, 1, code,
     leakyreluAlpha ?? 0.2, true, resVals);
   return args.backend.makeTensorInfo(outShape, 'float32', out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The MLP of a layer as one kernel: act(x·W1 + b1)·W2 + b2 + residual. Natively (AVX-512) the
+// intermediate never becomes a tensor: it lives in the addon's column-blocked scratch buffer, which
+// the second product reads in place (see native/gemm.h MlpDesc); elsewhere it is two packed products.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Kernel: inputs `{a [..., M, D], w1 (packed [D, F]), bias1?, w2 (packed [F, D]), bias2?, residual?}`,
+ * attrs `{n1: F, n2: D, activation?}` -> `[..., M, D]`.
+ */
+export const MLP_KERNEL = 'BeitMlp';
+
+/** `BeitMlp`. */
+export function mlp(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
+  const { a, w1, bias1, w2, bias2, residual } = args.inputs as {
+    a: tf.TensorInfo; w1: tf.TensorInfo; bias1?: tf.TensorInfo; w2: tf.TensorInfo; bias2?: tf.TensorInfo; residual?: tf.TensorInfo;
+  };
+  const { n1: F, n2: N, activation } = args.attrs as { n1: number; n2: number; activation?: string };
+  const D = a.shape[a.shape.length - 1]!;
+  const code = (ACT_CODES as Record<string, number>)[activation ?? 'linear'];
+  const av = f32(args.backend, a), w1v = f32(args.backend, w1), w2v = f32(args.backend, w2);
+  const packedAs = (w: tf.TensorInfo, K: number, n: number) =>
+    w.shape.length === 3 && w.shape[0] === Math.ceil(n / PACKED_WIDTH) && w.shape[1] === K && w.shape[2] === PACKED_WIDTH;
+  if (code === undefined || N !== D || av === undefined || w1v === undefined || w2v === undefined ||
+      !packedAs(w1, D, F) || !packedAs(w2, F, N)) {
+    throw new Error(`${MLP_KERNEL}: a [${a.shape}] (${a.dtype}), w1 [${w1.shape}], w2 [${w2.shape}], n1=${F}, n2=${N}, ` +
+      `activation ${activation ?? 'linear'}: expected float32 a [..., D], packed w1 for [D, n1], packed w2 for [n1, D] ` +
+      `with n2 = D, an activation of ${Object.keys(ACT_CODES).join(', ')}`);
+  }
+  const vec = (t: tf.TensorInfo | undefined, n: number, name: string): Float32Array | null => {
+    if (t === undefined) return null;
+    const v = f32(args.backend, t);
+    if (v === undefined || sizeOf(t.shape) !== n) throw new Error(`${MLP_KERNEL}: ${name} must be float32 with ${n} elements, got ${t.dtype} [${t.shape}]`);
+    return v;
+  };
+  const b1v = vec(bias1, F, 'bias1'), b2v = vec(bias2, N, 'bias2');
+  const M = sizeOf(a.shape.slice(0, -1));
+  let resVals: Float32Array | null = null;
+  if (residual !== undefined) {
+    const rv = residual.dtype === 'float32' ? f32(args.backend, residual) : undefined;
+    if (rv === undefined || residual.shape.length !== a.shape.length || residual.shape.some((d, i) => d !== a.shape[i])) {
+      throw new Error(`${MLP_KERNEL}: residual must be float32 of the output's shape [${a.shape}], got ${residual.dtype} [${residual.shape}]`);
+    }
+    resVals = rv;
+  }
+  const out = allocF32(M * N);
+  if (!addon.mlp(av, w1v, b1v, code, w2v, b2v, resVals, out, M, D, F)) {
+    const hidden = allocF32(M * F);
+    addon.gemm(av, w1v, hidden, M, F, D, false, false, 1, null, null, 1, 1, b1v, 0, 0, 1, code, 0.2, true, null);
+    addon.gemm(hidden, w2v, out, M, N, F, false, false, 1, null, null, 1, 1, b2v, 0, 0, 1, 0, 0, true, resVals);
+    recycle(hidden);  // never visible outside this kernel
+  }
+  return args.backend.makeTensorInfo(a.shape.slice(), 'float32', out);
 }
