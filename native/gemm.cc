@@ -35,8 +35,8 @@ int64_t g_strided_a = 1;       // pre-packed B, row-major A, AVX-512: read A in 
 int64_t g_strided_max_k = 1024;  // ... when K is at most this (longer rows: packing wins)
 int64_t g_tasks_per_thread = 4;  // row/column blocks per thread for single products
 int64_t g_row_tasks = 1;       // pre-packed B, long rows, many panels: row-block tasks (see gemm)
-int64_t g_order = 0;
-int64_t g_stream_bytes = 8 << 20;  // outputs at least this big are written with streaming stores           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
+int64_t g_order = 0;           // pre-packed B loop order: 0 = M block, strips, K; 1 = M block, K, strips
+int64_t g_stream_bytes = 1 << 20;  // outputs at least this big (more than L2) use streaming stores
 
 const KernelSet* g_kernels = nullptr;
 bool g_avx512_helpers = false;  // AVX-512 packing / epilogue (with the AVX-512 micro-kernels only)

@@ -33,7 +33,7 @@ export type Word32Array = Float32Array | Int32Array;
 
 /** The addon's functions (see native/addon.cc for the argument contract). */
 /** Default of the addon's `stream_bytes` tunable (native/gemm.cc g_stream_bytes), for tests that change it. */
-export const STREAM_BYTES_DEFAULT = 8 << 20;
+export const STREAM_BYTES_DEFAULT = 1 << 20;
 
 export interface NativeAddon {
   gemm(a: Float32Array, b: Float32Array, c: Float32Array, M: number, N: number, K: number,
