@@ -71,6 +71,14 @@ class Buffer {
     }
     return p_;
   }
+  /// Frees the storage when it holds more than max_bytes (a one-off large batch keeps no memory).
+  void trim(size_t max_bytes) {
+    if (cap_ * sizeof(float) > max_bytes) {
+      std::free(p_);
+      p_ = nullptr;
+      cap_ = 0;
+    }
+  }
 
  private:
   float* p_ = nullptr;
@@ -643,6 +651,7 @@ bool mlp(const MlpDesc& m) {
   d2.bias_sn = 1;
   d2.residual = m.residual;
   gemm(d2);
+  g_mlp_hidden.trim(64u << 20);  // kept for the next layer up to 64 MiB (batch 16 of base-size)
   return true;
 }
 
