@@ -71,9 +71,10 @@ class Buffer {
     }
     return p_;
   }
-  /// Frees the storage when it holds more than max_bytes (a one-off large batch keeps no memory).
-  void trim(size_t max_bytes) {
-    if (cap_ * sizeof(float) > max_bytes) {
+  /// Frees the storage when it holds more than max_bytes and less than half of it is wanted now
+  /// (after a one-off large batch, smaller ones do not keep its memory).
+  void trim(size_t max_bytes, size_t wanted) {
+    if (cap_ * sizeof(float) > max_bytes && wanted < cap_ / 2) {
       std::free(p_);
       p_ = nullptr;
       cap_ = 0;
@@ -623,6 +624,7 @@ int64_t mlp_block(int64_t D, int64_t F) {
 bool mlp(const MlpDesc& m) {
   const int64_t cb = mlp_block(m.D, m.F);
   if (cb == 0 || m.M <= 0) return false;
+  g_mlp_hidden.trim(64u << 20, static_cast<size_t>(m.M * m.F));
   float* hidden = g_mlp_hidden.get(static_cast<size_t>(m.M * m.F));
   if (hidden == nullptr) return false;
   GemmDesc d1;
@@ -651,7 +653,6 @@ bool mlp(const MlpDesc& m) {
   d2.bias_sn = 1;
   d2.residual = m.residual;
   gemm(d2);
-  g_mlp_hidden.trim(64u << 20);  // kept for the next layer up to 64 MiB (batch 16 of base-size)
   return true;
 }
 
