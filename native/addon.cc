@@ -73,6 +73,13 @@ Arr ints(const Napi::CallbackInfo& info, size_t i, bool nullable) {
   return a;
 }
 
+/// Whether two arrays of 4-byte elements share memory.
+bool overlap(const Arr& a, const Arr& b) {
+  const char* a0 = static_cast<const char*>(a.data);
+  const char* b0 = static_cast<const char*>(b.data);
+  return a0 < b0 + b.length * 4 && b0 < a0 + a.length * 4;
+}
+
 int64_t num(const Napi::CallbackInfo& info, size_t i) {
   return info[i].IsNumber() ? info[i].As<Napi::Number>().Int64Value() : -1;
 }
@@ -141,10 +148,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   if (residual.data != nullptr) {
     if (residual.length < d.batch * d.M * d.N)
       return fail(env, "gemm: residual shorter than the output"), env.Undefined();
-    const char* r0 = static_cast<const char*>(residual.data);
-    const char* c0 = static_cast<const char*>(C.data);
-    if (r0 < c0 + C.length * 4 && c0 < r0 + residual.length * 4)
-      return fail(env, "gemm: residual overlaps the output"), env.Undefined();
+    if (overlap(residual, C)) return fail(env, "gemm: residual overlaps the output"), env.Undefined();
   }
   d.residual = static_cast<const float*>(residual.data);
   d.A = static_cast<const float*>(A.data);
@@ -179,12 +183,8 @@ Napi::Value Mlp(const Napi::CallbackInfo& info) {
       (b1.data != nullptr && b1.length < m.F) || (b2.data != nullptr && b2.length < m.D) ||
       (res.data != nullptr && res.length < m.M * m.D))
     return fail(env, "mlp: array shorter than the sizes given"), env.Undefined();
-  if (res.data != nullptr) {
-    const char* r0 = static_cast<const char*>(res.data);
-    const char* c0 = static_cast<const char*>(out.data);
-    if (r0 < c0 + out.length * 4 && c0 < r0 + res.length * 4)
-      return fail(env, "mlp: residual overlaps the output"), env.Undefined();
-  }
+  if (res.data != nullptr && overlap(res, out))
+    return fail(env, "mlp: residual overlaps the output"), env.Undefined();
   m.x = static_cast<const float*>(x.data);
   m.w1 = static_cast<const float*>(w1.data);
   m.b1 = static_cast<const float*>(b1.data);

@@ -11,6 +11,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -280,48 +281,29 @@ void apply_epilogue(const GemmDesc& d, float* c, int64_t ldc, int64_t m, int64_t
 }
 
 bool gemm_tune(const char* key, int64_t value) {
-  if (std::strcmp(key, "kc") == 0 && value >= 16 && value <= 8192) {
-    g_kc = value;
-    return true;
-  }
-  if (std::strcmp(key, "mc_bytes") == 0 && value >= 4096) {
-    g_mc_bytes = value;
-    return true;
-  }
-  if (std::strcmp(key, "kc_packed") == 0 && value >= 16 && value <= 8192) {
-    g_kc_packed = value;
-    return true;
-  }
-  if (std::strcmp(key, "strided_a") == 0 && value >= 0 && value <= 1) {
-    g_strided_a = value;
-    return true;
-  }
-  if (std::strcmp(key, "strided_max_k") == 0 && value >= 0) {
-    g_strided_max_k = value;
-    return true;
-  }
-  if (std::strcmp(key, "tasks_per_thread") == 0 && value >= 1 && value <= 64) {
-    g_tasks_per_thread = value;
-    return true;
-  }
-  if (std::strcmp(key, "row_tasks") == 0 && value >= 0 && value <= 1) {
-    g_row_tasks = value;
-    return true;
-  }
-  if (std::strcmp(key, "order") == 0 && value >= 0 && value <= 1) {
-    g_order = value;
-    return true;
-  }
-  if (std::strcmp(key, "stream_bytes") == 0 && value >= 0) {
-    g_stream_bytes = value;
-    return true;
-  }
-  if (std::strcmp(key, "jb") == 0 && value >= 1 && value <= 256) {
-    g_jb = value;
-    return true;
-  }
-  if (std::strcmp(key, "prefetch_rows") == 0 && value >= 1 && value <= 256) {
-    g_prefetch_rows = value;
+  struct Tunable {
+    const char* name;
+    int64_t* value;
+    int64_t min, max;
+  };
+  constexpr int64_t kAny = INT64_MAX;
+  const Tunable tunables[] = {
+      {"kc", &g_kc, 16, 8192},
+      {"mc_bytes", &g_mc_bytes, 4096, kAny},
+      {"kc_packed", &g_kc_packed, 16, 8192},
+      {"strided_a", &g_strided_a, 0, 1},
+      {"strided_max_k", &g_strided_max_k, 0, kAny},
+      {"tasks_per_thread", &g_tasks_per_thread, 1, 64},
+      {"row_tasks", &g_row_tasks, 0, 1},
+      {"order", &g_order, 0, 1},
+      {"stream_bytes", &g_stream_bytes, 0, kAny},
+      {"jb", &g_jb, 1, 256},
+      {"prefetch_rows", &g_prefetch_rows, 1, 256},
+  };
+  for (const Tunable& t : tunables) {
+    if (std::strcmp(key, t.name) != 0) continue;
+    if (value < t.min || value > t.max) return false;
+    *t.value = value;
     return true;
   }
   return false;
@@ -508,7 +490,8 @@ void gemm(const GemmDesc& d) {
   const int64_t b_len = d.b_packed ? packed_b_size(K, N) : K * N;
   // Large outputs of the strided kernels bypass the caches (streaming stores): a C that does not fit
   // in L2 otherwise costs a line fill per written line and evicts the A block (3% of the product).
-  // Needs 64-byte aligned rows; the output is read once by the next operation.
+  // Needs 64-byte aligned rows; the output is read once by the next operation. (The pool fences
+  // each task, which orders these weakly ordered stores before its completion count.)
   const int64_t ldc = d.c_block > 0 ? d.c_block : N;
   const bool stream_c = strided_a && fused_epi && g_stream_bytes > 0 &&
                         d.batch * M * N * 4 >= g_stream_bytes && ldc % 16 == 0 &&
@@ -564,7 +547,7 @@ void gemm(const GemmDesc& d) {
                              last && fused_epi && d.residual != nullptr ? d.residual + (b * M + i0) * N + j0 : nullptr,
                              N, stream_c && last && k0 == 0 && nv == nr);
         else
-          pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, N, nv, k0 > 0);
+          pick_kernel(ks, mv, nv)(kc, Am + p * mr * K + k0 * mr, bp, ldb, ct, ldc, nv, k0 > 0);
         if (last && epi && !(strided_a && fused_epi)) apply_epilogue(d, ct, ldc, mv, nv, b, i0, j0);
       }
     };
@@ -579,7 +562,6 @@ void gemm(const GemmDesc& d) {
           for (int64_t s = s0; s < s1; ++s) strip(s, s0, k0, kc, pc0, pc1);
         }
       }
-      if (stream_c) _mm_sfence();
       return;
     }
     for (int64_t pc0 = p0; pc0 < p1; pc0 += mc_panels) {
@@ -594,7 +576,6 @@ void gemm(const GemmDesc& d) {
         }
       }
     }
-    if (stream_c) _mm_sfence();  // streaming stores are weakly ordered: publish before the pool's sync
   };
   const int64_t ntasks = d.batch * msplit * nsplit;
   if (serial) {

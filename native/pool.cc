@@ -11,6 +11,14 @@ namespace beit {
 namespace {
 thread_local bool tl_in_job = false;
 
+/// Orders a task's streaming (non-temporal) stores, which the atomics below do not, before its
+/// completion is counted: the caller reads every task's output once all are counted.
+inline void store_fence() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_sfence();
+#endif
+}
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -78,6 +86,7 @@ void ThreadPool::work_on(uint32_t id, int tid) {
     if (static_cast<int>(t) >= n) return;
     if (!job_word_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) continue;
     (*job_.load(std::memory_order_acquire))(static_cast<int>(t), tid);
+    store_fence();
     done_.fetch_add(1, std::memory_order_acq_rel);
   }
 }

@@ -187,6 +187,31 @@ export function packWeights(addon: NativeAddon, args: KernelArgs): tf.TensorInfo
   return args.backend.makeTensorInfo([panels, K, PACKED_WIDTH], 'float32', out);
 }
 
+/** Whether `w` is a packed weight (`BeitPackWeights`) of a `[K, n]` matrix. */
+function isPackedFor(w: tf.TensorInfo, K: number, n: number): boolean {
+  return w.shape.length === 3 && w.shape[0] === Math.ceil(n / PACKED_WIDTH) && w.shape[1] === K && w.shape[2] === PACKED_WIDTH;
+}
+
+/** The float32 values of an optional bias of n elements (null when absent); throws naming `kernel`. */
+function biasValues(args: KernelArgs, t: tf.TensorInfo | undefined, n: number, kernel: string, name = 'bias'): Float32Array | null {
+  if (t === undefined) return null;
+  const v = f32(args.backend, t);
+  if (v === undefined || sizeOf(t.shape) !== n) {
+    throw new Error(`${kernel}: ${name} must be float32 with ${n} elements, got ${t.dtype} [${t.shape}]`);
+  }
+  return v;
+}
+
+/** The float32 values of an optional residual of the output's shape (null when absent); throws naming `kernel`. */
+function residualValues(args: KernelArgs, t: tf.TensorInfo | undefined, outShape: readonly number[], kernel: string): Float32Array | null {
+  if (t === undefined) return null;
+  const v = t.dtype === 'float32' ? f32(args.backend, t) : undefined;
+  if (v === undefined || t.shape.length !== outShape.length || t.shape.some((d, i) => d !== outShape[i])) {
+    throw new Error(`${kernel}: residual must be float32 of the output's shape [${outShape}], got ${t.dtype} [${t.shape}]`);
+  }
+  return v;
+}
+
 /** `BeitPackedMatMul`: rows of `a` times the packed weight, bias, activation and residual fused. */
 export function packedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
   const { a, b, bias, residual } = args.inputs as
@@ -194,33 +219,17 @@ export function packedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInf
   const { n: N, activation, leakyreluAlpha } = args.attrs as { n: number; activation?: string; leakyreluAlpha?: number };
   const av = f32(args.backend, a), bv = f32(args.backend, b);
   const K = a.shape[a.shape.length - 1]!;
-  if (av === undefined || bv === undefined || b.shape.length !== 3 || b.shape[1] !== K ||
-      b.shape[2] !== PACKED_WIDTH || b.shape[0] !== Math.ceil(N / PACKED_WIDTH)) {
+  if (av === undefined || bv === undefined || !isPackedFor(b, K, N)) {
     throw new Error(`${PACKED_MATMUL_KERNEL}: a [${a.shape}] (${a.dtype}) does not match packed weight [${b.shape}] for n=${N}`);
   }
   const code = (ACT_CODES as Record<string, number>)[activation ?? 'linear'];
   if (code === undefined) {
     throw new Error(`${PACKED_MATMUL_KERNEL}: activation "${activation}" not supported; supported: ${Object.keys(ACT_CODES).join(', ')}`);
   }
-  let biasVals: Float32Array | null = null;
-  if (bias !== undefined) {
-    biasVals = f32(args.backend, bias) ?? null;
-    if (biasVals === null || sizeOf(bias.shape) !== N) {
-      throw new Error(`${PACKED_MATMUL_KERNEL}: bias must be float32 with ${N} elements, got [${bias.shape}]`);
-    }
-  }
+  const biasVals = biasValues(args, bias, N, PACKED_MATMUL_KERNEL);
   const outShape = [...a.shape.slice(0, -1), N];
   const M = sizeOf(a.shape.slice(0, -1));
-  let resVals: Float32Array | null = null;
-  if (residual !== undefined) {
-    const rv = residual.dtype === 'float32' ? f32(args.backend, residual) : undefined;
-    if (rv === undefined || residual.shape.length !== outShape.length ||
-        residual.shape.some((d, i) => d !== outShape[i])) {
-      throw new Error(`${PACKED_MATMUL_KERNEL}: residual must be float32 of the output's shape [${outShape}], ` +
-        `got ${residual.dtype} [${residual.shape}]`);
-    }
-    resVals = rv;
-  }
+  const resVals = residualValues(args, residual, outShape, PACKED_MATMUL_KERNEL);
   const out = allocF32(M * N);
   addon.gemm(av, bv, out, M, N, K, false, false, 1, null, null, 1, 1, biasVals, 0, 0, 1, code,
     leakyreluAlpha ?? 0.2, true, resVals);
@@ -248,30 +257,15 @@ export function mlp(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
   const D = a.shape[a.shape.length - 1]!;
   const code = (ACT_CODES as Record<string, number>)[activation ?? 'linear'];
   const av = f32(args.backend, a), w1v = f32(args.backend, w1), w2v = f32(args.backend, w2);
-  const packedAs = (w: tf.TensorInfo, K: number, n: number) =>
-    w.shape.length === 3 && w.shape[0] === Math.ceil(n / PACKED_WIDTH) && w.shape[1] === K && w.shape[2] === PACKED_WIDTH;
   if (code === undefined || N !== D || av === undefined || w1v === undefined || w2v === undefined ||
-      !packedAs(w1, D, F) || !packedAs(w2, F, N)) {
+      !isPackedFor(w1, D, F) || !isPackedFor(w2, F, N)) {
     throw new Error(`${MLP_KERNEL}: a [${a.shape}] (${a.dtype}), w1 [${w1.shape}], w2 [${w2.shape}], n1=${F}, n2=${N}, ` +
       `activation ${activation ?? 'linear'}: expected float32 a [..., D], packed w1 for [D, n1], packed w2 for [n1, D] ` +
       `with n2 = D, an activation of ${Object.keys(ACT_CODES).join(', ')}`);
   }
-  const vec = (t: tf.TensorInfo | undefined, n: number, name: string): Float32Array | null => {
-    if (t === undefined) return null;
-    const v = f32(args.backend, t);
-    if (v === undefined || sizeOf(t.shape) !== n) throw new Error(`${MLP_KERNEL}: ${name} must be float32 with ${n} elements, got ${t.dtype} [${t.shape}]`);
-    return v;
-  };
-  const b1v = vec(bias1, F, 'bias1'), b2v = vec(bias2, N, 'bias2');
+  const b1v = biasValues(args, bias1, F, MLP_KERNEL, 'bias1'), b2v = biasValues(args, bias2, N, MLP_KERNEL, 'bias2');
   const M = sizeOf(a.shape.slice(0, -1));
-  let resVals: Float32Array | null = null;
-  if (residual !== undefined) {
-    const rv = residual.dtype === 'float32' ? f32(args.backend, residual) : undefined;
-    if (rv === undefined || residual.shape.length !== a.shape.length || residual.shape.some((d, i) => d !== a.shape[i])) {
-      throw new Error(`${MLP_KERNEL}: residual must be float32 of the output's shape [${a.shape}], got ${residual.dtype} [${residual.shape}]`);
-    }
-    resVals = rv;
-  }
+  const resVals = residualValues(args, residual, a.shape, MLP_KERNEL);
   const out = allocF32(M * N);
   if (!addon.mlp(av, w1v, b1v, code, w2v, b2v, resVals, out, M, D, F)) {
     const hidden = allocF32(M * F);
