@@ -100,7 +100,8 @@ describe('native backend', function () {
 
   before(async function () {
     if (!(await registerNativeBackend())) {
-      this.skip(); // the addon was not built: see nativeUnavailableReason()
+      console.log(`      (skipped: native addon unavailable: ${nativeUnavailableReason()}; build it with: node tools/build-native.mjs)`);
+      this.skip();
     }
     addon = nativeAddon()!;
   });
@@ -122,7 +123,10 @@ describe('native backend', function () {
     for (const kernel of kernels) {
       for (const threads of [1, 2, 3]) {
         it(`${kernel} kernel, ${threads} thread(s): all shapes and transpositions`, function () {
-          if (!addon.setKernel(kernel)) this.skip(); // this CPU lacks the instruction set
+          if (!addon.setKernel(kernel)) {
+            console.log(`      (skipped: this CPU has no ${kernel} instructions)`);
+            this.skip();
+          }
           addon.setThreads(threads);
           for (const { M, N, K, tA, tB, a, b, ref } of productCases()) {
             const c = new Float32Array(M * N).fill(NaN);
