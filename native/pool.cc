@@ -3,6 +3,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -81,11 +82,15 @@ void ThreadPool::work_on(uint32_t id, int tid) {
   for (;;) {
     uint64_t w = job_word_.load(std::memory_order_acquire);
     if (static_cast<uint32_t>(w >> 32) != id) return;  // a later job: not ours to touch
-    const uint32_t t = static_cast<uint32_t>(w);
-    const int n = job_tasks_.load(std::memory_order_relaxed);
-    if (static_cast<int>(t) >= n) return;
+    const uint32_t next = static_cast<uint32_t>(w & 0xFFFF);
+    const uint32_t count = static_cast<uint32_t>((w >> 16) & 0xFFFF);
+    if (next >= count) return;
+#ifdef BEIT_POOL_TEST_CLAIM_DELAY
+    for (int i = 0; i < BEIT_POOL_TEST_CLAIM_DELAY; ++i) cpu_relax();  // spec/pool.spec.ts only
+#endif
+    // Success means the word still belongs to job `id` (ids only grow), so job_ is its function.
     if (!job_word_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) continue;
-    (*job_.load(std::memory_order_acquire))(static_cast<int>(t), tid);
+    (*job_.load(std::memory_order_acquire))(static_cast<int>(next), tid);
     store_fence();
     done_.fetch_add(1, std::memory_order_acq_rel);
   }
@@ -121,20 +126,34 @@ void ThreadPool::run(int ntasks, const std::function<void(int, int)>& fn) {
     for (int t = 0; t < ntasks; ++t) fn(t, 0);
     return;
   }
+  if (ntasks > kMaxJobTasks) {
+    // The job word holds 16-bit task numbers: larger jobs run as consecutive chunks.
+    for (int t0 = 0; t0 < ntasks; t0 += kMaxJobTasks) {
+      const int n = std::min(kMaxJobTasks, ntasks - t0);
+      run(n, [&fn, t0](int t, int tid) { fn(t0 + t, tid); });
+    }
+    return;
+  }
   tl_in_job = true;
   uint32_t id;
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_.store(&fn, std::memory_order_relaxed);
-    job_tasks_.store(ntasks, std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
+#ifdef BEIT_POOL_TEST_PUBLISH_DELAY
+    // spec/pool.spec.ts only: widens the window between the stores above becoming visible and the
+    // new job word becoming visible, where a stale claim used to succeed.
+    for (int i = 0; i < BEIT_POOL_TEST_PUBLISH_DELAY; ++i) cpu_relax();
+#endif
     id = static_cast<uint32_t>(job_word_.load(std::memory_order_relaxed) >> 32) + 1;
-    job_word_.store(static_cast<uint64_t>(id) << 32, std::memory_order_release);
+    job_word_.store((static_cast<uint64_t>(id) << 32) | (static_cast<uint64_t>(ntasks) << 16),
+                    std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
   }
   cv_.notify_all();
   work_on(id, 0);
-  while (done_.load(std::memory_order_acquire) != ntasks) cpu_relax();
+  // Exactly ntasks completions are counted (one per claimed task of this job).
+  while (done_.load(std::memory_order_acquire) < ntasks) cpu_relax();
   tl_in_job = false;
 }
 

@@ -28,6 +28,9 @@ class ThreadPool {
   /// Resizes the pool (n >= 1). Must not be called from inside a job.
   void set_threads(int n);
 
+  /// Most tasks one job word can number; run() splits larger jobs into chunks of this size.
+  static constexpr int kMaxJobTasks = 0xFFFF;
+
   /// Runs fn(task, thread) for task in [0, ntasks), spread dynamically over the threads.
   /// Returns when every task has finished. Nested calls from inside a task run serially.
   void run(int ntasks, const std::function<void(int task, int thread)>& fn);
@@ -45,16 +48,19 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  // Job word: high 32 bits = job id, low 32 bits = next unclaimed task. Claiming a task is a CAS
-  // on the whole word, so a worker that wakes up late can never claim a task of a later job
-  // by mistake, and the caller never waits for workers that have no task (a descheduled worker
-  // on a busy machine costs nothing unless it holds a task).
+  // Job word: bits 63-32 job id, 31-16 task count, 15-0 next unclaimed task. A task is claimed by
+  // a CAS on the whole word and only while next < count of that same word, so a worker holding a
+  // stale word (of a finished job) can never claim a task, whatever the next job publishes: the
+  // count must not be read from a separate variable, whose new value can become visible before
+  // the new word does (the caller's stores drain in order), letting a stale CAS succeed with the
+  // next job's count (seen in CI as a hang and as a task running after its job returned). The
+  // caller never waits for workers that have no task (a descheduled worker on a busy machine costs
+  // nothing unless it holds a task).
   std::atomic<uint64_t> job_word_{0};
   std::atomic<uint64_t> generation_{0};  // bumped per job and on shutdown; workers sleep on it
   std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
   std::atomic<const std::function<void(int, int)>*> job_{nullptr};
-  std::atomic<int> job_tasks_{0};
 };
 
 /// Default thread count: BEIT_THREADS if set and positive, else the cores this process may use.
