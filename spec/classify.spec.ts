@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../lib/node/load.js';
+import { nativeAddon } from '../lib/node/native-backend.js';
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { toleranceFor } from '../lib/checkpoint/parity.js';
 import { softmax } from '../lib/pipeline/predictions.js';
@@ -123,6 +124,24 @@ describe('classify / embed CLI', () => {
     expect(many.status).to.equal(1);
     expect(JSON.parse(many.stdout)).to.deep.equal(JSON.parse(one.stdout));
     expect(JSON.parse(many.stdout)).to.have.length(21);
+  });
+  it('bench --json reports every backend x batch with the documented fields; bad flags exit 2', () => {
+    const backends = ['wasm', ...(nativeAddon() ? ['native'] : [])];
+    for (const backend of backends) {
+      const r = cli('bench', '--model', caseDir('d2v-tiny'), '--backend', backend, '--batch', '1,3', '--runs', '2', '--json');
+      expect(r.status, r.stderr).to.equal(0);
+      const { results } = JSON.parse(r.stdout) as { results: Record<string, unknown>[] };
+      expect(results.map((x) => [x.backend, x.batch])).to.deep.equal([[backend, 1], [backend, 3]]);
+      for (const x of results) {
+        expect(Object.keys(x)).to.have.members(['backend', 'batch', 'threads', 'msPerImage', 'minMsPerImage', 'gflops', 'loadMs', 'peakRssMb']);
+        expect(x.threads).to.equal(backend === 'native' ? nativeAddon()!.info().defaultThreads : 1);
+        for (const k of ['msPerImage', 'minMsPerImage', 'gflops', 'loadMs', 'peakRssMb']) expect(x[k]).to.be.a('number').above(0);
+        expect(x.minMsPerImage as number).to.be.at.most(x.msPerImage as number);
+      }
+    }
+    const bad = cli('bench', '--batch', '0');
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.include('--batch must be an integer >= 1');
   });
   it('embed writes [N, hidden] embeddings', () => {
     const out = path.join(tmp, 'emb.safetensors');

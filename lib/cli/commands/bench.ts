@@ -78,9 +78,17 @@ export const benchCommand: Command = {
   },
 };
 
+/** Threads the forward runs on: the native pool's size; wasm and cpu run on one thread in Node;
+ *  null when the backend does not say (tfjs-node). */
+function threadsOf(backend: string, nativeThreads: number | undefined): number | null {
+  if (backend === 'native') return nativeThreads ?? null;
+  return backend === 'wasm' || backend === 'cpu' ? 1 : null;
+}
+
 async function measure(dir: string, backend: string | undefined, batches: number[], runs: number, threads?: number): Promise<BenchResult[]> {
   const { loadModel } = await import('../../node/load.js');
   const { disposeOutput } = await import('../../model/model.js');
+  const native = (await import('../../node/native-backend.js')).nativeAddon();
   const t0 = performance.now();
   const model = await loadModel(dir, { backend, onNotice: () => {} });
   const loadMs = performance.now() - t0;
@@ -105,7 +113,7 @@ async function measure(dir: string, backend: string | undefined, batches: number
     times.sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)]!;
     out.push({
-      backend: model.backend, batch, threads: model.backend === 'native' ? (threads ?? null) : null,
+      backend: model.backend, batch, threads: threadsOf(model.backend, native?.info().threads ?? threads),
       msPerImage: median, minMsPerImage: times[0]!, gflops: flops / median / 1e6, loadMs,
       peakRssMb: process.resourceUsage().maxRSS / 1024,
     });
