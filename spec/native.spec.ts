@@ -5,6 +5,7 @@
  * addon was not built.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
@@ -116,6 +117,16 @@ describe('native backend', function () {
   it('reports why it is unavailable only when it is', () => {
     expect(nativeUnavailableReason()).to.equal(undefined);
     expect(addon.info().threads).to.be.greaterThan(0);
+  });
+
+  it('worker threads using the backend at once get the same logits as one thread alone (calls serialized)', function () {
+    this.timeout(90000);
+    // In a child process: before the addon serialized its calls, this hung or returned wrong logits.
+    const r = spawnSync(process.execPath, ['dist/spec/support/native-threads.js', 'spec/fixtures/d2v-tiny', '3', '300'],
+      { encoding: 'utf8', timeout: 60000 });
+    expect(r.signal, `child killed by ${r.signal} (SIGTERM: hung for 60 s); stderr: ${r.stderr}`).to.equal(null);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.equal({ workers: 3, forwards: 300, maxDiff: 0 });
   });
 
   describe('matrix product vs float64 reference', () => {
