@@ -125,6 +125,20 @@ describe('classify / embed CLI', () => {
     expect(JSON.parse(many.stdout)).to.deep.equal(JSON.parse(one.stdout));
     expect(JSON.parse(many.stdout)).to.have.length(21);
   });
+  it('--workers 2 on native: same results as one thread, with a note that workers do not help there', function () {
+    if (!nativeAddon()) {
+      console.log('      (skipped: native addon unavailable)');
+      this.skip();
+    }
+    const d = path.join(tmp, 'native-workers'); fs.mkdirSync(d);
+    for (let i = 0; i < 5; i++) fs.copyFileSync(path.join(IMAGES, i % 2 ? 'coco_cats.png' : 'chelsea_q90.jpg'), path.join(d, `${i}${i % 2 ? '.png' : '.jpg'}`));
+    const args = ['classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'native', '--batch-size', '2', '--json'];
+    const one = cli(...args, '--workers', '1');
+    const two = cli(...args, '--workers', '2');
+    expect(two.status, two.stderr).to.equal(0);
+    expect(two.stderr).to.include('2 worker threads').and.include('already uses every core');
+    expect(JSON.parse(two.stdout)).to.deep.equal(JSON.parse(one.stdout));
+  });
   it('bench --json reports every backend x batch with the documented fields; bad flags exit 2', () => {
     const backends = ['wasm', ...(nativeAddon() ? ['native'] : [])];
     for (const backend of backends) {

@@ -60,6 +60,10 @@ export const classifyCommand: Command = {
       const workers = intFlag(values.workers as string | undefined, 'workers', single ? 1 : Math.min(availableParallelism(), 8));
       if (workers > 1 && files.length > batchSize) {
         announceBackend(`${backend} (${workers} worker threads)`, requested);
+        if (backend === 'native') {
+          process.stderr.write('note: the native backend already uses every core and runs one kernel at a time; ' +
+            'extra --workers only add model copies\n');
+        }
         results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, onDone: done });
       } else {
         const model = await loadModel(dir, { backend, onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
