@@ -1,10 +1,12 @@
 // Stress program for native/pool.cc, built and run by spec/pool.spec.ts (with and without the
 // test-only delays that widen the pool's race windows). Runs many consecutive jobs of varying sizes
 // while resizing the pool, and checks that every task of every job runs exactly once and never after
-// its job has returned. Prints "jobs=N bad=B late=L" and exits 1 when B or L is not 0.
+// its job has returned (also for jobs larger than one job word can number, which run in chunks).
+// Prints "jobs=N bad=B late=L" and exits 1 when B or L is not 0.
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "../../native/pool.h"
 
@@ -21,6 +23,13 @@ int main(int argc, char** argv) {
   beit::ThreadPool& pool = beit::ThreadPool::instance();
   pool.set_threads(max_threads);
   long bad = 0;
+  // Jobs above the 65535 tasks a job word can number run in chunks: each task still exactly once.
+  for (const int n : {65535, 65536, 200001}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    for (auto& h : hits) h.store(0);
+    pool.run(n, [&hits](int t, int) { hits[static_cast<size_t>(t)].fetch_add(1); });
+    for (auto& h : hits) bad += h.load() != 1;
+  }
   for (long j = 0; j < jobs; ++j) {
     const int n = 2 + static_cast<int>((j * 7919) % (kMaxTasks - 2));  // sizes vary job to job
     for (int t = 0; t < n; ++t) g_hits[t].store(0);
