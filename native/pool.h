@@ -48,14 +48,11 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  // Job word: bits 63-32 job id, 31-16 task count, 15-0 next unclaimed task. A task is claimed by
-  // a CAS on the whole word and only while next < count of that same word, so a worker holding a
-  // stale word (of a finished job) can never claim a task, whatever the next job publishes: the
-  // count must not be read from a separate variable, whose new value can become visible before
-  // the new word does (the caller's stores drain in order), letting a stale CAS succeed with the
-  // next job's count (seen in CI as a hang and as a task running after its job returned). The
-  // caller never waits for workers that have no task (a descheduled worker on a busy machine costs
-  // nothing unless it holds a task).
+  // Job word: bits 63-32 job id, 31-16 task count, 15-0 next unclaimed task. A task is claimed by a
+  // CAS on the whole word, only while next < count of that same word: a worker holding the word of a
+  // finished job can never claim anything. (A count kept in a separate variable can become visible
+  // before the new word does; a stale claim then succeeded against it.) The caller never waits for
+  // workers that have no task: a descheduled worker costs nothing unless it holds a task.
   std::atomic<uint64_t> job_word_{0};
   std::atomic<uint64_t> generation_{0};  // bumped per job and on shutdown; workers sleep on it
   std::atomic<int> done_{0};

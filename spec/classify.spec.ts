@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../lib/node/load.js';
-import { nativeAddon } from '../lib/node/native-backend.js';
+import { nativeAddon, nativeUnavailableReason } from '../lib/node/native-backend.js';
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { toleranceFor } from '../lib/checkpoint/parity.js';
 import { softmax } from '../lib/pipeline/predictions.js';
@@ -127,7 +127,7 @@ describe('classify / embed CLI', () => {
   });
   it('--workers 2 on native: same results as one thread, with a note that workers do not help there', function () {
     if (!nativeAddon()) {
-      console.log('      (skipped: native addon unavailable)');
+      console.log(`      (skipped: native addon unavailable: ${nativeUnavailableReason()}; build it with: node tools/build-native.mjs)`);
       this.skip();
     }
     const d = path.join(tmp, 'native-workers'); fs.mkdirSync(d);

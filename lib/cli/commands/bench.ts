@@ -51,7 +51,7 @@ export const benchCommand: Command = {
     const dir = (values.model as string | undefined) ?? benchCheckpoint(undefined, (m) => process.stderr.write(m + '\n'));
     if (!fs.existsSync(path.join(dir, 'config.json'))) throw new UserError(`${dir}: not a checkpoint folder.`, EXIT_USAGE);
     if (values.child) {
-      const results = await measure(dir, values.backend as string | undefined, batches, runs, threads);
+      const results = await measure(dir, values.backend as string | undefined, batches, runs);
       process.stdout.write(JSON.stringify(results) + '\n');
       return 0;
     }
@@ -80,19 +80,19 @@ export const benchCommand: Command = {
 
 /** Threads the forward runs on: the native pool's size; wasm and cpu run on one thread in Node;
  *  null when the backend does not say (tfjs-node). */
-function threadsOf(backend: string, nativeThreads: number | undefined): number | null {
-  if (backend === 'native') return nativeThreads ?? null;
+async function threadsOf(backend: string): Promise<number | null> {
+  if (backend === 'native') return (await import('../../node/native-backend.js')).nativeAddon()?.info().threads ?? null;
   return backend === 'wasm' || backend === 'cpu' ? 1 : null;
 }
 
-async function measure(dir: string, backend: string | undefined, batches: number[], runs: number, threads?: number): Promise<BenchResult[]> {
+async function measure(dir: string, backend: string | undefined, batches: number[], runs: number): Promise<BenchResult[]> {
   const { loadModel } = await import('../../node/load.js');
   const { disposeOutput } = await import('../../model/model.js');
-  const native = (await import('../../node/native-backend.js')).nativeAddon();
   const t0 = performance.now();
   const model = await loadModel(dir, { backend, onNotice: () => {} });
   const loadMs = performance.now() - t0;
   announceBackend(model.backend, backend);
+  const threads = await threadsOf(model.backend);
   const c = model.config;
   const flops = forwardFlops(c, model.numLabels);
   const out: BenchResult[] = [];
@@ -113,7 +113,7 @@ async function measure(dir: string, backend: string | undefined, batches: number
     times.sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)]!;
     out.push({
-      backend: model.backend, batch, threads: threadsOf(model.backend, native?.info().threads ?? threads),
+      backend: model.backend, batch, threads,
       msPerImage: median, minMsPerImage: times[0]!, gflops: flops / median / 1e6, loadMs,
       peakRssMb: process.resourceUsage().maxRSS / 1024,
     });
