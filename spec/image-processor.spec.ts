@@ -164,6 +164,16 @@ describe('image preprocessing', () => {
       expectProcessorError(() => parseProcessorConfig({ ...T, rescale_factor: -1 }), /"rescale_factor" must be a positive number/);
       expectProcessorError(() => readProcessorConfigFile('/nonexistent/p.json'), /\/nonexistent\/p\.json: cannot read/);
     });
+    it('sizes that would exhaust memory are refused, not a RangeError', () => {
+      const T = { image_processor_type: 'BeitImageProcessor' };
+      expectProcessorError(() => parseProcessorConfig({ ...T, size: 2147483648 }, 'p.json'), /p\.json: "size" must be at most 65535 pixels, got 2147483648/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, size: [1, 1e9] }), /"size" must be at most 65535/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, crop_size: { height: 60000, width: 60000 } }), /"crop_size" asks for 60000x60000 = 3600000000 pixels/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, size: { shortest_edge: 1e7 } }), /"size.shortest_edge" must be at most 65535/);
+      const c = parseProcessorConfig({ ...T, size: { shortest_edge: 60000 }, do_center_crop: false });
+      const img = { width: 2, height: 1, data: new Uint8Array(6) };
+      expectProcessorError(() => preprocess(img, c), /resizing a 1x2 image .* gives 60000x120000 pixels, more than the limit/);
+    });
   });
 
   describe('beit preprocess CLI', () => {

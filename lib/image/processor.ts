@@ -59,6 +59,11 @@ export interface ProcessedImage {
 }
 
 const IMAGENET_STANDARD = [0.5, 0.5, 0.5] as const;
+
+/** Largest side a resize or crop may produce (larger sizes would only exhaust memory). */
+export const MAX_OUTPUT_SIDE = 65535;
+/** Largest pixel count a resize or crop may produce: Pillow's `MAX_IMAGE_PIXELS`, as for decoding. */
+export const MAX_OUTPUT_PIXELS = 89_478_485;
 const DEFAULTS = {
   beit: { size: { height: 256, width: 256 }, resample: Resample.BICUBIC, do_center_crop: true },
   vit: { size: { height: 224, width: 224 }, resample: Resample.BILINEAR, do_center_crop: false },
@@ -102,15 +107,22 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
   };
   const posInt = (field: string, v: unknown): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw err(field, `must be a positive integer, got ${JSON.stringify(v)}.`);
+    if (v > MAX_OUTPUT_SIDE) throw err(field, `must be at most ${MAX_OUTPUT_SIDE} pixels, got ${v}.`);
     return v;
   };
+  const pixels = (field: string, height: number, width: number): HeightWidth => {
+    if (height * width > MAX_OUTPUT_PIXELS) {
+      throw err(field, `asks for ${height}x${width} = ${height * width} pixels, more than the limit of ${MAX_OUTPUT_PIXELS}.`);
+    }
+    return { height, width };
+  };
   const hw = (field: string, v: unknown, allowShortest: boolean): SizeSpec => {
-    if (typeof v === 'number') return { height: posInt(field, v), width: posInt(field, v) };
-    if (Array.isArray(v) && v.length === 2) return { height: posInt(field, v[0]), width: posInt(field, v[1]) };
+    if (typeof v === 'number') return pixels(field, posInt(field, v), posInt(field, v));
+    if (Array.isArray(v) && v.length === 2) return pixels(field, posInt(field, v[0]), posInt(field, v[1]));
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
       const o = v as Json;
       const keys = Object.keys(o).sort().join(',');
-      if (keys === 'height,width') return { height: posInt(`${field}.height`, o.height), width: posInt(`${field}.width`, o.width) };
+      if (keys === 'height,width') return pixels(field, posInt(`${field}.height`, o.height), posInt(`${field}.width`, o.width));
       if (allowShortest && keys === 'shortest_edge') return { shortest_edge: posInt(`${field}.shortest_edge`, o.shortest_edge) };
     }
     throw err(field, `must be an integer, [height, width], {"height", "width"}${allowShortest ? ' or {"shortest_edge"}' : ''}; `
@@ -224,6 +236,10 @@ export function preprocess(image: RgbImage, cfg: ProcessorConfig): ProcessedImag
   }
   if (cfg.do_resize) {
     const { height, width } = resizeOutputSize(cfg.size, img.height, img.width);
+    if (height > MAX_OUTPUT_SIDE || width > MAX_OUTPUT_SIDE || height * width > MAX_OUTPUT_PIXELS) {
+      throw new ProcessorError(`preprocess: resizing a ${img.height}x${img.width} image to ${JSON.stringify(cfg.size)} gives `
+        + `${height}x${width} pixels, more than the limit (${MAX_OUTPUT_SIDE} per side, ${MAX_OUTPUT_PIXELS} in all).`);
+    }
     img = resize(img, width, height, cfg.resample);
   }
   if (cfg.do_center_crop) img = centerCrop(img, cfg.crop_size);
