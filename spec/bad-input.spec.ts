@@ -59,6 +59,12 @@ describe('safetensors reader refuses malformed files', () => {
     const f = rawFile('dtype.safetensors', { w: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2));
     expectError(() => readSafetensorsFile(f), SafetensorsError, 'dtype.safetensors', 'tensor "w"', 'unknown dtype "F8_E4M3"');
   });
+  it('a dtype named like an Object.prototype member is unknown, not a NaN-byte size', () => {
+    for (const dtype of ['toString', '__proto__', 'constructor']) {
+      const f = rawFile('proto-dtype.safetensors', { w: { dtype, shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2));
+      expectError(() => readSafetensorsFile(f), SafetensorsError, 'tensor "w"', `unknown dtype "${dtype}"`);
+    }
+  });
   it('a shape that does not match the offsets span', () => {
     const f = rawFile('span.safetensors', { w: { dtype: 'F32', shape: [3, 2], data_offsets: [0, 16] } }, f32(4));
     expectError(() => readSafetensorsFile(f), SafetensorsError, 'tensor "w"', 'needs 24 bytes but data_offsets span 16');

@@ -111,7 +111,7 @@ function checkEntry(name: string, raw: unknown, dataStart: number, dataSize: num
   const where = `${file}: tensor "${name}"`;
   if (raw === null || typeof raw !== 'object') throw new SafetensorsError(`${where}: entry must be an object.`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !(dtype in DTYPE_SIZE)) {
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZE, dtype)) {
     throw new SafetensorsError(`${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_SIZE).join(', ')}).`);
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
