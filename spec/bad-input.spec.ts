@@ -120,6 +120,12 @@ describe('config.json validation', () => {
   it('unknown hidden_act', () => expectError(() => parseConfig(cfg({ hidden_act: 'swish' })), ConfigError, 'hidden_act', 'gelu_new'));
   it('image_size not divisible by patch_size', () =>
     expectError(() => parseConfig(cfg({ image_size: 30 })), ConfigError, 'not divisible by patch_size'));
+  it('sizes beyond exact integers (1e300, 2^53) are refused, not taken as integers', () => {
+    expectError(() => parseConfig(cfg({ num_channels: 1e300 }), 'x/config.json'), ConfigError, 'x/config.json', 'num_channels must be an integer >= 1, got 1e+300');
+    expectError(() => parseConfig(cfg({ num_hidden_layers: 2 ** 53 })), ConfigError, 'num_hidden_layers must be an integer >= 1, got 9007199254740992');
+    expectError(() => parseConfig(cfg({ image_size: 1e300, patch_size: 1e300 })), ConfigError, 'image_size must be a positive integer or [height, width]');
+    expectError(() => parseConfig(cfg({ id2label: { 1e30: 'x' } })), ConfigError, 'id2label entry "1e+30"');
+  });
   it('non-square image sizes and patch sizes are accepted', () => {
     const c = parseConfig(cfg({ image_size: [32, 48], patch_size: [8, 16] }));
     expect(c.image_size).to.deep.equal([32, 48]);

@@ -88,7 +88,7 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
   const get = (k: string): unknown => (raw[k] === undefined || raw[k] === null ? d[k] : raw[k]);
   const int = (k: string, min = 1): number => {
     const v = get(k);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(`${k} must be an integer >= ${min}, got ${JSON.stringify(v)}.`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) fail(`${k} must be an integer >= ${min}, got ${JSON.stringify(v)}.`);
     return v as number;
   };
   const bool = (k: string): boolean => {
@@ -99,7 +99,7 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
   const pair = (k: string): [number, number] => {
     const v = get(k);
     const arr = typeof v === 'number' ? [v, v] : v;
-    if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((x) => Number.isInteger(x) && x >= 1)) {
+    if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((x) => Number.isSafeInteger(x) && x >= 1)) {
       fail(`${k} must be a positive integer or [height, width], got ${JSON.stringify(v)}.`);
     }
     return [(arr as number[])[0]!, (arr as number[])[1]!];
@@ -155,7 +155,7 @@ function parseId2Label(v: unknown, fail: (m: string) => never): Record<number, s
   const out: Record<number, string> = {};
   for (const [k, label] of Object.entries(v as Record<string, unknown>)) {
     const i = Number(k);
-    if (!Number.isInteger(i) || i < 0 || typeof label !== 'string') fail(`id2label entry ${JSON.stringify(k)}: ${JSON.stringify(label)} is not index -> string.`);
+    if (!Number.isSafeInteger(i) || i < 0 || typeof label !== 'string') fail(`id2label entry ${JSON.stringify(k)}: ${JSON.stringify(label)} is not index -> string.`);
     out[i] = label as string;
   }
   return out;
