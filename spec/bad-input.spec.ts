@@ -187,6 +187,12 @@ describe('checkpoint / config mismatches', () => {
     try { await loadModel(folder('index', config, out), { backend: 'cpu' }); } catch (e) { err = e as Error; }
     expect(err?.message).to.match(/layer\.1\..*relative_position_index: differs/);
   });
+  it('a config with a huge patch grid is a shape mismatch, not a RangeError computing its index', async () => {
+    let err: Error | undefined;
+    try { await loadModel(folder('grid', { ...config, image_size: 4096, patch_size: 1 }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('WeightsError');
+    expect(err!.message).to.include('layer.0.attention.attention.relative_position_bias.relative_position_index: int32 [17,17], expected an integer [16777217,16777217] index for a 4096x4096 patch grid');
+  });
   it('unused tensors give a warning that lists them', async () => {
     const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
     const out = new Map<string, unknown>();

@@ -111,10 +111,13 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
     if (stored === undefined) return;
     used.add(stored);
     const t = tensors.get(stored)!;
-    const want = relativePositionIndex(gh, gw);
     if (t.dtype !== 'int32' || t.shape.length !== 2 || t.shape[0] !== T || t.shape[1] !== T) {
       problems.push(`${stored}: ${t.dtype} [${t.shape}], expected an integer [${T},${T}] index for a ${gh}x${gw} patch grid`);
-    } else if (t.data.some((v, i) => v !== want[i])) {
+      return;
+    }
+    // Computed only once the stored shape matches, so its size is bounded by the checkpoint's.
+    const want = relativePositionIndex(gh, gw);
+    if (t.data.some((v, i) => v !== want[i])) {
       problems.push(`${stored}: differs from the relative position index of a ${gh}x${gw} patch grid`);
     }
   };
