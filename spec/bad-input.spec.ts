@@ -175,6 +175,16 @@ describe('checkpoint / config mismatches', () => {
     try { await loadModel(d, { backend: 'cpu' }); } catch (e) { err = e as Error; }
     expect(err?.message).to.include('missing data2vec_vision.encoder.layer.2.attention.attention.query.weight');
   });
+  it('a config asking for 1e8 layers fails at once with one line, not a hang', async function () {
+    this.timeout(10000);
+    const d = folder('many-layers', { ...config, num_hidden_layers: 100_000_000 });
+    let err: Error | undefined;
+    try { await loadModel(d, { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('WeightsError');
+    expect(err!.message).to.include('num_hidden_layers is 100000000 but the checkpoint holds only 2 layer(s)');
+    expect(err!.message).to.include('missing data2vec_vision.encoder.layer.2.attention.attention.query.weight');
+    expect(err!.message).to.not.include('encoder.layer.3.');
+  });
   it('a relative_position_index that differs from the computed one', async () => {
     const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
     const out = new Map<string, unknown>();

@@ -122,6 +122,18 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
     }
   };
 
+  // Layers are listed up to the first one the checkpoint lacks entirely: a config asking for far more
+  // layers than stored (num_hidden_layers 1e8) gets one line, not a problem list that never ends.
+  let stored = 0;
+  for (const k of local.keys()) {
+    const m = /^encoder\.layer\.(\d+)\./.exec(k);
+    if (m) stored = Math.max(stored, Number(m[1]) + 1);
+  }
+  const listedLayers = Math.min(config.num_hidden_layers, stored + 1);
+  if (config.num_hidden_layers > listedLayers) {
+    problems.push(`num_hidden_layers is ${config.num_hidden_layers} but the checkpoint holds only ${stored} layer(s)`);
+  }
+
   const isBeit = config.model_type !== 'vit';
   const weights: ModelWeights = {
     cls_token: take('embeddings.cls_token', [1, 1, D])!,
@@ -132,7 +144,7 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
     position_embeddings: config.use_absolute_position_embeddings ? take('embeddings.position_embeddings', [1, T, D]) : undefined,
     shared_relative_position_bias_table: config.use_shared_relative_position_bias
       ? take('encoder.relative_position_bias.relative_position_bias_table', [numRel, H]) : undefined,
-    layers: Array.from({ length: config.num_hidden_layers }, (_, i): LayerWeights => {
+    layers: Array.from({ length: listedLayers }, (_, i): LayerWeights => {
       const p = `encoder.layer.${i}.`;
       const a = `${p}attention.attention.`;
       const qkvBias = isBeit || config.qkv_bias;
