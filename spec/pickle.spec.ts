@@ -4,6 +4,7 @@
  * are materialised correctly, and malformed input fails with a PickleError instead of crashing.
  */
 import { expect } from 'chai';
+import zlib from 'node:zlib';
 import { PickleError, unpickle, isTensor } from '../lib/io/pickle.js';
 import { readTorchCheckpoint } from '../lib/io/torch-zip.js';
 import { ZipError, ZipReader } from '../lib/io/zip.js';
@@ -175,5 +176,16 @@ describe('PyTorch zip checkpoints', () => {
     bad[50] = bad[50]! ^ 0xff; // inside data.pkl (30-byte local header + 16-byte name)
     expect(() => ZipReader.open(memSource(bad), 'crc.bin').read(ZipReader.open(memSource(bad), 'crc.bin').entries.get('archive/data.pkl')!))
       .to.throw(ZipError, /CRC-32/);
+  });
+
+  it('corrupt deflate data is a ZipError naming the entry, not a bare zlib error', () => {
+    const zip = storedZip([['archive/data.pkl', new Uint8Array([0xff, 0xff, 0xff, 0xff])]]);
+    const v = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+    for (let i = 0; i + 4 <= zip.length; i++) { // mark the entry as deflated (local and central headers)
+      if (v.getUint32(i, true) === 0x04034b50) v.setUint16(i + 8, 8, true);
+      if (v.getUint32(i, true) === 0x02014b50) v.setUint16(i + 10, 8, true);
+    }
+    const z = ZipReader.open(memSource(zip), 'deflate.bin', (d, n) => zlib.inflateRawSync(d, { maxOutputLength: Math.max(n, 1) }));
+    expect(() => z.read(z.entries.get('archive/data.pkl')!)).to.throw(ZipError, /deflate\.bin: entry "archive\/data\.pkl": corrupt deflate data \(.+\)/);
   });
 });

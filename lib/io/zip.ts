@@ -88,7 +88,11 @@ export class ZipReader {
       if (entry.size !== entry.compressedSize) this.fail(`stored entry "${entry.name}" has different sizes.`);
       data = raw;
     } else if (entry.method === 8 && this.inflateRaw) {
-      data = this.inflateRaw(raw, entry.size);
+      try {
+        data = this.inflateRaw(raw, entry.size);
+      } catch (e) {
+        return this.fail(`entry "${entry.name}": corrupt deflate data (${(e as Error).message}).`);
+      }
       if (data.length !== entry.size) this.fail(`entry "${entry.name}" inflated to ${data.length} bytes, expected ${entry.size}.`);
     } else {
       this.fail(`entry "${entry.name}" uses compression method ${entry.method}; only stored entries${this.inflateRaw ? ' and deflate' : ''} are supported (torch.save writes stored entries).`);
