@@ -94,6 +94,13 @@ describe('restricted unpickler', () => {
     }
   });
 
+  it('APPENDS with half a million items works (no call-stack overflow)', () => {
+    const n = 500_000;
+    const b = Uint8Array.from([0x80, 2, 0x5d, 0x28, ...new Array<number>(n).fill(0x4e), 0x65, 0x2e]); // [] MARK None*n APPENDS STOP
+    const v = unpickle(b, { file: 'big.pkl' });
+    expect(Array.isArray(v) && v.length).to.equal(n);
+  });
+
   it('reads a _rebuild_tensor_v2 call into a tensor reference', () => {
     const pk = statePickle([{ name: 'w', storage: '0', storageType: 'FloatStorage', numel: 6, offset: 1, shape: [2, 2], stride: [1, 2] }]);
     const v = unpickle(pk, { file: 't.pkl', persistentLoad: () => ({ kind: 'opaque', value: 'S' }) }) as Map<string, unknown>;

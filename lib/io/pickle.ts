@@ -184,7 +184,12 @@ class Machine {
         return;
       }
       case 0x61: { const v = this.pop(); this.listOf(this.top(), at).push(v); return; } // APPEND
-      case 0x65: { const items = this.popMark(); this.listOf(this.top(), at).push(...items); return; } // APPENDS
+      case 0x65: { // APPENDS (a loop: spreading a huge MARK group into push() overflows the call stack)
+        const items = this.popMark();
+        const list = this.listOf(this.top(), at);
+        for (const v of items) list.push(v);
+        return;
+      }
       case 0x4a: s.push(this.view.getInt32(this.need(4), true)); return; // BININT
       case 0x4b: s.push(this.u8()); return; // BININT1
       case 0x4d: s.push(this.u16()); return; // BININT2
