@@ -119,6 +119,13 @@ describe('PyTorch zip checkpoints', () => {
     refused(() => readTorchCheckpoint(memSource(torchZip(evalPkl, new Map(), 'pytorch_model')), 'evil2.bin'), 'builtins.eval');
   });
 
+  it('a non-string state dict key is named briefly, even a tuple nested 500000 deep', () => {
+    const deep = Uint8Array.from([0x80, 2, 0x7d, 0x29, ...new Array<number>(500_000).fill(0x85), 0x4e, 0x73, 0x2e]); // {((...(),),): None}
+    refused(() => readTorchCheckpoint(memSource(torchZip(deep, new Map())), 'deep.bin'), 'deep.bin: state dict key (a tuple of 1) is not a string.');
+    const intKey = Uint8Array.from([0x80, 2, 0x7d, 0x4b, 7, 0x4e, 0x73, 0x2e]); // {7: None}
+    refused(() => readTorchCheckpoint(memSource(torchZip(intKey, new Map())), 'int.bin'), 'state dict key 7 is not a string.');
+  });
+
   it('refuses the legacy (non-zip) format with a re-save hint', () => {
     const legacy = Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]);
     refused(() => readTorchCheckpoint(memSource(legacy), 'old.bin'), 'old.bin', 'legacy', 're-save');

@@ -88,11 +88,22 @@ export function readTorchCheckpoint(source: RandomAccess, file: string,
   if (!(root instanceof Map)) return fail('the pickle is not a state dict (expected a dict of tensors).');
   const out = new Map<string, LazyTensor>();
   for (const [name, value] of root) {
-    if (typeof name !== 'string') fail(`state dict key ${String(name)} is not a string.`);
+    if (typeof name !== 'string') fail(`state dict key ${describeKey(name)} is not a string.`);
     if (!isTensor(value)) fail(`state dict entry "${String(name)}" is not a tensor.`);
     out.set(name as string, lazyTensor(zip, value as TensorRef, `${file}: tensor "${String(name)}"`));
   }
   return out;
+}
+
+/** A short description of a non-string key (never String(): a deeply nested tuple overflows the stack). */
+function describeKey(v: PickleValue): string {
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (v === null) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (Array.isArray(v)) return `(a tuple of ${v.length})`;
+  if (v instanceof Map) return '(a dict)';
+  if (v instanceof Uint8Array) return `(${v.length} bytes)`;
+  return typeof v === 'string' ? JSON.stringify(v) : `(a ${v.kind})`;
 }
 
 function lazyTensor(zip: ZipReader, t: TensorRef, where: string): LazyTensor {
