@@ -45,6 +45,10 @@ describe('safetensors reader refuses malformed files', () => {
     const f = path.join(tmp, 'empty.safetensors'); fs.writeFileSync(f, '');
     expectError(() => readSafetensorsFile(f), SafetensorsError, 'empty.safetensors');
   });
+  it('a directory in place of the file', () => {
+    const d = path.join(tmp, 'dir.safetensors'); fs.mkdirSync(d);
+    expectError(() => readSafetensorsFile(d), SafetensorsError, 'dir.safetensors: cannot open (is a directory)');
+  });
   it('a header length larger than the file (no huge allocation)', () => {
     const f = rawFile('hugelen.safetensors', '{}', new Uint8Array(0), 1n << 60n);
     expectError(() => readSafetensorsFile(f), SafetensorsError, 'hugelen.safetensors', 'larger than the file');

@@ -21,11 +21,18 @@ export function readSafetensorsHeader(file: string): StHeader {
 }
 
 function openOrThrow(file: string): number {
+  let fd: number;
   try {
-    return fs.openSync(file, 'r');
+    fd = fs.openSync(file, 'r');
   } catch (e) {
     throw new SafetensorsError(`${file}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
   }
+  // Opening a directory succeeds on Linux; reading it would fail with a bare EISDIR naming no file.
+  if (fs.fstatSync(fd).isDirectory()) {
+    fs.closeSync(fd);
+    throw new SafetensorsError(`${file}: cannot open (is a directory).`);
+  }
+  return fd;
 }
 
 function headerOf(fd: number, file: string): StHeader {
