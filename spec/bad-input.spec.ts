@@ -218,6 +218,13 @@ describe('checkpoint / config mismatches', () => {
     expect(warnings).to.have.length(1);
     expect(warnings[0]).to.include('lm_head.weight');
   });
+  it('a directory named config.json is a ConfigError naming it', async () => {
+    const d = path.join(tmp, 'config-dir'); fs.mkdirSync(path.join(d, 'config.json'), { recursive: true });
+    let err: Error | undefined;
+    try { await loadModel(d, { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('ConfigError');
+    expect(err!.message).to.include('config.json: cannot read (is a directory)');
+  });
   it('a folder with only pytorch_model.bin points to beit convert', async () => {
     const d = path.join(tmp, 'binonly'); fs.mkdirSync(d);
     fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'config.json'), path.join(d, 'config.json'));

@@ -56,6 +56,19 @@ describe('sharded safetensors checkpoints', () => {
     expect(err?.message).to.include('lacks tensors the index assigns to it: extra.weight');
   });
 
+  it('an index that is JSON null, or whose weight_map is a list, is a WeightsError naming it', async () => {
+    for (const [name, text] of [['null-index', 'null'], ['list-map', '{"weight_map": []}']] as const) {
+      const dir = path.join(tmp, name);
+      fs.mkdirSync(dir);
+      fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'config.json'), path.join(dir, 'config.json'));
+      fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), text);
+      let err: Error | undefined;
+      try { await loadModel(dir, { backend: 'cpu' }); } catch (e) { err = e as Error; }
+      expect(err?.name).to.equal('WeightsError');
+      expect(err!.message).to.include('model.safetensors.index.json: no "weight_map" object');
+    }
+  });
+
   it('an index pointing outside the folder is refused', async () => {
     const dir = path.join(tmp, 'escape');
     shard(dir, (m) => { m['extra.weight'] = '../evil.safetensors'; });

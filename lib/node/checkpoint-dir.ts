@@ -26,7 +26,13 @@ export function readCheckpointDir(dir: string): CheckpointFiles {
   }
   const configFile = path.join(dir, 'config.json');
   if (!fs.existsSync(configFile)) throw new ConfigError(`${dir}: no config.json in the checkpoint folder.`);
-  const configText = fs.readFileSync(configFile, 'utf8');
+  let configText: string;
+  try {
+    configText = fs.readFileSync(configFile, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${configFile}: cannot read (${code === 'EISDIR' ? 'is a directory' : code ?? (e as Error).message}).`);
+  }
   const single = path.join(dir, 'model.safetensors');
   if (fs.existsSync(single)) return { configText, configFile, tensors: readSafetensorsFile(single, { lazy: true }).tensors, weightsFile: single };
   const index = path.join(dir, 'model.safetensors.index.json');
@@ -40,14 +46,14 @@ export function readCheckpointDir(dir: string): CheckpointFiles {
 
 /** Reads a sharded checkpoint through its index (`{"weight_map": {name: shard}}`). */
 export function readSharded(indexFile: string): Map<string, HostTensor> {
-  let index: { weight_map?: Record<string, string> };
+  let index: { weight_map?: Record<string, string> } | null;
   try {
     index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
   } catch (e) {
     throw new WeightsError(`${indexFile}: not valid JSON (${(e as Error).message}).`);
   }
-  const map = index.weight_map;
-  if (!map || typeof map !== 'object') throw new WeightsError(`${indexFile}: no "weight_map" object.`);
+  const map = index?.weight_map;
+  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new WeightsError(`${indexFile}: no "weight_map" object.`);
   const dir = path.dirname(indexFile);
   const byShard = new Map<string, Set<string>>();
   for (const [name, shard] of Object.entries(map)) {
