@@ -113,6 +113,14 @@ describe('image decode', function () {
       return p;
     };
 
+    it('hundreds of corrupt JPEGs do not break the decoder for the valid files after them', async function () {
+      this.timeout(60000);
+      const bad = Uint8Array.from(jpg);
+      bad.set([0xff, 0xff, 0xff, 0xff], 3655); // inside the entropy-coded data: marker 0x37, a fatal libjpeg error
+      for (let i = 0; i < 400; i++) await expectImageError(decodeImage(bad, { name: 'bad.jpg' }), /bad\.jpg: corrupt JPEG data \(Unsupported marker type 0x37\)/);
+      const img = await decodeImage(jpg, { name: 'good.jpg' });
+      expect([img.width, img.height]).to.deep.equal([451, 300]);
+    });
     it('empty file', async () => {
       const p = file('empty.png', new Uint8Array(0));
       const e = await expectImageError(readImageFile(p), /empty/);

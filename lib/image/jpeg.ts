@@ -62,6 +62,8 @@ export function readJpegHeader(bytes: Uint8Array, name?: string): JpegHeader {
 }
 
 let ready: Promise<void> | undefined;
+/** The compiled decoder, kept so a fresh instance can replace one that a corrupt file has damaged. */
+let compiled: WebAssembly.Module | undefined;
 let queue: Promise<unknown> = Promise.resolve();
 const messages: string[] = [];
 const moduleOptions = {
@@ -80,6 +82,7 @@ const init = initWasm as unknown as (module?: WebAssembly.Module | object, optio
 export function initJpegDecoder(wasm: WebAssembly.Module | BufferSource): Promise<void> {
   ready = (async () => {
     const mod = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
+    compiled = mod;
     await init(mod, moduleOptions);
   })();
   return ready;
@@ -135,6 +138,10 @@ async function decodeOnce(bytes: Uint8Array, name?: string): Promise<{ width: nu
   }
   const warnings = messages.splice(0).map((s) => s.trim()).filter((s) => s.length > 0);
   if (thrown !== undefined || !result) {
+    // A fatal libjpeg error leaves the WebAssembly instance without unwinding its stack: a few hundred
+    // corrupt files later every decode, of valid files too, traps ("memory access out of bounds").
+    // Start a fresh instance for the next decode (decode() uses whichever instance init set last).
+    ready = init(compiled, moduleOptions);
     const why = warnings.at(-1) ?? (thrown instanceof Error ? thrown.message : 'decoding failed');
     throw new ImageError(named(name, `corrupt JPEG data (${why}).`));
   }
