@@ -164,6 +164,13 @@ describe('image preprocessing', () => {
       expectProcessorError(() => parseProcessorConfig({ ...T, rescale_factor: -1 }), /"rescale_factor" must be a positive number/);
       expectProcessorError(() => readProcessorConfigFile('/nonexistent/p.json'), /\/nonexistent\/p\.json: cannot read/);
     });
+    it('values that overflow float32 are refused instead of giving Infinity/NaN pixels', () => {
+      const T = { image_processor_type: 'BeitImageProcessor' };
+      expectProcessorError(() => parseProcessorConfig({ ...T, rescale_factor: 1e300 }, 'p.json'), /p\.json: "rescale_factor" 1e\+300 overflows float32: pixel value 1 rescales to Infinity/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, image_mean: 1e300 }), /"image_mean" \[1e\+300,1e\+300,1e\+300\] overflows float32/);
+      expectProcessorError(() => parseProcessorConfig({ ...T, image_std: [0.5, 1e-300, 0.5] }), /"image_std" \[0.5,1e-300,0.5\] .*overflows float32: pixel value 0 of channel 1 normalizes to -Infinity/);
+      expect(parseProcessorConfig({ ...T, image_mean: 1e300, do_normalize: false }).image_mean[0]).to.equal(1e300); // unused: accepted
+    });
     it('sizes that would exhaust memory are refused, not a RangeError', () => {
       const T = { image_processor_type: 'BeitImageProcessor' };
       expectProcessorError(() => parseProcessorConfig({ ...T, size: 2147483648 }, 'p.json'), /p\.json: "size" must be at most 65535 pixels, got 2147483648/);

@@ -146,7 +146,7 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
     throw err('rescale_factor', `must be a positive number, got ${JSON.stringify(rescale_factor)}.`);
   }
   const crop = hw('crop_size', j.crop_size ?? 224, false) as HeightWidth;
-  return Object.freeze({
+  const cfg: ProcessorConfig = Object.freeze({
     image_processor_type: type as ProcessorType,
     do_resize: bool('do_resize', true),
     size: Object.freeze(hw('size', j.size ?? d.size, true)),
@@ -159,6 +159,20 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
     image_mean: Object.freeze(triple('image_mean', IMAGENET_STANDARD, false)),
     image_std: Object.freeze(triple('image_std', IMAGENET_STANDARD, true)),
   });
+  // Numbers finite in JSON can still overflow the float32 arithmetic (rescale_factor 1e300, image_mean
+  // 1e300, image_std 1e-300): every pixel would become Infinity or NaN. Check the 256 values per channel.
+  for (let c = 0; c < 3; c++) {
+    const lut = channelLut(cfg, c);
+    const v = lut.findIndex((x) => !Number.isFinite(x));
+    if (v < 0) continue;
+    if (cfg.do_rescale && !Number.isFinite(Math.fround(v * cfg.rescale_factor))) {
+      throw err('rescale_factor', `${rescale_factor} overflows float32: pixel value ${v} rescales to ${lut[v]}.`);
+    }
+    if (!Number.isFinite(Math.fround(cfg.image_mean[c]))) throw err('image_mean', `${JSON.stringify(cfg.image_mean)} overflows float32.`);
+    throw err('image_std', `${JSON.stringify(cfg.image_std)} with "image_mean" ${JSON.stringify(cfg.image_mean)} overflows float32: `
+      + `pixel value ${v} of channel ${c} normalizes to ${lut[v]}.`);
+  }
+  return cfg;
 }
 
 /**
@@ -214,18 +228,24 @@ export function centerCrop(img: RgbImage, crop: HeightWidth): RgbImage {
 export function normalize(u8: Uint8Array, height: number, width: number, cfg: ProcessorConfig): Float32Array {
   const plane = height * width;
   const out = new Float32Array(3 * plane);
-  const f = Math.fround;
   for (let c = 0; c < 3; c++) {
-    const lut = new Float32Array(256); // every pixel value maps to one float: compute 256 of them
-    const mean = f(cfg.image_mean[c]);
-    const std = f(cfg.image_std[c]);
-    for (let v = 0; v < 256; v++) {
-      const x = cfg.do_rescale ? f(v * cfg.rescale_factor) : v;
-      lut[v] = cfg.do_normalize ? f(f(x - mean) / std) : x;
-    }
+    const lut = channelLut(cfg, c);
     for (let i = 0; i < plane; i++) out[c * plane + i] = lut[u8[i * 3 + c]];
   }
   return out;
+}
+
+/** Rescaled and normalised float32 value of each 8-bit value of channel `c`: every pixel maps to one of 256. */
+function channelLut(cfg: ProcessorConfig, c: number): Float32Array {
+  const f = Math.fround;
+  const lut = new Float32Array(256);
+  const mean = f(cfg.image_mean[c]);
+  const std = f(cfg.image_std[c]);
+  for (let v = 0; v < 256; v++) {
+    const x = cfg.do_rescale ? f(v * cfg.rescale_factor) : v;
+    lut[v] = cfg.do_normalize ? f(f(x - mean) / std) : x;
+  }
+  return lut;
 }
 
 /** Runs the whole preprocessing of one RGB image: resize → center crop → rescale → normalize. */
