@@ -65,6 +65,18 @@ describe('convert PyTorch -> safetensors', () => {
     expect(fs.readFileSync(bin).equals(fs.readFileSync(path.join(FIX, 'pytorch_model.bin')))).to.equal(true);
   });
 
+  it('a missing shard or a directory in place of pytorch_model.bin is a PickleError naming it', () => {
+    const sharded = path.join(tmp, 'missing-shard');
+    fs.mkdirSync(sharded);
+    fs.writeFileSync(path.join(sharded, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: { a: 'pytorch_model-00001-of-00001.bin' } }));
+    expect(() => convertCheckpoint(sharded, path.join(tmp, 'out1'), { quiet: true }))
+      .to.throw(/missing-shard\/pytorch_model-00001-of-00001\.bin: cannot read \(ENOENT\)/).with.property('name', 'PickleError');
+    const dirBin = path.join(tmp, 'dir-bin');
+    fs.mkdirSync(path.join(dirBin, 'pytorch_model.bin'), { recursive: true });
+    expect(() => convertCheckpoint(dirBin, path.join(tmp, 'out2'), { quiet: true }))
+      .to.throw(/dir-bin\/pytorch_model\.bin: cannot read \(is a directory\)/).with.property('name', 'PickleError');
+  });
+
   it('sharded pytorch_model.bin.index.json becomes sharded safetensors with an HF index', () => {
     const src = path.join(tmp, 'sharded');
     fs.mkdirSync(src);

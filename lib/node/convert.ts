@@ -107,8 +107,14 @@ export function convertFile(src: string, dest: string, opts: ConvertOptions = {}
 }
 
 function withCheckpoint<T>(src: string, fn: (t: Map<string, LazyTensor>) => T): T {
-  const fd = fs.openSync(src, 'r');
+  let fd: number;
   try {
+    fd = fs.openSync(src, 'r');
+  } catch (e) {
+    throw new PickleError(`${src}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+  }
+  try {
+    if (fs.fstatSync(fd).isDirectory()) throw new PickleError(`${src}: cannot read (is a directory).`);
     const source = fdSource(fd, fs.fstatSync(fd).size, src);
     const inflate = (data: Uint8Array, size: number): Uint8Array => zlib.inflateRawSync(data, { maxOutputLength: Math.max(size, 1) });
     return fn(readTorchCheckpoint(source, src, inflate));
