@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
+import { readSafetensorsFile, writeSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { encodeSafetensors, SafetensorsError } from '../lib/io/safetensors.js';
 import { loadModel } from '../lib/node/load.js';
 import { parseConfig, ConfigError } from '../lib/checkpoint/config.js';
@@ -48,6 +48,14 @@ describe('safetensors reader refuses malformed files', () => {
   it('a directory in place of the file', () => {
     const d = path.join(tmp, 'dir.safetensors'); fs.mkdirSync(d);
     expectError(() => readSafetensorsFile(d), SafetensorsError, 'dir.safetensors: cannot open (is a directory)');
+  });
+  it('writing creates a missing folder; a failed write names the target, not its temporary file', () => {
+    const f = path.join(tmp, 'new', 'sub', 'w.safetensors');
+    writeSafetensorsFile(f, { w: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } });
+    expect([...readSafetensorsFile(f).tensors.keys()]).to.deep.equal(['w']);
+    const d = path.join(tmp, 'target-is-dir.safetensors'); fs.mkdirSync(d);
+    expect(() => writeSafetensorsFile(d, {})).to.throw(`${d}: cannot write (EISDIR).`);
+    expect(fs.readdirSync(tmp).filter((n) => n.endsWith('.tmp'))).to.deep.equal([]);
   });
   it('a header length larger than the file (no huge allocation)', () => {
     const f = rawFile('hugelen.safetensors', '{}', new Uint8Array(0), 1n << 60n);

@@ -118,15 +118,20 @@ export function writeSafetensorsFile(file: string, tensors: ReadonlyMap<string, 
   writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
-/** Writes bytes to `file` through a temporary sibling and a rename. */
+/**
+ * Writes bytes to `file` through a temporary sibling and a rename, creating the folder if needed.
+ * A failure names `file` (not the temporary name) and keeps the errno `code`.
+ */
 export function writeFileAtomic(file: string, bytes: Uint8Array): void {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   try {
+    fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(tmp, bytes);
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw Object.assign(new Error(`${file}: cannot write (${code ?? (e as Error).message}).`), { code });
   }
 }
