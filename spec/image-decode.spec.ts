@@ -188,6 +188,18 @@ describe('image decode', function () {
       b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
       await expectImageError(decodeImage(b), /colour type 2 with bit depth 4/);
     });
+    it('PNG whose image data ends before its last row (IHDR height raised) is refused, not padded', async () => {
+      for (const interlace of [false, true]) {
+        const b = makePng({ width: 16, height: 16, colorType: 2, bitDepth: 8, samples: samples(16 * 16 * 3, 255, 7), interlace });
+        b.writeUInt32BE(40, 20); // height 16 -> 40
+        b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+        await expectImageError(decodeImage(b, { name: 'short.png' }), /short\.png: PNG file is truncated or corrupt/);
+      }
+      const b = makePng({ width: 16, height: 16, colorType: 2, bitDepth: 8, samples: samples(16 * 16 * 3, 255, 7) });
+      b.writeUInt32BE(40, 20);
+      b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+      await expectImageError(decodeImage(b), /the image data inflates to 784 bytes; 16x40 needs 1960/);
+    });
     it('PNG without IHDR', async () => {
       const b = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IEND', new Uint8Array(0))]);
       await expectImageError(decodeImage(b), /IHDR/);

@@ -56,7 +56,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   if (format === 'png') {
     const header = readPngHeader(bytes, name);
     checkPixelLimit(header.width, header.height, maxPixels, name);
-    img = decodePng(bytes, header, name);
+    img = await decodePng(bytes, header, name);
     exif = header.exif;
   } else if (format === 'jpeg') {
     const header = readJpegHeader(bytes, name);

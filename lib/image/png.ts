@@ -84,8 +84,59 @@ function withoutTrns(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Decodes any standard PNG (all colour types and bit depths, interlaced or not) to 8-bit RGB. */
-export function decodePng(bytes: Uint8Array, header: PngHeader, name?: string): RgbImage {
+const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7 passes: x start, y start, x step, y step. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/** Bytes of filtered scanlines (one filter byte per row) that IHDR calls for, over all passes when interlaced. */
+function scanlineBytes(h: PngHeader, interlaced: boolean): number {
+  const bits = CHANNELS[h.colorType]! * h.bitDepth;
+  const size = (w: number, rows: number): number => (w > 0 && rows > 0 ? rows * (Math.ceil((w * bits) / 8) + 1) : 0);
+  if (!interlaced) return size(h.width, h.height);
+  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + size(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)), 0);
+}
+
+/**
+ * Counts the bytes the IDAT zlib stream inflates to, stopping once `limit` is reached.
+ * @returns the count, or undefined when the stream is corrupt (pngjs then reports the error)
+ */
+async function inflatedSize(bytes: Uint8Array, limit: number): Promise<number | undefined> {
+  const parts: Uint8Array[] = [];
+  for (let p = 8; p + 12 <= bytes.length;) {
+    const len = u32(bytes, p);
+    if (chunkType(bytes, p + 4) === 'IDAT') parts.push(bytes.subarray(p + 8, Math.min(bytes.length, p + 8 + len)));
+    p += 12 + len;
+  }
+  const reader = new Blob(parts as BlobPart[]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return n;
+      n += value.length;
+      if (n >= limit) {
+        await reader.cancel();
+        return n;
+      }
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decodes any standard PNG (all colour types and bit depths, interlaced or not) to 8-bit RGB.
+ * Image data that ends before the last row is an error, as in Pillow: pngjs's Node build would fill
+ * the missing rows of a non-interlaced image from uninitialised memory instead.
+ */
+export async function decodePng(bytes: Uint8Array, header: PngHeader, name?: string): Promise<RgbImage> {
+  const interlaced = bytes[28] === 1;
+  const need = scanlineBytes(header, interlaced);
+  const have = await inflatedSize(bytes, need);
+  if (have !== undefined && have < need) {
+    throw new ImageError(named(name, `PNG file is truncated or corrupt (the image data inflates to ${have} bytes; `
+      + `${header.width}x${header.height}${interlaced ? ' interlaced' : ''} needs ${need}).`));
+  }
   let png: { width: number; height: number; data: ArrayLike<number> };
   try {
     const src = withoutTrns(bytes);
