@@ -163,6 +163,12 @@ describe('image decode', function () {
       const e = await expectImageError(readImageFile(p), /100000x100000.*limit of 89478485/);
       expect(e.message).to.contain(p);
     });
+    it('a 1-pixel-wide PNG with millions of rows is refused instead of exhausting memory', async () => {
+      const b = makePng({ width: 1, height: 1, colorType: 0, bitDepth: 8, samples: [0] });
+      b.writeUInt32BE(50_000_000, 20);
+      b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+      await expectImageError(decodeImage(b, { name: 'tall.png' }), /tall\.png: PNG image is 1x50000000: more than 1048576 rows is not supported/);
+    });
     it('JPEG whose frame header claims a huge size is refused before decoding', async () => {
       const b = Buffer.from(jpg);
       let p = 2;

@@ -84,6 +84,9 @@ function withoutTrns(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Tallest PNG decoded: pngjs spends ~160 bytes per row, so 89M rows (1-pixel wide) would need ~14 GB. */
+export const MAX_PNG_ROWS = 1 << 20;
+
 const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 /** Adam7 passes: x start, y start, x step, y step. */
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
@@ -130,6 +133,10 @@ async function inflatedSize(bytes: Uint8Array, limit: number): Promise<number | 
  * the missing rows of a non-interlaced image from uninitialised memory instead.
  */
 export async function decodePng(bytes: Uint8Array, header: PngHeader, name?: string): Promise<RgbImage> {
+  if (header.height > MAX_PNG_ROWS) {
+    throw new ImageError(named(name, `PNG image is ${header.width}x${header.height}: more than ${MAX_PNG_ROWS} rows is not supported `
+      + '(the decoder keeps state per row; a 1-pixel-wide image at the pixel limit would exhaust memory).'));
+  }
   const interlaced = bytes[28] === 1;
   const need = scanlineBytes(header, interlaced);
   const have = await inflatedSize(bytes, need);
