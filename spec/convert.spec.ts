@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { convertCheckpoint, floatToBf16Bits, floatToHalfBits, convertFloats } from '../lib/node/convert.js';
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
-import { halfToFloat } from '../lib/io/safetensors.js';
+import { encodeSafetensors, halfToFloat } from '../lib/io/safetensors.js';
 import { main } from '../lib/cli/main.js';
 import { f32bytes, statePickle, torchZip } from './support/torch-builders.js';
 
@@ -63,6 +63,19 @@ describe('convert PyTorch -> safetensors', () => {
     fs.copyFileSync(path.join(FIX, 'pytorch_model.bin'), bin2);
     expect(() => convertCheckpoint(bin2, bin2, { quiet: true })).to.throw(/refusing to overwrite/);
     expect(fs.readFileSync(bin).equals(fs.readFileSync(path.join(FIX, 'pytorch_model.bin')))).to.equal(true);
+  });
+
+  it('a tensor named "__proto__" is written like any other, not silently dropped', () => {
+    const pk = statePickle([{ name: '__proto__', storage: '0', storageType: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] },
+      { name: 'b', storage: '0', storageType: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] }]);
+    const bin = path.join(tmp, 'proto.bin'), out = path.join(tmp, 'proto.safetensors');
+    fs.writeFileSync(bin, torchZip(pk, new Map([['0', f32bytes([1, 2])]])));
+    convertCheckpoint(bin, out, { quiet: true });
+    const t = rawTensors(out).tensors;
+    expect([...t.keys()].sort()).to.deep.equal(['__proto__', 'b']);
+    expect([...new Float32Array(Uint8Array.from(t.get('__proto__')!.bytes).buffer)]).to.deep.equal([1, 2]);
+    const enc = encodeSafetensors(new Map([['__proto__', { dtype: 'F32', shape: [1], data: new Float32Array([3]) }]]));
+    expect(new TextDecoder().decode(enc.subarray(8)).trim()).to.match(/^\{"__proto__":\{"dtype":"F32"/);
   });
 
   it('a missing shard or a directory in place of pytorch_model.bin is a PickleError naming it', () => {

@@ -231,7 +231,8 @@ export interface StWriteTensor {
 export function encodeSafetensors(tensors: ReadonlyMap<string, StWriteTensor> | Record<string, StWriteTensor>,
   metadata?: Record<string, string>): Uint8Array {
   const list: [string, StWriteTensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor named "__proto__" must become a key, not the object's prototype.
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of list) {

@@ -152,7 +152,8 @@ function targetDtype(src: StDtype, want?: FloatDtype): StDtype {
  * @returns the number of tensor bytes written
  */
 function writeSafetensorsStream(dest: string, tensors: ReadonlyMap<string, LazyTensor>, opts: ConvertOptions, label: string): number {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  // No prototype: a tensor named "__proto__" must become a key, not the object's prototype.
+  const header: Record<string, unknown> = Object.assign(Object.create(null), { __metadata__: { format: 'pt' } });
   let offset = 0;
   for (const [name, t] of tensors) {
     const dtype = targetDtype(t.dtype, opts.dtype);
@@ -209,7 +210,7 @@ function convertSharded(input: string, outDir: string, opts: ConvertOptions): Co
   const shards = [...new Set(Object.values(map))].sort();
   const width = Math.max(5, String(shards.length).length);
   const pad = (i: number): string => String(i).padStart(width, '0');
-  const weightMap: Record<string, string> = {};
+  const weightMap: Record<string, string> = Object.create(null);
   const files: string[] = [];
   let total = 0, count = 0;
   shards.forEach((shard, i) => {
