@@ -171,6 +171,13 @@ describe('image preprocessing', () => {
       expectProcessorError(() => parseProcessorConfig({ ...T, image_std: [0.5, 1e-300, 0.5] }), /"image_std" \[0.5,1e-300,0.5\] .*overflows float32: pixel value 0 of channel 1 normalizes to -Infinity/);
       expect(parseProcessorConfig({ ...T, image_mean: 1e300, do_normalize: false }).image_mean[0]).to.equal(1e300); // unused: accepted
     });
+    it('preprocess refuses empty, negative or fractional image sizes (no NaN pixels, no RangeError)', () => {
+      const c = parseProcessorConfig({ image_processor_type: 'BeitImageProcessor', size: 8, do_center_crop: false });
+      expectProcessorError(() => preprocess({ width: 0, height: 0, data: new Uint8Array(0) }, c), /image width and height must be positive integers, got 0x0/);
+      expectProcessorError(() => preprocess({ width: 0, height: 5, data: new Uint8Array(0) }, c), /got 0x5/);
+      expectProcessorError(() => preprocess({ width: -1, height: -3, data: new Uint8Array(9) }, c), /got -1x-3/);
+      expectProcessorError(() => preprocess({ width: 1.5, height: 2, data: new Uint8Array(9) }, c), /got 1.5x2/);
+    });
     it('sizes that would exhaust memory are refused, not a RangeError', () => {
       const T = { image_processor_type: 'BeitImageProcessor' };
       expectProcessorError(() => parseProcessorConfig({ ...T, size: 2147483648 }, 'p.json'), /p\.json: "size" must be at most 65535 pixels, got 2147483648/);

@@ -251,6 +251,9 @@ function channelLut(cfg: ProcessorConfig, c: number): Float32Array {
 /** Runs the whole preprocessing of one RGB image: resize → center crop → rescale → normalize. */
 export function preprocess(image: RgbImage, cfg: ProcessorConfig): ProcessedImage {
   let img = image;
+  if (!Number.isSafeInteger(img.width) || !Number.isSafeInteger(img.height) || img.width < 1 || img.height < 1) {
+    throw new ProcessorError(`preprocess: image width and height must be positive integers, got ${img.width}x${img.height}.`);
+  }
   if (img.data.length !== img.width * img.height * 3) {
     throw new ProcessorError(`preprocess: expected an RGB image of ${img.width}x${img.height}x3 bytes, got ${img.data.length}.`);
   }
