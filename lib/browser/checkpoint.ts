@@ -97,11 +97,11 @@ export function parseSafetensors(bytes: Uint8Array, name: string, keep?: (tensor
 async function fetchShards(base: string, indexText: string, indexUrl: string, options: FetchFileOptions): Promise<Map<string, HostTensor>> {
   let map: unknown;
   try {
-    map = (JSON.parse(indexText) as { weight_map?: unknown }).weight_map;
+    map = (JSON.parse(indexText) as { weight_map?: unknown } | null)?.weight_map;
   } catch (e) {
     throw new WeightsError(`${indexUrl}: not valid JSON (${(e as Error).message}).`);
   }
-  if (!map || typeof map !== 'object') throw new WeightsError(`${indexUrl}: no "weight_map" object.`);
+  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new WeightsError(`${indexUrl}: no "weight_map" object.`);
   const byShard = new Map<string, Set<string>>();
   for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
     if (typeof shard !== 'string' || !/^[\w.-]+$/.test(shard) || shard.startsWith('.')) {
