@@ -281,6 +281,20 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect((await downloadModel('acme/other', { ...opts, dir: manual, offline: true })).files).to.include('model.safetensors');
   });
 
+  it('offline: an index that is JSON null says weight_map is missing (not "not valid JSON")', async () => {
+    const dir = path.join(tmp, 'null-index');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(FIX, 'config.json'), path.join(dir, 'config.json'));
+    fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), 'null');
+    try {
+      await downloadModel('acme/null-index', { ...opts, dir, offline: true });
+      expect.fail('should have thrown');
+    } catch (e) {
+      expect((e as Error).name).to.equal('HubError');
+      expect((e as Error).message).to.match(/model\.safetensors\.index\.json: "weight_map" must map tensor names to shard files/);
+    }
+  });
+
   it('resolveModel: a folder as-is, a repo id downloaded, nonsense refused', async () => {
     expect(await resolveModel(FIX, opts)).to.equal(FIX);
     const dir = await resolveModel('solo', opts);

@@ -161,7 +161,7 @@ function offlineResult(repo: string, revision: string, dir: string): DownloadRes
 function shardNames(indexFile: string): string[] {
   let map: unknown;
   try {
-    map = (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { weight_map?: unknown }).weight_map;
+    map = (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { weight_map?: unknown } | null)?.weight_map;
   } catch (e) {
     throw new HubError(`${indexFile}: not valid JSON (${(e as Error).message}).`);
   }
