@@ -6,7 +6,9 @@ import path from 'node:path';
 import { decodeImage, ImageError, sniffFormat } from '../lib/image/decode.js';
 import { toRgbImage } from '../lib/image/input.js';
 import { readImageFile } from '../lib/node/image-file.js';
-import { initJpegDecoderForNode } from '../lib/node/jpeg-wasm.js';
+import { initImageDecodersForNode, zlibInflatedSize } from '../lib/node/image-codecs.js';
+import { setPngInflatedSizeCounter, streamInflatedSize } from '../lib/image/png.js';
+import zlib from 'node:zlib';
 import { chunk, crc32, IMAGES, imageIndex, makePng, sha256, type PngSpec } from './image-fixtures.js';
 
 async function expectImageError(p: Promise<unknown>, pattern?: RegExp): Promise<ImageError> {
@@ -47,7 +49,7 @@ function expectedRgb(spec: PngSpec): Uint8Array {
 }
 
 describe('image decode', function () {
-  before(async () => { await initJpegDecoderForNode(); });
+  before(async () => { await initImageDecodersForNode(); });
 
   describe('fixtures: decoded RGB equals Pillow (EXIF transpose + convert("RGB"))', () => {
     for (const [file, info] of Object.entries(imageIndex())) {
@@ -205,6 +207,33 @@ describe('image decode', function () {
       b.writeUInt32BE(40, 20);
       b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
       await expectImageError(decodeImage(b), /the image data inflates to 784 bytes; 16x40 needs 1960/);
+    });
+    it('the image-data size check: native zlib (Node) and DecompressionStream (browsers) count alike', async () => {
+      const raw = Uint8Array.from({ length: 5000 }, (_, i) => (i * 31) & 255);
+      const z = new Uint8Array(zlib.deflateSync(raw));
+      for (const limit of [1, 784, 4999, 5000, 5001, 1 << 20]) {
+        const want = Math.min(limit, 5000);
+        expect(zlibInflatedSize(z, limit), `zlib, limit ${limit}`).to.be.at.least(want);
+        expect(await streamInflatedSize(z, limit), `stream, limit ${limit}`).to.be.at.least(want);
+        if (limit > 5000) {
+          expect(zlibInflatedSize(z, limit)).to.equal(5000);
+          expect(await streamInflatedSize(z, limit)).to.equal(5000);
+        }
+      }
+      for (const bad of [z.subarray(0, z.length >> 1), Uint8Array.from([0x78, 0x9c, 0xff, 0xff, 0xff])]) {
+        expect(zlibInflatedSize(bad, 5000)).to.equal(undefined);
+        expect(await streamInflatedSize(bad, 5000)).to.equal(undefined);
+      }
+      // decodePng with the browsers' counter refuses the short image too.
+      setPngInflatedSizeCounter(streamInflatedSize);
+      try {
+        const b = makePng({ width: 16, height: 16, colorType: 2, bitDepth: 8, samples: samples(16 * 16 * 3, 255, 7) });
+        b.writeUInt32BE(40, 20);
+        b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+        await expectImageError(decodeImage(b), /the image data inflates to 784 bytes; 16x40 needs 1960/);
+      } finally {
+        setPngInflatedSizeCounter(zlibInflatedSize);
+      }
     });
     it('PNG without IHDR', async () => {
       const b = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IEND', new Uint8Array(0))]);

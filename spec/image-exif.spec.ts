@@ -5,7 +5,7 @@ import path from 'node:path';
 import { decodeImage } from '../lib/image/decode.js';
 import type { RgbImage } from '../lib/image/errors.js';
 import { applyOrientation, exifOrientation } from '../lib/image/exif.js';
-import { initJpegDecoderForNode } from '../lib/node/jpeg-wasm.js';
+import { initImageDecodersForNode } from '../lib/node/image-codecs.js';
 import { IMAGES, makePng, tiffOrientation, withJpegExif } from './image-fixtures.js';
 
 // Reference transposes built from two primitives, written by scattering input pixels (the
@@ -47,7 +47,7 @@ function synthetic(width: number, height: number): RgbImage {
 }
 
 describe('image EXIF orientation', () => {
-  before(async () => { await initJpegDecoderForNode(); });
+  before(async () => { await initImageDecodersForNode(); });
 
   it('the reference transposes match Pillow\'s definitions on a 3x2 image', () => {
     // Pixels numbered 0..5 row-major: [[0 1 2], [3 4 5]].

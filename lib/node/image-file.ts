@@ -3,7 +3,7 @@
  */
 import fs from 'node:fs';
 import { decodeImage, ImageError, type DecodeOptions, type RgbImage } from '../image/decode.js';
-import { initJpegDecoderForNode } from './jpeg-wasm.js';
+import { initImageDecodersForNode } from './image-codecs.js';
 
 /** Reads `file` and decodes it to RGB (EXIF orientation applied). Throws ImageError naming the path. */
 export async function readImageFile(file: string, options: Omit<DecodeOptions, 'name'> = {}): Promise<RgbImage> {
@@ -15,6 +15,6 @@ export async function readImageFile(file: string, options: Omit<DecodeOptions, '
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code ?? (e as Error).message;
     throw new ImageError(`${file}: cannot read image (${why}).`);
   }
-  await initJpegDecoderForNode();
+  await initImageDecodersForNode();
   return decodeImage(bytes, { ...options, name: file });
 }

@@ -13,7 +13,7 @@ import type { ImageModel } from '../pipeline/image-model.js';
 import { readCheckpointDir } from './checkpoint-dir.js';
 import { resolveModel, type HubOptions } from './hub.js';
 import { readImageFile } from './image-file.js';
-import { initJpegDecoderForNode } from './jpeg-wasm.js';
+import { initImageDecodersForNode } from './image-codecs.js';
 import { readProcessorConfigFile } from './processor-file.js';
 import './backends.js';
 
@@ -50,7 +50,7 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
   const decode = options.decode ?? {};
   const reader = async (input: NodeImageInput) => {
     if (typeof input === 'string') return readImageFile(input, decode);
-    await initJpegDecoderForNode();
+    await initImageDecodersForNode();
     return toRgbImage(input, decode);
   };
   return buildImageModel({
