@@ -132,6 +132,11 @@ describe('config.json validation', () => {
   it('unknown hidden_act', () => expectError(() => parseConfig(cfg({ hidden_act: 'swish' })), ConfigError, 'hidden_act', 'gelu_new'));
   it('image_size not divisible by patch_size', () =>
     expectError(() => parseConfig(cfg({ image_size: 30 })), ConfigError, 'not divisible by patch_size'));
+  it('a patch grid whose attention matrix could not be held (46657 tokens: 8.1 GiB per image and head)', () => {
+    expectError(() => parseConfig(cfg({ image_size: 216, patch_size: 1 })), ConfigError, 'gives 46657 tokens per image');
+    // The largest grid under the bound still parses: 152x152 patches = 23105 tokens (1.99 GiB).
+    expect(() => parseConfig(cfg({ image_size: 152, patch_size: 1 }))).not.to.throw();
+  });
   it('sizes beyond exact integers (1e300, 2^53) are refused, not taken as integers', () => {
     expectError(() => parseConfig(cfg({ num_channels: 1e300 }), 'x/config.json'), ConfigError, 'x/config.json', 'num_channels must be an integer >= 1, got 1e+300');
     expectError(() => parseConfig(cfg({ num_hidden_layers: 2 ** 53 })), ConfigError, 'num_hidden_layers must be an integer >= 1, got 9007199254740992');
@@ -181,6 +186,29 @@ describe('checkpoint / config mismatches', () => {
     expect(err!.message).to.include('missing data2vec_vision.pooler.layernorm.bias');
     expect(err!.message).to.include('layer.0.intermediate.dense.weight: shape [48,96], expected [96,48]');
   });
+  it('non-finite weights: classify and embed refuse the NaN outputs instead of ranking them', async () => {
+    const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
+    const out = new Map<string, unknown>();
+    for (const [k, v] of t) {
+      const data = v.dtype === 'float32' ? Float32Array.from(v.data as Float32Array) : v.data;
+      if (k.endsWith('layer.0.intermediate.dense.weight')) (data as Float32Array)[5] = Number.NaN;
+      out.set(k, { dtype: v.dtype === 'int32' ? 'I32' : 'F32', shape: v.shape, data });
+    }
+    const d = folder('nan', config, out);
+    fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'preprocessor_config.json'), path.join(d, 'preprocessor_config.json'));
+    const m = await loadModel(d, { backend: 'cpu', onNotice: () => {} });
+    try {
+      const img = path.resolve('spec/fixtures/images/chelsea.png');
+      for (const run of [() => m.classify([img, img]), () => m.embed([img])]) {
+        let err: Error | undefined;
+        try { await run(); } catch (e) { err = e as Error; }
+        expect(err?.name).to.equal('WeightsError');
+        expect(err!.message).to.match(/non-finite (logits|pooled output) \(NaN\) for image 0: the checkpoint's weights hold NaN/);
+      }
+    } finally {
+      m.dispose();
+    }
+  });
   it('a config for another architecture (more layers) names the missing layer', async () => {
     const d = folder('layers', { ...config, num_hidden_layers: 3 });
     let err: Error | undefined;
@@ -209,11 +237,16 @@ describe('checkpoint / config mismatches', () => {
     try { await loadModel(folder('index', config, out), { backend: 'cpu' }); } catch (e) { err = e as Error; }
     expect(err?.message).to.match(/layer\.1\..*relative_position_index: differs/);
   });
-  it('a config with a huge patch grid is a shape mismatch, not a RangeError computing its index', async () => {
+  it('a config with a large patch grid is a shape mismatch, checked before computing its index', async () => {
     let err: Error | undefined;
-    try { await loadModel(folder('grid', { ...config, image_size: 4096, patch_size: 1 }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    try { await loadModel(folder('grid', { ...config, image_size: 150, patch_size: 1 }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
     expect(err?.name).to.equal('WeightsError');
-    expect(err!.message).to.include('layer.0.attention.attention.relative_position_bias.relative_position_index: int32 [17,17], expected an integer [16777217,16777217] index for a 4096x4096 patch grid');
+    expect(err!.message).to.include('layer.0.attention.attention.relative_position_bias.relative_position_index: int32 [17,17], expected an integer [22501,22501] index for a 150x150 patch grid');
+    // Past the attention-matrix bound the config itself is refused.
+    err = undefined;
+    try { await loadModel(folder('grid2', { ...config, image_size: 4096, patch_size: 1 }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('ConfigError');
+    expect(err!.message).to.include('gives 16777217 tokens per image');
   });
   it('unused tensors give a warning that lists them', async () => {
     const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;

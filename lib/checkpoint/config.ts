@@ -65,6 +65,9 @@ const VIT_DEFAULTS = {
  * @param text file content
  * @param file file name used in error messages
  */
+/** Largest attention score matrix (tokens² float32 values, per image and head) a config may imply. */
+const MAX_SCORE_BYTES = 2 ** 31;
+
 export function parseConfig(text: string, file = 'config.json'): ModelConfig {
   let raw: unknown;
   try {
@@ -122,6 +125,13 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
   const patch_size = pair('patch_size');
   if (image_size[0] % patch_size[0] !== 0 || image_size[1] % patch_size[1] !== 0) {
     fail(`image_size [${image_size}] is not divisible by patch_size [${patch_size}].`);
+  }
+  // One attention score matrix is tokens² floats per image and head: past 2 GiB (23170 tokens; real
+  // checkpoints have 197-1025) a forward would only end in an out-of-memory kill of the process.
+  const tokens = (image_size[0] / patch_size[0]) * (image_size[1] / patch_size[1]) + 1;
+  if (tokens * tokens * 4 > MAX_SCORE_BYTES) {
+    fail(`image_size [${image_size}] with patch_size [${patch_size}] gives ${tokens} tokens per image; one attention `
+      + `matrix would take ${(tokens * tokens * 4 / 2 ** 30).toFixed(1)} GiB (at most ${MAX_SCORE_BYTES / 2 ** 30} GiB is supported).`);
   }
   const lsv = get('layer_scale_init_value');
   if (typeof lsv !== 'number' || !Number.isFinite(lsv)) fail(`layer_scale_init_value must be a number, got ${JSON.stringify(lsv)}.`);

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../image/errors.js';
 import { toRgbImage, type ImageInput } from '../image/input.js';
 import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
+import { WeightsError } from '../checkpoint/weights.js';
 import { InputError, type BeitModel } from '../model/model.js';
 import { topK, type Prediction } from './predictions.js';
 
@@ -53,6 +54,22 @@ export function checkProcessed(model: BeitModel, p: ProcessedImage, name: string
   return p.pixelValues;
 }
 
+/**
+ * Refuses NaN / ±Infinity outputs: pixels are finite, so they come from the checkpoint (non-finite
+ * weights, or values that overflow float32). Ranked labels or embeddings made of them are nonsense;
+ * Hugging Face transformers returns the NaNs silently.
+ */
+function checkFinite(values: Float32Array, what: string, start: number, images: number): void {
+  const per = values.length / images;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      const image = start + Math.floor(i / per);
+      throw new WeightsError(`the forward pass gave non-finite ${what} (${values[i]}) for image ${image}: the checkpoint's `
+        + 'weights hold NaN or infinite values, or values so large that float32 overflows.');
+    }
+  }
+}
+
 /** Runs batches of CHW pixel arrays through the model; `each` receives a batch's outputs. */
 async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: number,
   outputAttentions: boolean, each: (start: number, out: { logits?: Float32Array; pooled: Float32Array; attentions?: Float32Array[] }) => void,
@@ -75,6 +92,7 @@ async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: nu
       if (pooledT !== out.pooledOutput) pooledT.dispose();
       const logits = out.logits ? (await out.logits.data()) as Float32Array : undefined;
       const attentions = outputAttentions ? await Promise.all(out.attentions!.map(async (a) => (await a.data()) as Float32Array)) : undefined;
+      checkFinite(logits ?? pooled, logits ? 'logits' : 'pooled output', start, chunk.length);
       each(start, { logits, pooled, attentions });
     } finally {
       for (const t of new Set([out.logits, out.pooledOutput, out.lastHiddenState, ...(out.attentions ?? [])])) t?.dispose();
