@@ -153,8 +153,12 @@ function idatStream(bytes: Uint8Array): Uint8Array {
 
 /**
  * Decodes any standard PNG (all colour types and bit depths, interlaced or not) to 8-bit RGB.
- * Image data that ends before the last row is an error, as in Pillow: pngjs's Node build would fill
- * the missing rows of a non-interlaced image from uninitialised memory instead.
+ * Image data that ends before the last row is an error: pngjs's Node build would fill the missing rows
+ * of a non-interlaced image from uninitialised memory. Pillow 9.4 (ZipDecode.c) raises "image file is
+ * truncated" when the zlib stream ends inside a row, but when it ends exactly after a complete row it
+ * returns the image with the remaining rows zero; we refuse both (a silently black part is no better).
+ * Two known differences remain, both on malformed files: that zero-row case, and extra inflated bytes
+ * after the last row of an *interlaced* image, which Pillow ignores and pngjs refuses.
  */
 export async function decodePng(bytes: Uint8Array, header: PngHeader, name?: string): Promise<RgbImage> {
   if (header.height > MAX_PNG_ROWS) {
