@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { downloadModel, modelCacheDir, resolveModel, type HubOptions } from '../lib/node/hub.js';
@@ -21,7 +21,7 @@ import { createProgress } from '../lib/cli/progress.js';
 const FIX = path.resolve('spec/fixtures/d2v-tiny');
 const TOKEN = 'hf_secret';
 
-type Fault = 'drop' | 'corrupt' | '503';
+type Fault = 'drop' | 'corrupt' | '503' | 'stall';
 interface Hit { server: 'hub' | 'cdn'; url: string; auth?: string; range?: string }
 
 /** A fake hub + CDN pair on two ports (two origins). */
@@ -89,8 +89,55 @@ class MockHub {
       s.write(part.subarray(0, part.length >> 1), () => s.socket?.destroy());
       return;
     }
+    if (fault === 'stall') { this.faults.delete(key); s.write(part.subarray(0, part.length >> 1)); return; } // then silence
+
     s.end(part);
   }
+}
+
+/**
+ * A bare TCP server on 127.0.0.1 for answers node:http would refuse to produce: `answer` gets the
+ * request path and lower-cased headers and writes whatever it likes to the socket (or nothing).
+ */
+async function rawServer(answer: (url: string, headers: Record<string, string>, sock: net.Socket) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((sock) => {
+    socks.add(sock);
+    sock.on('error', () => undefined);
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const [line, ...lines] = buf.slice(0, end).split('\r\n');
+      buf = buf.slice(end + 4);
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      answer(line!.split(' ')[1]!, headers, sock);
+    });
+  });
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    close: () => { for (const s of socks) s.destroy(); return new Promise((ok) => srv.close(() => ok())); },
+  };
+}
+
+/** Writes a raw HTTP/1.1 response head (and body) to a socket. */
+function rawAnswer(sock: net.Socket, status: number, headers: Record<string, string | number>, body?: Buffer | string, end = true): void {
+  sock.write(`HTTP/1.1 ${status} X\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+  if (body !== undefined) sock.write(body);
+  if (end) sock.end();
+}
+
+/** The HubError `p` rejects with (fails the test if it resolves or throws something else). */
+async function hubError(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    expect((e as Error).name, (e as Error).stack).to.equal('HubError');
+    return e as Error;
+  }
+  return expect.fail('should have thrown a HubError');
 }
 
 function fixtureFiles(...names: string[]): Map<string, Buffer> {
@@ -320,6 +367,16 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(fs.existsSync(path.join(tmp, 'acme--d2v-tiny', 'v1.0', 'model.safetensors'))).to.equal(true);
   });
 
+  it('a CDN that stalls mid-body times out and the file resumes from the partial data', async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'stall');
+    const t0 = Date.now();
+    const r = await downloadModel('acme/d2v-tiny', { ...opts, timeoutMs: 200 });
+    expect(Date.now() - t0).to.be.below(2000);
+    expect(fs.readFileSync(path.join(r.dir, 'model.safetensors')).equals(fs.readFileSync(path.join(FIX, 'model.safetensors')))).to.equal(true);
+    const ranges = hub.hits.filter((h) => h.server === 'cdn' && h.range);
+    expect(ranges).to.have.length(1);
+  });
+
   it('beit download --dir --json prints the folder and files; errors print without a stack', async () => {
     const out: string[] = [], err: string[] = [];
     const saved = { o: process.stdout.write, e: process.stderr.write, endpoint: process.env.HF_ENDPOINT, token: process.env.HF_TOKEN };
@@ -345,6 +402,36 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(bad).to.equal(1);
     expect(err.join('')).to.include('HF_TOKEN');
     expect(err.join('')).to.not.match(/\n\s+at /);
+  });
+});
+
+describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', function () {
+  this.timeout(5000);
+  let tmp: string;
+  let close: (() => Promise<void>) | undefined;
+  const serve = async (answer: Parameters<typeof rawServer>[0]): Promise<HubOptions> => {
+    const s = await rawServer(answer);
+    close = s.close;
+    return { endpoint: s.url, cacheDir: tmp, quiet: true, retries: 1, retryDelayMs: 5, timeoutMs: 200, offline: false, token: '' };
+  };
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-hubfuzz-')); });
+  afterEach(async () => { await close?.(); close = undefined; fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  it('a server that never answers times out with a message naming the file, not a hang', async () => {
+    const o = await serve(() => undefined);
+    const t0 = Date.now();
+    const e = await hubError(downloadModel('acme/x', o));
+    expect(Date.now() - t0).to.be.below(2000);
+    expect(e.message).to.match(/\/acme\/x\/resolve\/main\/config\.json: failed after 2 attempts: no response within 0\.2 s/);
+  });
+
+  it('a body that stops mid-way times out, keeping only the resumable partial file', async () => {
+    const o = await serve((_u, _h, sock) => rawAnswer(sock, 200, { 'content-length': 100 }, '{"model_type":', false));
+    const e = await hubError(downloadModel('acme/x', o));
+    expect(e.message).to.match(/config\.json: failed after 2 attempts: no data for 0\.2 s after 14 bytes/);
+    const dir = modelCacheDir('acme/x', 'main', tmp);
+    expect(fs.existsSync(path.join(dir, 'config.json'))).to.equal(false);
+    expect(fs.statSync(path.join(dir, '.beit-download', 'config.json.part')).size).to.equal(14);
   });
 });
 

@@ -8,7 +8,7 @@
  *
  * Reliability: each file goes to `<dir>/.beit-download/<file>.part` and is renamed when complete and
  * verified (size, and SHA-256 when the server gives one); an interrupted file resumes with `Range`;
- * 5xx/429 answers and dropped connections are retried with exponential backoff. A small JSON sidecar
+ * 5xx/429 answers, dropped connections and servers silent for `timeoutMs` are retried with exponential backoff. A small JSON sidecar
  * per file and a `complete.json` marker per folder mean a finished download is never fetched again
  * (also offline, `HF_HUB_OFFLINE=1`). PyTorch-only repos are converted to safetensors after download.
  */
@@ -46,6 +46,11 @@ export interface HubOptions {
   readonly retries?: number;
   /** First backoff delay in ms, doubled each retry; default 500. */
   readonly retryDelayMs?: number;
+  /**
+   * A request is abandoned (and retried) when the server sends nothing for this long, before the
+   * headers or mid-body; default `HF_HUB_DOWNLOAD_TIMEOUT` seconds, else 10 s (as huggingface_hub).
+   */
+  readonly timeoutMs?: number;
 }
 
 /** What {@link downloadModel} produced. */
@@ -182,9 +187,12 @@ class Downloader {
   private readonly fetch: typeof fetch;
   private readonly endpoint: string;
   private readonly token?: string;
+  private readonly timeoutMs: number;
 
   constructor(readonly repo: string, readonly revision: string, readonly dir: string, readonly opts: HubOptions) {
     this.fetch = opts.fetch ?? globalThis.fetch;
+    const envS = Number(process.env.HF_HUB_DOWNLOAD_TIMEOUT);
+    this.timeoutMs = opts.timeoutMs ?? (envS > 0 ? envS * 1000 : 10_000);
     this.endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
     this.token = opts.token ?? (process.env.HF_TOKEN || undefined);
   }
@@ -234,8 +242,17 @@ class Downloader {
   private async once(name: string, dest: string, side: string): Promise<boolean> {
     const part = path.join(this.dir, STATE, `${name}.part`);
     let have = fs.existsSync(part) ? fs.statSync(part).size : 0;
-    const res = await this.request(this.url(name), have);
-    const { response, linkedEtag, linkedSize } = res;
+    const idle = new IdleTimer(this.timeoutMs);
+    try {
+      return await this.fetchInto(name, dest, side, part, have, idle);
+    } finally {
+      idle.stop();
+    }
+  }
+
+  private async fetchInto(name: string, dest: string, side: string, part: string, have: number, idle: IdleTimer): Promise<boolean> {
+    const res = await this.request(this.url(name), have, idle);
+    const { response, linkedEtag, linkedSize, url } = res;
     const status = response.status;
     if (status === 404) {
       await response.body?.cancel();
@@ -265,7 +282,7 @@ class Downloader {
     }
     if (linkedSize !== undefined) total = linkedSize;
     const etag = linkedEtag ?? cleanEtag(response.headers.get('etag'));
-    await this.writeBody(response, part, have, total, name);
+    await this.writeBody(response, part, have, total, name, url, idle);
     const size = fs.statSync(part).size;
     if (total !== undefined && size < total) throw new Transient(`connection closed at ${size} of ${total} bytes`);
     if (total !== undefined && size > total) { fs.rmSync(part, { force: true }); throw new HubError(`${this.url(name)}: received ${size} bytes, expected ${total}.`); }
@@ -284,17 +301,20 @@ class Downloader {
   }
 
   /** GET with redirects followed by hand; the token goes only to the endpoint's origin. */
-  private async request(url: string, from: number): Promise<{ response: Response; linkedEtag?: string; linkedSize?: number }> {
+  private async request(url: string, from: number, idle: IdleTimer): Promise<{ response: Response; url: string; linkedEtag?: string; linkedSize?: number }> {
     const origin = new URL(this.endpoint).origin;
     let linkedEtag: string | undefined, linkedSize: number | undefined;
+    const first = url, via = (u: string): string => (u === first ? '' : ` from ${u}`);
     for (let hop = 0; hop < 10; hop++) {
       const headers: Record<string, string> = { 'user-agent': 'tfjs-beit', 'accept-encoding': 'identity' };
       if (this.token && new URL(url).origin === origin) headers.authorization = `Bearer ${this.token}`;
       if (from > 0) headers.range = `bytes=${from}-`;
       let r: Response;
+      idle.arm(`no response${via(url)} within ${idle.ms / 1000} s`);
       try {
-        r = await this.fetch(url, { headers, redirect: 'manual' });
+        r = await this.fetch(url, { headers, redirect: 'manual', signal: idle.signal });
       } catch (e) {
+        if (idle.signal.aborted) throw idle.signal.reason as Error;
         throw new Transient(`${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`);
       }
       linkedEtag ??= cleanEtag(r.headers.get('x-linked-etag'));
@@ -306,33 +326,52 @@ class Downloader {
         url = new URL(loc, url).href;
         continue;
       }
-      return { response: r, linkedEtag, linkedSize };
+      return { response: r, url, linkedEtag, linkedSize };
     }
     throw new HubError(`${url}: too many redirects.`);
   }
 
-  private async writeBody(r: Response, part: string, have: number, total: number | undefined, name: string): Promise<void> {
+  private async writeBody(r: Response, part: string, have: number, total: number | undefined, name: string, url: string, idle: IdleTimer): Promise<void> {
     const fh = await fs.promises.open(part, have > 0 ? 'a' : 'w');
     const bar = createProgress({ label: name, total, quiet: this.opts.quiet || (total ?? 0) < (1 << 20) });
     let done = have;
     bar.update(done);
+    const from = url === this.url(name) ? '' : ` from ${url}`;
+    const stalled = (): string => `no data${from} for ${idle.ms / 1000} s after ${done} bytes`;
+    idle.arm(stalled());
     try {
       if (r.body) {
         for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
           await fh.write(chunk);
           done += chunk.length;
+          idle.arm(stalled());
           bar.update(done);
           if (total !== undefined && done > total) throw new HubError(`${name}: the server sent more than ${total} bytes.`);
         }
       }
     } catch (e) {
       if (e instanceof HubError) { await fh.close(); fs.rmSync(part, { force: true }); throw e; }
+      if (idle.signal.aborted) throw idle.signal.reason as Error;
       throw new Transient(`connection lost after ${done} bytes: ${(e as Error).message}`);
     } finally {
       await fh.close().catch(() => undefined);
       bar.finish();
     }
   }
+}
+
+/** Aborts a request when the server stays silent for `ms`; re-armed on every sign of progress. */
+class IdleTimer {
+  private readonly ctrl = new AbortController();
+  private timer?: NodeJS.Timeout;
+  readonly signal = this.ctrl.signal;
+  constructor(readonly ms: number) {}
+  /** (Re)starts the countdown; `message` becomes the error if it runs out. */
+  arm(message: string): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.ctrl.abort(new Transient(message)), this.ms);
+  }
+  stop(): void { clearTimeout(this.timer); }
 }
 
 function cleanEtag(v: string | null): string | undefined {

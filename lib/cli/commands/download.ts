@@ -25,7 +25,8 @@ Options:
   -h, --help        show this help
 
 Environment: HF_TOKEN (private or gated repos), HF_ENDPOINT (default https://huggingface.co),
-HF_HUB_OFFLINE=1 (use only files on disk), BEIT_CACHE.
+HF_HUB_OFFLINE=1 (use only files on disk), HF_HUB_DOWNLOAD_TIMEOUT (seconds a silent server is
+waited for before the request is retried; default 10), BEIT_CACHE.
 `,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseFlags(argv, {
