@@ -433,6 +433,33 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     expect(fs.existsSync(path.join(dir, 'config.json'))).to.equal(false);
     expect(fs.statSync(path.join(dir, '.beit-download', 'config.json.part')).size).to.equal(14);
   });
+
+  it('redirects: relative ones are followed; a loop, a missing Location or a non-http(s) target is a HubError at once', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json'));
+    let target = '';
+    const o = await serve((url, _h, sock) => {
+      if (url === '/files/config.json') rawAnswer(sock, 200, { 'content-length': cfg.length }, cfg);
+      else if (url.endsWith('/config.json')) rawAnswer(sock, 302, { 'content-length': 0, ...(target ? { location: target } : {}) });
+      else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    target = '../../../../files/config.json';
+    expect((await hubError(downloadModel('acme/x', o))).message).to.match(/no weights found/);
+    expect(fs.readFileSync(path.join(modelCacheDir('acme/x', 'main', tmp), 'config.json')).equals(cfg)).to.equal(true);
+    const cases: Array<[string, RegExp]> = [
+      ['', /config\.json: HTTP 302 redirect without a Location header/],
+      ['/acme/y/resolve/main/config.json', /acme\/y\/resolve\/main\/config\.json: more than 10 redirects/],
+      ['data:application/json,{}', /redirect to "data:application\/json,\{\}", expected an http\(s\) URL/],
+      ['file:///etc/passwd', /redirect to "file:\/\/\/etc\/passwd", expected an http\(s\) URL/],
+      ['http://[nonsense', /redirect to "http:\/\/\[nonsense", expected an http\(s\) URL/],
+    ];
+    for (const [loc, re] of cases) {
+      target = loc;
+      const t0 = Date.now();
+      expect((await hubError(downloadModel('acme/y', { ...o, retries: 5, retryDelayMs: 200 }))).message, loc).to.match(re);
+      expect(Date.now() - t0, `${loc}: not retried`).to.be.below(150);
+      expect(fs.existsSync(path.join(modelCacheDir('acme/y', 'main', tmp), 'config.json')), loc).to.equal(false);
+    }
+  });
 });
 
 describe('progress bar', () => {

@@ -321,14 +321,20 @@ class Downloader {
       const ls = r.headers.get('x-linked-size');
       if (linkedSize === undefined && ls !== null && /^\d+$/.test(ls)) linkedSize = Number(ls);
       const loc = r.headers.get('location');
-      if (r.status >= 300 && r.status < 400 && loc) {
+      if (r.status >= 300 && r.status < 400 && r.status !== 304) {
         await r.body?.cancel();
-        url = new URL(loc, url).href;
+        if (!loc) throw new HubError(`${url}: HTTP ${r.status} redirect without a Location header.`);
+        let next: URL | undefined;
+        try { next = new URL(loc, url); } catch { /* reported below */ }
+        if (next?.protocol !== 'http:' && next?.protocol !== 'https:') {
+          throw new HubError(`${url}: HTTP ${r.status} redirect to "${loc.slice(0, 200)}", expected an http(s) URL.`);
+        }
+        url = next.href;
         continue;
       }
       return { response: r, url, linkedEtag, linkedSize };
     }
-    throw new HubError(`${url}: too many redirects.`);
+    throw new HubError(`${first}: more than 10 redirects (the last to ${url.slice(0, 200)}).`);
   }
 
   private async writeBody(r: Response, part: string, have: number, total: number | undefined, name: string, url: string, idle: IdleTimer): Promise<void> {
