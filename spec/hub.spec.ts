@@ -460,6 +460,27 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
       expect(fs.existsSync(path.join(modelCacheDir('acme/y', 'main', tmp), 'config.json')), loc).to.equal(false);
     }
   });
+
+  it('an HTML page or a JSON file cut short by Content-Length is refused, never kept as complete', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json'));
+    const html = '<!DOCTYPE html><html><body>Please log in to the Wi-Fi</body></html>';
+    let cut = false;
+    const o = await serve((url, _h, sock) => {
+      if (url.endsWith('/config.json')) rawAnswer(sock, 200, { 'content-length': cut ? 10 : cfg.length }, cfg);
+      else if (url.endsWith('/model.safetensors')) {
+        rawAnswer(sock, 200, { 'content-type': 'text/html', 'transfer-encoding': 'chunked' }, `${html.length.toString(16)}\r\n${html}\r\n0\r\n\r\n`);
+      } else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    const dir = modelCacheDir('acme/x', 'main', tmp);
+    expect((await hubError(downloadModel('acme/x', o))).message)
+      .to.match(/resolve\/main\/model\.safetensors: the server's answer is not a safetensors file \(.+\); Content-Type: text\/html\.$/);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['.beit-download', 'config.json']);
+    expect(fs.readdirSync(path.join(dir, '.beit-download'))).to.deep.equal(['config.json.json']);
+    cut = true;
+    expect((await hubError(downloadModel('acme/x', { ...o, dir: path.join(tmp, 'cut') }))).message)
+      .to.match(/resolve\/main\/config\.json: the server's answer is not valid JSON/);
+    expect(fs.readdirSync(path.join(tmp, 'cut'))).to.deep.equal(['.beit-download']);
+  });
 });
 
 describe('progress bar', () => {

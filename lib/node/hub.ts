@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { convertCheckpoint, isPlainName } from './convert.js';
 import { createProgress } from '../cli/progress.js';
+import { readSafetensorsHeader } from './safetensors-file.js';
 
 /** Thrown for hub problems a user can act on (missing repo, private repo, offline, bad checksum). */
 export class HubError extends Error {
@@ -294,6 +295,7 @@ class Downloader {
         throw new HubError(`${this.url(name)}: checksum mismatch (SHA-256 ${got}, the hub says ${sha}); the download was corrupted, try again.`);
       }
     }
+    checkContent(name, part, this.url(name), response.headers.get('content-type'));
     fs.renameSync(part, dest);
     const sidecar: Sidecar = { size, ...(etag ? { etag } : {}), ...(sha ? { sha256: sha } : {}) };
     fs.writeFileSync(side, JSON.stringify(sidecar) + '\n');
@@ -364,6 +366,22 @@ class Downloader {
       bar.finish();
     }
   }
+}
+
+/**
+ * Refuses a body that cannot be the file it is named after (an HTML error or login page, a JSON file
+ * cut short by a wrong Content-Length), so it is never kept as complete.
+ */
+function checkContent(name: string, part: string, url: string, type: string | null): void {
+  let problem: string | undefined;
+  if (name.endsWith('.json')) {
+    try { JSON.parse(fs.readFileSync(part, 'utf8')); } catch (e) { problem = `not valid JSON (${(e as Error).message})`; }
+  } else if (name.endsWith('.safetensors')) {
+    try { readSafetensorsHeader(part); } catch (e) { problem = `not a safetensors file (${(e as Error).message.replace(`${part}: `, '')})`; }
+  }
+  if (!problem) return;
+  fs.rmSync(part, { force: true });
+  throw new HubError(`${url}: the server's answer is ${problem}${type ? `; Content-Type: ${type.slice(0, 100)}` : ''}.`);
 }
 
 /** Aborts a request when the server stays silent for `ms`; re-armed on every sign of progress. */
