@@ -11,6 +11,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { downloadModel, modelCacheDir, resolveModel, type HubOptions } from '../lib/node/hub.js';
 import { encodeSafetensors, type StWriteTensor } from '../lib/io/safetensors.js';
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
@@ -480,6 +481,16 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     expect((await hubError(downloadModel('acme/x', { ...o, dir: path.join(tmp, 'cut') }))).message)
       .to.match(/resolve\/main\/config\.json: the server's answer is not valid JSON/);
     expect(fs.readdirSync(path.join(tmp, 'cut'))).to.deep.equal(['.beit-download']);
+  });
+
+  it('a gzip body sent despite accept-encoding: identity is saved decoded, not refused for its encoded Content-Length', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json')), gz = zlib.gzipSync(cfg);
+    const o = await serve((url, _h, sock) => {
+      if (url.endsWith('/config.json')) rawAnswer(sock, 200, { 'content-length': gz.length, 'content-encoding': 'gzip' }, gz);
+      else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    expect((await hubError(downloadModel('acme/x', o))).message).to.match(/no weights found/);
+    expect(fs.readFileSync(path.join(modelCacheDir('acme/x', 'main', tmp), 'config.json')).equals(cfg)).to.equal(true);
   });
 });
 

@@ -272,14 +272,22 @@ class Downloader {
     if (status >= 500 || status === 429) { await response.body?.cancel(); throw new Transient(`HTTP ${status}`); }
     if (status !== 200 && status !== 206) { await response.body?.cancel(); throw new HubError(`${this.url(name)}: unexpected HTTP ${status}.`); }
     let total: number | undefined;
+    // fetch decodes a gzip/br body the server sent despite `accept-encoding: identity`: its
+    // Content-Length (and any Range) then counts encoded bytes, not the file's.
+    const encoded = !/^(identity)?$/i.test(response.headers.get('content-encoding') ?? '');
     if (status === 206) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
-      if (!m || Number(m[1]) !== have) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('bad Content-Range; restarting'); }
+      const range = response.headers.get('content-range') ?? '';
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range);
+      if (!m || Number(m[1]) !== have || encoded) {
+        await response.body?.cancel();
+        fs.rmSync(part, { force: true });
+        throw new Transient(`HTTP 206 with Content-Range "${range.slice(0, 100)}"${encoded ? ' and a compressed body' : ''} for "bytes=${have}-"; restarting`);
+      }
       total = Number(m[3]);
     } else {
       have = 0; // the server sent the whole file
       const len = response.headers.get('content-length');
-      if (len !== null) total = Number(len);
+      if (len !== null && !encoded) total = Number(len);
     }
     if (linkedSize !== undefined) total = linkedSize;
     const etag = linkedEtag ?? cleanEtag(response.headers.get('etag'));
