@@ -17,6 +17,7 @@ import { encodeSafetensors, type StWriteTensor } from '../lib/io/safetensors.js'
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
 import { f32bytes, statePickle, torchZip } from './support/torch-builders.js';
 import { main } from '../lib/cli/main.js';
+import { spawnSync } from 'node:child_process';
 import { createProgress } from '../lib/cli/progress.js';
 
 const FIX = path.resolve('spec/fixtures/d2v-tiny');
@@ -376,6 +377,28 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(fs.readFileSync(path.join(r.dir, 'model.safetensors')).equals(fs.readFileSync(path.join(FIX, 'model.safetensors')))).to.equal(true);
     const ranges = hub.hits.filter((h) => h.server === 'cdn' && h.range);
     expect(ranges).to.have.length(1);
+  });
+
+  it('two downloads of the same repo at once share the partial file: one waits, both succeed, the cache is whole', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), want = fs.readFileSync(path.join(FIX, 'model.safetensors'));
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part'), want.subarray(0, 1000)); // an earlier run's
+    const [a, b] = await Promise.all([downloadModel('acme/d2v-tiny', opts), downloadModel('acme/d2v-tiny', opts)]);
+    expect(a.files).to.deep.equal(b.files);
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(want)).to.equal(true);
+    expect(hub.hits.filter((h) => h.server === 'cdn').map((h) => h.range)).to.deep.equal(['bytes=1000-']);
+    expect(fs.readdirSync(path.join(dir, '.beit-download')).filter((f) => /\.(part|lock)$/.test(f))).to.deep.equal([]);
+  });
+
+  it('a lock left by a process that died is taken over at once', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'config.json.lock'), `${dead}@${os.hostname()}`);
+    const t0 = Date.now();
+    await downloadModel('acme/d2v-tiny', opts);
+    expect(Date.now() - t0).to.be.below(1000);
+    expect(fs.existsSync(path.join(dir, '.beit-download', 'config.json.lock'))).to.equal(false);
   });
 
   it('beit download --dir --json prints the folder and files; errors print without a stack', async () => {

@@ -8,7 +8,9 @@
  *
  * Reliability: each file goes to `<dir>/.beit-download/<file>.part` and is renamed when complete and
  * verified (size, and SHA-256 when the server gives one); an interrupted file resumes with `Range`;
- * 5xx/429 answers, dropped connections and servers silent for `timeoutMs` are retried with exponential backoff. A small JSON sidecar
+ * 5xx/429 answers, dropped connections and servers silent for `timeoutMs` are retried with exponential backoff.
+ * A `<file>.lock` (pid@host, created exclusively) makes a second process or call wait for the first
+ * instead of appending to the same partial file; a lock whose process is gone is taken over. A small JSON sidecar
  * per file and a `complete.json` marker per folder mean a finished download is never fetched again
  * (also offline, `HF_HUB_OFFLINE=1`). PyTorch-only repos are converted to safetensors after download.
  */
@@ -178,6 +180,61 @@ function shardNames(indexFile: string): string[] {
   return [...new Set(names as string[])].sort();
 }
 
+function isComplete(dest: string, side: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(side, 'utf8')) as Sidecar).size === fs.statSync(dest).size;
+  } catch {
+    return false; // absent or unreadable: fetch it
+  }
+}
+
+/** Lock files this process holds. */
+const held = new Set<string>();
+/** A lock whose lock and partial file have not changed for this long is abandoned, whoever holds it. */
+const LOCK_STALE_MS = 120_000;
+
+/** Creates `lock` exclusively, waiting while a live download (this process or another) holds it. */
+async function takeLock(lock: string, part: string): Promise<string> {
+  const me = `${process.pid}@${os.hostname()}`;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, me, { flag: 'wx' });
+      held.add(lock);
+      return lock;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = staleOwner(lock, part);
+    if (owner !== undefined) {
+      try { if (fs.readFileSync(lock, 'utf8') === owner) fs.rmSync(lock, { force: true }); } catch { /* released meanwhile */ }
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The content of `lock` when its holder is gone (dead pid on this host, or no change for long). */
+function staleOwner(lock: string, part: string): string | undefined {
+  let owner: string, changed: number;
+  try {
+    owner = fs.readFileSync(lock, 'utf8');
+    changed = fs.statSync(lock).mtimeMs;
+  } catch {
+    return undefined; // just released: try again
+  }
+  try { changed = Math.max(changed, fs.statSync(part).mtimeMs); } catch { /* no partial file yet */ }
+  if (Date.now() - changed > LOCK_STALE_MS) return owner;
+  const at = owner.indexOf('@'), pid = Number(owner.slice(0, at));
+  if (owner.slice(at + 1) !== os.hostname() || !Number.isInteger(pid) || pid <= 0) return undefined;
+  if (pid === process.pid) return held.has(lock) ? undefined : owner; // left by an earlier process with our pid
+  try {
+    process.kill(pid, 0);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH' ? owner : undefined;
+  }
+}
+
 /** Raised for failures worth retrying (5xx, dropped connection); anything else is final. */
 class Transient extends Error {}
 
@@ -212,15 +269,23 @@ class Downloader {
   async get(name: string, required: boolean): Promise<boolean> {
     const dest = path.join(this.dir, name);
     const side = path.join(this.dir, STATE, `${name}.json`);
-    if (fs.existsSync(dest) && fs.existsSync(side)) {
-      try {
-        const s = JSON.parse(fs.readFileSync(side, 'utf8')) as Sidecar;
-        if (s.size === fs.statSync(dest).size) return true; // already complete
-      } catch { /* re-fetch */ }
+    if (isComplete(dest, side)) return true;
+    const lock = await takeLock(path.join(this.dir, STATE, `${name}.lock`), path.join(this.dir, STATE, `${name}.part`));
+    try {
+      if (isComplete(dest, side)) return true; // another process finished it while this one waited
+      return await this.fetchWithRetries(name, dest, side, required, lock);
+    } finally {
+      held.delete(lock);
+      fs.rmSync(lock, { force: true });
     }
+  }
+
+  private async fetchWithRetries(name: string, dest: string, side: string, required: boolean, lock: string): Promise<boolean> {
     const retries = this.opts.retries ?? 5, delay = this.opts.retryDelayMs ?? 500;
     for (let attempt = 0; ; attempt++) {
       try {
+        const now = new Date();
+        fs.utimesSync(lock, now, now); // a sign of life for processes waiting on the lock
         const got = await this.once(name, dest, side);
         if (!got && required) throw new HubError(`${this.repo}@${this.revision}: ${name} is missing on the hub.`);
         return got;
