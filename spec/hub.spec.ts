@@ -401,6 +401,32 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(fs.existsSync(path.join(dir, '.beit-download', 'config.json.lock'))).to.equal(false);
   });
 
+  it('a disk problem is a HubError naming the path at once, not retried as a network error', async () => {
+    const dir = path.join(tmp, 'mine');
+    fs.mkdirSync(path.join(dir, 'model.safetensors'), { recursive: true }); // a folder in the way
+    fs.writeFileSync(path.join(dir, 'model.safetensors', 'notes.txt'), 'mine');
+    const o = { ...opts, dir, retries: 3, retryDelayMs: 300 };
+    let t0 = Date.now();
+    let e = await hubError(downloadModel('acme/d2v-tiny', o));
+    expect(Date.now() - t0).to.be.below(300);
+    expect(e.message).to.include(`${path.join(dir, 'model.safetensors')}: cannot save the download of ${hub.hubUrl}/acme/d2v-tiny/resolve/main/model.safetensors`);
+    expect(e.message).to.not.include('HF_HUB_OFFLINE');
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors', 'notes.txt'), 'utf8')).to.equal('mine');
+    fs.writeFileSync(path.join(tmp, 'file'), '');
+    t0 = Date.now();
+    e = await hubError(downloadModel('acme/d2v-tiny', { ...o, dir: undefined, cacheDir: path.join(tmp, 'file', 'cache') }));
+    expect(e.message).to.match(/file\/cache\/acme--d2v-tiny\/main: cannot create the checkpoint folder \(ENOTDIR/);
+    if (fs.existsSync('/dev/full')) { // a full disk
+      const full = path.join(tmp, 'full');
+      fs.mkdirSync(path.join(full, '.beit-download'), { recursive: true });
+      fs.symlinkSync('/dev/full', path.join(full, '.beit-download', 'config.json.part'));
+      t0 = Date.now();
+      e = await hubError(downloadModel('acme/d2v-tiny', { ...o, dir: full }));
+      expect(Date.now() - t0).to.be.below(300);
+      expect(e.message).to.match(/config\.json\.part: cannot write the download of .*config\.json \(ENOSPC/);
+    }
+  });
+
   it('beit download --dir --json prints the folder and files; errors print without a stack', async () => {
     const out: string[] = [], err: string[] = [];
     const saved = { o: process.stdout.write, e: process.stderr.write, endpoint: process.env.HF_ENDPOINT, token: process.env.HF_TOKEN };

@@ -114,7 +114,11 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
   const done = readComplete(dir);
   if (done) return { repo: repoId, revision, dir, files: done.files, converted: done.converted, fromCache: true };
   if (offline) return offlineResult(repoId, revision, dir);
-  fs.mkdirSync(path.join(dir, STATE), { recursive: true });
+  try {
+    fs.mkdirSync(path.join(dir, STATE), { recursive: true });
+  } catch (e) {
+    throw new HubError(`${dir}: cannot create the checkpoint folder (${(e as Error).message}); choose another with --dir or BEIT_CACHE.`);
+  }
   const dl = new Downloader(repoId, revision, dir, opts);
   const files = ['config.json'];
   if (!(await dl.get('config.json', true))) throw new HubError(`${repoId}@${revision}: no config.json; not a transformers model repo?`);
@@ -290,8 +294,10 @@ class Downloader {
         if (!got && required) throw new HubError(`${this.repo}@${this.revision}: ${name} is missing on the hub.`);
         return got;
       } catch (e) {
-        if (e instanceof HubError || attempt >= retries) {
+        if (!(e instanceof Transient) || attempt >= retries) {
           if (e instanceof HubError) throw e;
+          // A disk problem (permissions, a folder in the way, a full disk) is not retried as a network one.
+          if (!(e instanceof Transient)) throw new HubError(`${dest}: cannot save the download of ${this.url(name)} (${(e as Error).message}).`);
           throw new HubError(`${this.url(name)}: failed after ${attempt + 1} attempts: ${(e as Error).message}. `
             + 'Without network access, set HF_HUB_OFFLINE=1 to use only what is already on disk.');
         }
@@ -423,7 +429,11 @@ class Downloader {
     try {
       if (r.body) {
         for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
-          await fh.write(chunk);
+          try {
+            await fh.write(chunk);
+          } catch (e) {
+            throw new HubError(`${part}: cannot write the download of ${url} (${(e as Error).message}).`);
+          }
           done += chunk.length;
           idle.arm(stalled());
           bar.update(done);
