@@ -57,7 +57,7 @@ class MockHub {
     const repo = m && this.repos.get(m[1]!);
     if (!m || !repo) { s.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end('Repository not found'); return; }
     if (repo.private && q.headers.authorization !== `Bearer ${TOKEN}`) { s.writeHead(401).end('Unauthorized'); return; }
-    const file = m[3]!, body = repo.files.get(file);
+    const file = decodeURIComponent(m[3]!), body = repo.files.get(file);
     if (!body) { s.writeHead(404, { 'x-error-code': 'EntryNotFound' }).end('Entry not found'); return; }
     const key = `${m[1]}/${file}`;
     if (this.faults.get(key) === '503') { this.faults.delete(key); s.writeHead(503).end('busy'); return; }
@@ -163,6 +163,16 @@ function shardedSafetensors(): Map<string, Buffer> {
     ['model-00001-of-00002.safetensors', Buffer.from(encodeSafetensors(halves[0]!, { format: 'pt' }))],
     ['model-00002-of-00002.safetensors', Buffer.from(encodeSafetensors(halves[1]!, { format: 'pt' }))],
   ]);
+}
+
+/** The sharded repo with its shards renamed by `rename` (names kept as they are in the index). */
+function renamedShards(rename: (old: string) => string): Map<string, Buffer> {
+  const files = shardedSafetensors(), out = new Map<string, Buffer>();
+  for (const [n, b] of files) out.set(n.startsWith('model-') ? rename(n) : n, b);
+  const index = JSON.parse(files.get('model.safetensors.index.json')!.toString()) as { weight_map: Record<string, string> };
+  for (const k of Object.keys(index.weight_map)) index.weight_map[k] = rename(index.weight_map[k]!);
+  out.set('model.safetensors.index.json', Buffer.from(JSON.stringify(index)));
+  return out;
 }
 
 function shardedPytorch(): Map<string, Buffer> {
@@ -424,6 +434,19 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
       e = await hubError(downloadModel('acme/d2v-tiny', { ...o, dir: full }));
       expect(Date.now() - t0).to.be.below(300);
       expect(e.message).to.match(/config\.json\.part: cannot write the download of .*config\.json \(ENOSPC/);
+    }
+  });
+
+  it('shard names are URL-encoded (#, ?, %, spaces); hidden or control-character names are a HubError', async () => {
+    const odd = renamedShards((n) => n.replace('model-00001', 'shard #1 ?').replace('model-00002', '%2e%2e'));
+    hub.repos.set('acme/odd-names', { files: odd });
+    const r = await downloadModel('acme/odd-names', opts);
+    for (const f of r.files) expect(fs.readFileSync(path.join(r.dir, f)).equals(odd.get(f)!), f).to.equal(true);
+    expect(hub.hits.map((h) => h.url)).to.include('/acme/odd-names/resolve/main/shard%20%231%20%3F-of-00002.safetensors');
+    for (const bad of ['.beit-download', 'a\u0000b.safetensors', 'a\nb.safetensors']) {
+      hub.repos.set('acme/bad-names', { files: renamedShards((n) => (n.startsWith('model-00001') ? bad : n)) });
+      const e = await hubError(downloadModel('acme/bad-names', { ...opts, cacheDir: path.join(tmp, encodeURIComponent(bad)) }));
+      expect(e.message).to.include(`"weight_map" must map tensor names to shard files in the same folder (not ${JSON.stringify(bad)})`);
     }
   });
 

@@ -178,8 +178,12 @@ function shardNames(indexFile: string): string[] {
     throw new HubError(`${indexFile}: not valid JSON (${(e as Error).message}).`);
   }
   const names = map && typeof map === 'object' ? Object.values(map as Record<string, unknown>) : [];
-  if (!names.length || !names.every((n) => typeof n === 'string' && isPlainName(n))) {
-    throw new HubError(`${indexFile}: "weight_map" must map tensor names to shard files in the same folder.`);
+  // Plain names only: no path, no hidden file (the download state lives in .beit-download), no
+  // control characters (a NUL is refused by every fs call).
+  const bad = names.find((n) => typeof n !== 'string' || !isPlainName(n) || /^\.|[\x00-\x1f\x7f]/.test(n));
+  if (!names.length || bad !== undefined) {
+    throw new HubError(`${indexFile}: "weight_map" must map tensor names to shard files in the same folder${
+      bad === undefined ? '' : ` (not ${JSON.stringify(bad)?.slice(0, 100)})`}.`);
   }
   return [...new Set(names as string[])].sort();
 }
@@ -307,7 +311,7 @@ class Downloader {
   }
 
   private url(name: string): string {
-    return `${this.endpoint}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${name}`;
+    return `${this.endpoint}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${encodeURIComponent(name)}`;
   }
 
   /** One request (with manual redirects), appending to the partial file. */
