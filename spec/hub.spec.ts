@@ -566,6 +566,22 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
   });
 });
 
+describe('beit download usage errors', () => {
+  it('a malformed repo id or revision exits 2 (usage), before any network access', async () => {
+    const err: string[] = [];
+    const saved = process.stderr.write;
+    (process.stderr as { write: unknown }).write = (x: string) => { err.push(String(x)); return true; };
+    let codes: number[];
+    try {
+      codes = [await main(['download', '../etc']), await main(['download', 'a/b', '--revision', '../x']), await main(['download', 'a/b/c'])];
+    } finally {
+      (process.stderr as { write: unknown }).write = saved;
+    }
+    expect(codes).to.deep.equal([2, 2, 2]);
+    expect(err.join('')).to.match(/"\.\.\/etc" is not a hub repo id.*\n.*--revision "\.\.\/x" is not a branch, tag or commit name/);
+  });
+});
+
 describe('progress bar', () => {
   it('draws bytes, percentage, speed and ETA on a TTY, nothing otherwise', () => {
     const lines: string[] = [];

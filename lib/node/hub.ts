@@ -78,6 +78,11 @@ export function isRepoId(s: string): boolean {
   return REPO_RE.test(s) && !s.includes('..');
 }
 
+/** True for branch, tag or commit names the cache layout can hold (no `..`). */
+export function isRevision(s: string): boolean {
+  return /^[A-Za-z0-9._/-]+$/.test(s) && !s.includes('..');
+}
+
 /** The cache folder of one repo revision: `<root>/<owner>--<name>/<revision>`. */
 export function modelCacheDir(repoId: string, revision = 'main', cacheDir?: string): string {
   const root = cacheDir ?? process.env.BEIT_CACHE
@@ -108,7 +113,7 @@ export async function resolveModel(idOrDir: string, opts: HubOptions = {}): Prom
 export async function downloadModel(repoId: string, opts: HubOptions = {}): Promise<DownloadResult> {
   if (!isRepoId(repoId)) throw new HubError(`"${repoId}" is not a hub repo id (expected owner/name).`);
   const revision = opts.revision ?? 'main';
-  if (!/^[A-Za-z0-9._/-]+$/.test(revision) || revision.includes('..')) throw new HubError(`revision "${revision}" is not valid.`);
+  if (!isRevision(revision)) throw new HubError(`revision "${revision}" is not valid.`);
   const dir = opts.dir ?? modelCacheDir(repoId, revision, opts.cacheDir);
   const offline = opts.offline ?? /^(1|true|yes|on)$/i.test(process.env.HF_HUB_OFFLINE ?? '');
   const done = readComplete(dir);
