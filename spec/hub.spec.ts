@@ -450,6 +450,16 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     }
   });
 
+  it('an HF_ENDPOINT that is not an http(s) URL is a HubError at once, with no folder created', async () => {
+    for (const endpoint of ['huggingface.co', 'ftp://example.com']) {
+      const t0 = Date.now();
+      const e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, endpoint, retries: 3, retryDelayMs: 300 }));
+      expect(Date.now() - t0).to.be.below(300);
+      expect(e.message).to.equal(`hub endpoint "${endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
+    }
+    expect(fs.readdirSync(tmp)).to.deep.equal([]);
+  });
+
   it('beit download --dir --json prints the folder and files; errors print without a stack', async () => {
     const out: string[] = [], err: string[] = [];
     const saved = { o: process.stdout.write, e: process.stderr.write, endpoint: process.env.HF_ENDPOINT, token: process.env.HF_TOKEN };

@@ -119,12 +119,12 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
   const done = readComplete(dir);
   if (done) return { repo: repoId, revision, dir, files: done.files, converted: done.converted, fromCache: true };
   if (offline) return offlineResult(repoId, revision, dir);
+  const dl = new Downloader(repoId, revision, dir, opts);
   try {
     fs.mkdirSync(path.join(dir, STATE), { recursive: true });
   } catch (e) {
     throw new HubError(`${dir}: cannot create the checkpoint folder (${(e as Error).message}); choose another with --dir or BEIT_CACHE.`);
   }
-  const dl = new Downloader(repoId, revision, dir, opts);
   const files = ['config.json'];
   if (!(await dl.get('config.json', true))) throw new HubError(`${repoId}@${revision}: no config.json; not a transformers model repo?`);
   if (await dl.get('preprocessor_config.json', false)) files.push('preprocessor_config.json');
@@ -265,6 +265,11 @@ class Downloader {
     const envS = Number(process.env.HF_HUB_DOWNLOAD_TIMEOUT);
     this.timeoutMs = opts.timeoutMs ?? (envS > 0 ? envS * 1000 : 10_000);
     this.endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+    let protocol: string | undefined;
+    try { protocol = new URL(this.endpoint).protocol; } catch { /* reported below */ }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new HubError(`hub endpoint "${this.endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
+    }
     this.token = opts.token ?? (process.env.HF_TOKEN || undefined);
   }
 
