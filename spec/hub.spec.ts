@@ -23,7 +23,7 @@ import { createProgress } from '../lib/cli/progress.js';
 const FIX = path.resolve('spec/fixtures/d2v-tiny');
 const TOKEN = 'hf_secret';
 
-type Fault = 'drop' | 'corrupt' | '503' | 'stall';
+type Fault = 'drop' | 'corrupt' | '503' | 'stall' | 'expired' | 'gone';
 interface Hit { server: 'hub' | 'cdn'; url: string; auth?: string; range?: string }
 
 /** A fake hub + CDN pair on two ports (two origins). */
@@ -79,6 +79,8 @@ class MockHub {
     let body = this.repos.get(repoId)?.files.get(file);
     if (!body) { s.writeHead(404).end(); return; }
     const fault = this.faults.get(key);
+    if (fault === 'expired') { this.faults.delete(key); s.writeHead(403).end('Request has expired'); return; } // a stale signed URL
+    if (fault === 'gone') { s.writeHead(404).end(); return; }
     if (fault === 'corrupt') { body = Buffer.from(body); body[body.length >> 1] ^= 0xff; }
     const r = /^bytes=(\d+)-$/.exec(q.headers.range ?? '');
     const start = r ? Number(r[1]) : 0;
@@ -458,6 +460,19 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
       expect(e.message).to.equal(`hub endpoint "${endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
     }
     expect(fs.readdirSync(tmp)).to.deep.equal([]);
+  });
+
+  it("the CDN's 403/404 is retried and reported as the CDN's, not read as a private repo or a missing file", async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'expired');
+    const r = await downloadModel('acme/d2v-tiny', opts);
+    expect(fs.existsSync(path.join(r.dir, 'model.safetensors'))).to.equal(true);
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'gone');
+    try {
+      const e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, cacheDir: path.join(tmp, 'gone'), retries: 1 }));
+      expect(e.message).to.match(new RegExp(`resolve/main/model\\.safetensors: failed after 2 attempts: HTTP 404 from ${hub.cdnUrl}/cdn/[0-9a-f]{64}\\. `));
+    } finally {
+      hub.faults.delete('acme/d2v-tiny/model.safetensors');
+    }
   });
 
   it('beit download --dir --json prints the folder and files; errors print without a stack', async () => {

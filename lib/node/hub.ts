@@ -340,6 +340,12 @@ class Downloader {
     const res = await this.request(this.url(name), have, idle);
     const { response, linkedEtag, linkedSize, url } = res;
     const status = response.status;
+    // The hub's own answers speak for the repo; a CDN's (another origin, after a redirect) only for
+    // that signed URL, which the next request to the hub replaces.
+    if (new URL(url).origin !== new URL(this.endpoint).origin && [401, 403, 404, 410].includes(status)) {
+      await response.body?.cancel();
+      throw new Transient(`HTTP ${status} from ${withoutQuery(url)}`);
+    }
     if (status === 404) {
       await response.body?.cancel();
       const code = response.headers.get('x-error-code');
@@ -355,7 +361,10 @@ class Downloader {
     }
     if (status === 416) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('range not satisfiable; restarting'); }
     if (status >= 500 || status === 429) { await response.body?.cancel(); throw new Transient(`HTTP ${status}`); }
-    if (status !== 200 && status !== 206) { await response.body?.cancel(); throw new HubError(`${this.url(name)}: unexpected HTTP ${status}.`); }
+    if (status !== 200 && status !== 206) {
+      await response.body?.cancel();
+      throw new HubError(`${this.url(name)}: unexpected HTTP ${status}${url === this.url(name) ? '' : ` from ${withoutQuery(url)}`} (expected 200 or 206).`);
+    }
     let total: number | undefined;
     // fetch decodes a gzip/br body the server sent despite `accept-encoding: identity`: its
     // Content-Length (and any Range) then counts encoded bytes, not the file's.
@@ -493,6 +502,12 @@ class IdleTimer {
     this.timer = setTimeout(() => this.ctrl.abort(new Transient(message)), this.ms);
   }
   stop(): void { clearTimeout(this.timer); }
+}
+
+/** A URL for messages: a CDN's signed query string is long and not for logs. */
+function withoutQuery(url: string): string {
+  const u = new URL(url);
+  return u.origin + u.pathname;
 }
 
 function cleanEtag(v: string | null): string | undefined {
