@@ -580,6 +580,12 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     expect(fs.readdirSync(path.join(tmp, 'cut'))).to.deep.equal(['.beit-download']);
   });
 
+  it('a gated repo says so and where to accept its conditions', async () => {
+    const o = await serve((_u, _h, sock) => rawAnswer(sock, 403, { 'x-error-code': 'GatedRepo', 'content-length': 0 }));
+    expect((await hubError(downloadModel('acme/x', o))).message)
+      .to.equal(`acme/x: a gated repo (HTTP 403); accept its conditions at ${o.endpoint}/acme/x while logged in, then set HF_TOKEN to a token of that account.`);
+  });
+
   it('a gzip body sent despite accept-encoding: identity is saved decoded, not refused for its encoded Content-Length', async () => {
     const cfg = fs.readFileSync(path.join(FIX, 'config.json')), gz = zlib.gzipSync(cfg);
     const o = await serve((url, _h, sock) => {

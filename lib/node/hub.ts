@@ -355,6 +355,10 @@ class Downloader {
     }
     if (status === 401 || status === 403) {
       await response.body?.cancel();
+      if (response.headers.get('x-error-code') === 'GatedRepo') {
+        throw new HubError(`${this.repo}: a gated repo (HTTP ${status}); accept its conditions at ${this.endpoint}/${this.repo} `
+          + `while logged in, then set HF_TOKEN to a token of that account${this.token ? ' (the HF_TOKEN given has no access yet)' : ''}.`);
+      }
       throw new HubError(this.token
         ? `${this.repo}: access denied (HTTP ${status}) with the HF_TOKEN given; the token lacks access to this repo, or the repo does not exist.`
         : `${this.repo}: repository not found or private (HTTP ${status}); for a private or gated repo set HF_TOKEN.`);
