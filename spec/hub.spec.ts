@@ -580,6 +580,31 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     expect(fs.readdirSync(path.join(tmp, 'cut'))).to.deep.equal(['.beit-download']);
   });
 
+  it('Retry-After: a short wait is honoured, a huge one ends the download at once, nonsense falls back to backoff', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json'));
+    let busy: string[] = [];
+    const o = await serve((url, _h, sock) => {
+      if (url.endsWith('/config.json') && busy.length) rawAnswer(sock, 429, { 'retry-after': busy.shift()!, 'content-length': 0 });
+      else if (url.endsWith('/config.json')) rawAnswer(sock, 200, { 'content-length': cfg.length }, cfg);
+      else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    busy = ['1'];
+    let t0 = Date.now();
+    expect((await hubError(downloadModel('acme/x', o))).message).to.match(/no weights found/);
+    expect(Date.now() - t0).to.be.within(950, 1900);
+    for (const huge of ['999999999999', 'Wed, 21 Oct 2099 07:28:00 GMT']) {
+      busy = [huge];
+      t0 = Date.now();
+      expect((await hubError(downloadModel('acme/y', { ...o, retries: 5, retryDelayMs: 300 }))).message).to.include(
+        `/acme/y/resolve/main/config.json: HTTP 429; the server asks to retry after`);
+      expect(Date.now() - t0).to.be.below(250);
+    }
+    busy = ['-5', 'soon', 'Wed, 21 Oct 2015 07:28:00 GMT'];
+    t0 = Date.now();
+    expect((await hubError(downloadModel('acme/z', { ...o, retries: 3 }))).message).to.match(/no weights found/);
+    expect(Date.now() - t0).to.be.below(500);
+  });
+
   it('a gated repo says so and where to accept its conditions', async () => {
     const o = await serve((_u, _h, sock) => rawAnswer(sock, 403, { 'x-error-code': 'GatedRepo', 'content-length': 0 }));
     expect((await hubError(downloadModel('acme/x', o))).message)

@@ -54,6 +54,11 @@ export interface HubOptions {
    * headers or mid-body; default `HF_HUB_DOWNLOAD_TIMEOUT` seconds, else 10 s (as huggingface_hub).
    */
   readonly timeoutMs?: number;
+  /**
+   * A 429/503 `Retry-After` up to this long is waited for before the next try; a longer one ends the
+   * download at once with the server's wait in the message. Default 60 000.
+   */
+  readonly maxRetryAfterMs?: number;
 }
 
 /** What {@link downloadModel} produced. */
@@ -249,7 +254,20 @@ function staleOwner(lock: string, part: string): string | undefined {
 }
 
 /** Raised for failures worth retrying (5xx, dropped connection); anything else is final. */
-class Transient extends Error {}
+class Transient extends Error {
+  /** The wait the server asked for (`Retry-After`), in ms. */
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+/** `Retry-After` in ms (delay-seconds or an HTTP date), undefined when absent or unreadable. */
+function retryAfterMs(v: string | null): number | undefined {
+  if (v === null) return undefined;
+  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  const at = /[a-z]/i.test(v) ? Date.parse(v) : NaN;
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
 
 interface Sidecar { size: number; etag?: string; sha256?: string }
 
@@ -315,7 +333,7 @@ class Downloader {
           throw new HubError(`${this.url(name)}: failed after ${attempt + 1} attempts: ${(e as Error).message}. `
             + 'Without network access, set HF_HUB_OFFLINE=1 to use only what is already on disk.');
         }
-        await new Promise((r) => setTimeout(r, delay * 2 ** attempt));
+        await new Promise((r) => setTimeout(r, Math.max(delay * 2 ** attempt, e.retryAfterMs ?? 0)));
       }
     }
   }
@@ -364,7 +382,15 @@ class Downloader {
         : `${this.repo}: repository not found or private (HTTP ${status}); for a private or gated repo set HF_TOKEN.`);
     }
     if (status === 416) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('range not satisfiable; restarting'); }
-    if (status >= 500 || status === 429) { await response.body?.cancel(); throw new Transient(`HTTP ${status}`); }
+    if (status >= 500 || status === 429) {
+      await response.body?.cancel();
+      const wait = retryAfterMs(response.headers.get('retry-after')), max = this.opts.maxRetryAfterMs ?? 60_000;
+      if (wait !== undefined && wait > max) {
+        throw new HubError(`${this.url(name)}: HTTP ${status}; the server asks to retry after ${Math.ceil(wait / 1000)} s (Retry-After: ${
+          response.headers.get('retry-after')!.slice(0, 100)}), longer than the ${max / 1000} s this download waits. Try again later.`);
+      }
+      throw new Transient(`HTTP ${status}`, wait);
+    }
     if (status !== 200 && status !== 206) {
       await response.body?.cancel();
       throw new HubError(`${this.url(name)}: unexpected HTTP ${status}${url === this.url(name) ? '' : ` from ${withoutQuery(url)}`} (expected 200 or 206).`);
