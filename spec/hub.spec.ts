@@ -605,6 +605,20 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     expect(Date.now() - t0).to.be.below(500);
   });
 
+  it('a JSON file that never ends is cut at 64 MiB, not written until the disk is full', async () => {
+    const frame = Buffer.concat([Buffer.from(`${(1 << 20).toString(16)}\r\n`), Buffer.alloc(1 << 20, 32), Buffer.from('\r\n')]);
+    const o = await serve((_u, _h, sock) => {
+      rawAnswer(sock, 200, { 'transfer-encoding': 'chunked' }, undefined, false);
+      const pump = (): void => { while (!sock.destroyed && sock.write(frame)); if (!sock.destroyed) sock.once('drain', pump); };
+      pump();
+    });
+    const t0 = Date.now();
+    const e = await hubError(downloadModel('acme/x', o));
+    expect(Date.now() - t0).to.be.below(2000);
+    expect(e.message).to.match(/\/resolve\/main\/config\.json: more than 64 MiB for config\.json; expected a small JSON file\./);
+    expect(fs.readdirSync(path.join(modelCacheDir('acme/x', 'main', tmp), '.beit-download'))).to.deep.equal([]);
+  });
+
   it('a gated repo says so and where to accept its conditions', async () => {
     const o = await serve((_u, _h, sock) => rawAnswer(sock, 403, { 'x-error-code': 'GatedRepo', 'content-length': 0 }));
     expect((await hubError(downloadModel('acme/x', o))).message)

@@ -76,6 +76,8 @@ export interface DownloadResult {
 }
 
 const STATE = '.beit-download';
+/** A config or index file larger than this is not one: a server streaming without end fills the disk. */
+const MAX_JSON_BYTES = 64 << 20;
 const REPO_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** True for `owner/name` or `name` hub ids (no `..`, no other slashes). */
@@ -490,7 +492,10 @@ class Downloader {
           done += chunk.length;
           idle.arm(stalled());
           bar.update(done);
-          if (total !== undefined && done > total) throw new HubError(`${name}: the server sent more than ${total} bytes.`);
+          if (total !== undefined && done > total) throw new HubError(`${url}: the server sent more than the ${total} bytes it announced.`);
+          if (name.endsWith('.json') && done > MAX_JSON_BYTES) {
+            throw new HubError(`${url}: more than ${MAX_JSON_BYTES >> 20} MiB for ${name}; expected a small JSON file.`);
+          }
         }
       }
     } catch (e) {
