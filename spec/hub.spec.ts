@@ -391,6 +391,12 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(ranges).to.have.length(1);
   });
 
+  it("a CDN stall names the CDN URL without its signed query", async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'stall');
+    const e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, timeoutMs: 200, retries: 0 }));
+    expect(e.message).to.match(new RegExp(`model\\.safetensors: failed after 1 attempts: no data from ${hub.cdnUrl}/cdn/[0-9a-f]{64} for 0\\.2 s after \\d+ bytes\\. `));
+  });
+
   it('two downloads of the same repo at once share the partial file: one waits, both succeed, the cache is whole', async () => {
     const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), want = fs.readFileSync(path.join(FIX, 'model.safetensors'));
     fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });

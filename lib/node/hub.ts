@@ -7,12 +7,14 @@
  * bearer token is only ever sent to the endpoint's origin.
  *
  * Reliability: each file goes to `<dir>/.beit-download/<file>.part` and is renamed when complete and
- * verified (size, and SHA-256 when the server gives one); an interrupted file resumes with `Range`;
- * 5xx/429 answers, dropped connections and servers silent for `timeoutMs` are retried with exponential backoff.
- * A `<file>.lock` (pid@host, created exclusively) makes a second process or call wait for the first
- * instead of appending to the same partial file; a lock whose process is gone is taken over. A small JSON sidecar
- * per file and a `complete.json` marker per folder mean a finished download is never fetched again
- * (also offline, `HF_HUB_OFFLINE=1`). PyTorch-only repos are converted to safetensors after download.
+ * verified (size, SHA-256 when the server gives one, and that a .json parses / a .safetensors has a
+ * valid header); an interrupted file resumes with `Range`; 5xx/429 answers, dropped connections and
+ * servers silent for `timeoutMs` are retried with exponential backoff (honouring a short
+ * `Retry-After`). A `<file>.lock` (pid@host, created exclusively) makes a second process or call
+ * wait for the first instead of appending to the same partial file; a lock whose process is gone is
+ * taken over. A small JSON sidecar per file and a `complete.json` marker per folder mean a finished
+ * download is never fetched again (also offline, `HF_HUB_OFFLINE=1`). PyTorch-only repos are
+ * converted to safetensors after download.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -440,7 +442,7 @@ class Downloader {
   private async request(url: string, from: number, idle: IdleTimer): Promise<{ response: Response; url: string; linkedEtag?: string; linkedSize?: number }> {
     const origin = new URL(this.endpoint).origin;
     let linkedEtag: string | undefined, linkedSize: number | undefined;
-    const first = url, via = (u: string): string => (u === first ? '' : ` from ${u}`);
+    const first = url, via = (u: string): string => (u === first ? '' : ` from ${withoutQuery(u)}`);
     for (let hop = 0; hop < 10; hop++) {
       const headers: Record<string, string> = { 'user-agent': 'tfjs-beit', 'accept-encoding': 'identity' };
       if (this.token && new URL(url).origin === origin) headers.authorization = `Bearer ${this.token}`;
@@ -478,7 +480,7 @@ class Downloader {
     const bar = createProgress({ label: name, total, quiet: this.opts.quiet || (total ?? 0) < (1 << 20) });
     let done = have;
     bar.update(done);
-    const from = url === this.url(name) ? '' : ` from ${url}`;
+    const from = url === this.url(name) ? '' : ` from ${withoutQuery(url)}`;
     const stalled = (): string => `no data${from} for ${idle.ms / 1000} s after ${done} bytes`;
     idle.arm(stalled());
     try {
@@ -487,14 +489,14 @@ class Downloader {
           try {
             await fh.write(chunk);
           } catch (e) {
-            throw new HubError(`${part}: cannot write the download of ${url} (${(e as Error).message}).`);
+            throw new HubError(`${part}: cannot write the download of ${withoutQuery(url)} (${(e as Error).message}).`);
           }
           done += chunk.length;
           idle.arm(stalled());
           bar.update(done);
-          if (total !== undefined && done > total) throw new HubError(`${url}: the server sent more than the ${total} bytes it announced.`);
+          if (total !== undefined && done > total) throw new HubError(`${withoutQuery(url)}: the server sent more than the ${total} bytes it announced.`);
           if (name.endsWith('.json') && done > MAX_JSON_BYTES) {
-            throw new HubError(`${url}: more than ${MAX_JSON_BYTES >> 20} MiB for ${name}; expected a small JSON file.`);
+            throw new HubError(`${withoutQuery(url)}: more than ${MAX_JSON_BYTES >> 20} MiB for ${name}; expected a small JSON file.`);
           }
         }
       }
