@@ -251,6 +251,22 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(Number(/bytes=(\d+)-/.exec(ranges[0]!)![1])).to.be.greaterThan(0);
   });
 
+  it('a partial file that is already whole (a run stopped while verifying it) is verified, not fetched again', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), want = fs.readFileSync(path.join(FIX, 'model.safetensors'));
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part'), want);
+    await downloadModel('acme/d2v-tiny', opts);
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(want)).to.equal(true);
+    expect(hub.hits.filter((h) => h.server === 'cdn').map((h) => h.range)).to.deep.equal([`bytes=${want.length}-`]);
+    // The same size with other bytes fails the SHA-256 check and is not kept.
+    fs.rmSync(dir, { recursive: true });
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part'), Buffer.alloc(want.length));
+    expect((await hubError(downloadModel('acme/d2v-tiny', opts))).message).to.match(/checksum mismatch/);
+    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).to.equal(false);
+    expect(fs.existsSync(path.join(dir, '.beit-download', 'model.safetensors.part'))).to.equal(false);
+  });
+
   it('retries a 503', async () => {
     hub.faults.set('acme/d2v-tiny/config.json', '503');
     const r = await downloadModel('acme/d2v-tiny', opts);

@@ -385,7 +385,14 @@ class Downloader {
         ? `${this.repo}: access denied (HTTP ${status}) with the HF_TOKEN given; the token lacks access to this repo, or the repo does not exist.`
         : `${this.repo}: repository not found or private (HTTP ${status}); for a private or gated repo set HF_TOKEN.`);
     }
-    if (status === 416) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('range not satisfiable; restarting'); }
+    // 416 to `bytes=<size>-`: the partial file may be whole already (a run stopped while verifying it).
+    let whole = false;
+    if (status === 416) {
+      await response.body?.cancel();
+      const m = /^bytes \*\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
+      whole = have > 0 && have === (linkedSize ?? (m ? Number(m[1]) : undefined));
+      if (!whole) { fs.rmSync(part, { force: true }); throw new Transient('range not satisfiable; restarting'); }
+    }
     if (status >= 500 || status === 429) {
       await response.body?.cancel();
       const wait = retryAfterMs(response.headers.get('retry-after')), max = this.opts.maxRetryAfterMs ?? 60_000;
@@ -395,7 +402,7 @@ class Downloader {
       }
       throw new Transient(`HTTP ${status}`, wait);
     }
-    if (status !== 200 && status !== 206) {
+    if (status !== 200 && status !== 206 && !whole) {
       await response.body?.cancel();
       throw new HubError(`${this.url(name)}: unexpected HTTP ${status}${url === this.url(name) ? '' : ` from ${withoutQuery(url)}`} (expected 200 or 206).`);
     }
@@ -403,7 +410,9 @@ class Downloader {
     // fetch decodes a gzip/br body the server sent despite `accept-encoding: identity`: its
     // Content-Length (and any Range) then counts encoded bytes, not the file's.
     const encoded = !/^(identity)?$/i.test(response.headers.get('content-encoding') ?? '');
-    if (status === 206) {
+    if (whole) {
+      total = have;
+    } else if (status === 206) {
       const range = response.headers.get('content-range') ?? '';
       const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range);
       if (!m || Number(m[1]) !== have || encoded) {
@@ -419,7 +428,7 @@ class Downloader {
     }
     if (linkedSize !== undefined) total = linkedSize;
     const etag = linkedEtag ?? cleanEtag(response.headers.get('etag'));
-    await this.writeBody(response, part, have, total, name, url, idle);
+    if (!whole) await this.writeBody(response, part, have, total, name, url, idle);
     const size = fs.statSync(part).size;
     if (total !== undefined && size < total) throw new Transient(`connection closed at ${size} of ${total} bytes`);
     if (total !== undefined && size > total) { fs.rmSync(part, { force: true }); throw new HubError(`${this.url(name)}: received ${size} bytes, expected ${total}.`); }
