@@ -461,6 +461,21 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     }
   });
 
+  it('a lock that cannot be made, or a folder or dangling link in its place, is a HubError, not a raw error or an endless wait', async () => {
+    const long = `${'x'.repeat(240)}.safetensors`; // fine as a file name, too long with ".lock"
+    hub.repos.set('acme/long-name', { files: renamedShards((n) => (n.startsWith('model-00001') ? long : n)) });
+    let e = await hubError(downloadModel('acme/long-name', opts));
+    expect(e.message).to.include(`${long}.lock: cannot create the download lock (ENAMETOOLONG`);
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), lock = path.join(dir, '.beit-download', 'config.json.lock');
+    fs.mkdirSync(lock, { recursive: true });
+    e = await hubError(downloadModel('acme/d2v-tiny', opts));
+    expect(e.message).to.equal(`${lock}: not a lock file (EISDIR: illegal operation on a directory, read); remove it.`);
+    fs.rmdirSync(lock);
+    fs.symlinkSync(path.join(tmp, 'nowhere', 'x'), lock);
+    e = await hubError(downloadModel('acme/d2v-tiny', opts));
+    expect(e.message).to.match(/config\.json\.lock: not a lock file \(ENOENT.*\); remove it\.$/);
+  });
+
   it('shard names are URL-encoded (#, ?, %, spaces); hidden or control-character names are a HubError', async () => {
     const odd = renamedShards((n) => n.replace('model-00001', 'shard #1 ?').replace('model-00002', '%2e%2e'));
     hub.repos.set('acme/odd-names', { files: odd });

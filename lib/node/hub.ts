@@ -224,7 +224,9 @@ async function takeLock(lock: string, part: string): Promise<string> {
       held.add(lock);
       return lock;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new HubError(`${lock}: cannot create the download lock (${(e as Error).message}); choose another folder with --dir or BEIT_CACHE.`);
+      }
     }
     const owner = staleOwner(lock, part);
     if (owner !== undefined) {
@@ -241,8 +243,12 @@ function staleOwner(lock: string, part: string): string | undefined {
   try {
     owner = fs.readFileSync(lock, 'utf8');
     changed = fs.statSync(lock).mtimeMs;
-  } catch {
-    return undefined; // just released: try again
+  } catch (e) {
+    let there = true;
+    try { fs.lstatSync(lock); } catch { there = false; }
+    if (!there) return undefined; // just released: try again
+    // A folder or a dangling link in its place would be waited on forever.
+    throw new HubError(`${lock}: not a lock file (${(e as Error).message}); remove it.`);
   }
   try { changed = Math.max(changed, fs.statSync(part).mtimeMs); } catch { /* no partial file yet */ }
   if (Date.now() - changed > LOCK_STALE_MS) return owner;
