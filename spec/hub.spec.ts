@@ -8,20 +8,22 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { downloadModel, modelCacheDir, resolveModel, type HubOptions } from '../lib/node/hub.js';
 import { encodeSafetensors, type StWriteTensor } from '../lib/io/safetensors.js';
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
 import { f32bytes, statePickle, torchZip } from './support/torch-builders.js';
 import { main } from '../lib/cli/main.js';
+import { spawnSync } from 'node:child_process';
 import { createProgress } from '../lib/cli/progress.js';
 
 const FIX = path.resolve('spec/fixtures/d2v-tiny');
 const TOKEN = 'hf_secret';
 
-type Fault = 'drop' | 'corrupt' | '503';
+type Fault = 'drop' | 'corrupt' | '503' | 'stall' | 'expired' | 'gone';
 interface Hit { server: 'hub' | 'cdn'; url: string; auth?: string; range?: string }
 
 /** A fake hub + CDN pair on two ports (two origins). */
@@ -55,7 +57,7 @@ class MockHub {
     const repo = m && this.repos.get(m[1]!);
     if (!m || !repo) { s.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end('Repository not found'); return; }
     if (repo.private && q.headers.authorization !== `Bearer ${TOKEN}`) { s.writeHead(401).end('Unauthorized'); return; }
-    const file = m[3]!, body = repo.files.get(file);
+    const file = decodeURIComponent(m[3]!), body = repo.files.get(file);
     if (!body) { s.writeHead(404, { 'x-error-code': 'EntryNotFound' }).end('Entry not found'); return; }
     const key = `${m[1]}/${file}`;
     if (this.faults.get(key) === '503') { this.faults.delete(key); s.writeHead(503).end('busy'); return; }
@@ -77,6 +79,8 @@ class MockHub {
     let body = this.repos.get(repoId)?.files.get(file);
     if (!body) { s.writeHead(404).end(); return; }
     const fault = this.faults.get(key);
+    if (fault === 'expired') { this.faults.delete(key); s.writeHead(403).end('Request has expired'); return; } // a stale signed URL
+    if (fault === 'gone') { s.writeHead(404).end(); return; }
     if (fault === 'corrupt') { body = Buffer.from(body); body[body.length >> 1] ^= 0xff; }
     const r = /^bytes=(\d+)-$/.exec(q.headers.range ?? '');
     const start = r ? Number(r[1]) : 0;
@@ -89,8 +93,55 @@ class MockHub {
       s.write(part.subarray(0, part.length >> 1), () => s.socket?.destroy());
       return;
     }
+    if (fault === 'stall') { this.faults.delete(key); s.write(part.subarray(0, part.length >> 1)); return; } // then silence
+
     s.end(part);
   }
+}
+
+/**
+ * A bare TCP server on 127.0.0.1 for answers node:http would refuse to produce: `answer` gets the
+ * request path and lower-cased headers and writes whatever it likes to the socket (or nothing).
+ */
+async function rawServer(answer: (url: string, headers: Record<string, string>, sock: net.Socket) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((sock) => {
+    socks.add(sock);
+    sock.on('error', () => undefined);
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const [line, ...lines] = buf.slice(0, end).split('\r\n');
+      buf = buf.slice(end + 4);
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      answer(line!.split(' ')[1]!, headers, sock);
+    });
+  });
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    close: () => { for (const s of socks) s.destroy(); return new Promise((ok) => srv.close(() => ok())); },
+  };
+}
+
+/** Writes a raw HTTP/1.1 response head (and body) to a socket. */
+function rawAnswer(sock: net.Socket, status: number, headers: Record<string, string | number>, body?: Buffer | string, end = true): void {
+  sock.write(`HTTP/1.1 ${status} X\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+  if (body !== undefined) sock.write(body);
+  if (end) sock.end();
+}
+
+/** The HubError `p` rejects with (fails the test if it resolves or throws something else). */
+async function hubError(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    expect((e as Error).name, (e as Error).stack).to.equal('HubError');
+    return e as Error;
+  }
+  return expect.fail('should have thrown a HubError');
 }
 
 function fixtureFiles(...names: string[]): Map<string, Buffer> {
@@ -114,6 +165,16 @@ function shardedSafetensors(): Map<string, Buffer> {
     ['model-00001-of-00002.safetensors', Buffer.from(encodeSafetensors(halves[0]!, { format: 'pt' }))],
     ['model-00002-of-00002.safetensors', Buffer.from(encodeSafetensors(halves[1]!, { format: 'pt' }))],
   ]);
+}
+
+/** The sharded repo with its shards renamed by `rename` (names kept as they are in the index). */
+function renamedShards(rename: (old: string) => string): Map<string, Buffer> {
+  const files = shardedSafetensors(), out = new Map<string, Buffer>();
+  for (const [n, b] of files) out.set(n.startsWith('model-') ? rename(n) : n, b);
+  const index = JSON.parse(files.get('model.safetensors.index.json')!.toString()) as { weight_map: Record<string, string> };
+  for (const k of Object.keys(index.weight_map)) index.weight_map[k] = rename(index.weight_map[k]!);
+  out.set('model.safetensors.index.json', Buffer.from(JSON.stringify(index)));
+  return out;
 }
 
 function shardedPytorch(): Map<string, Buffer> {
@@ -188,6 +249,22 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     const ranges = hub.hits.filter((h) => h.server === 'cdn' && h.range).map((h) => h.range);
     expect(ranges).to.have.length(1);
     expect(Number(/bytes=(\d+)-/.exec(ranges[0]!)![1])).to.be.greaterThan(0);
+  });
+
+  it('a partial file that is already whole (a run stopped while verifying it) is verified, not fetched again', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), want = fs.readFileSync(path.join(FIX, 'model.safetensors'));
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part'), want);
+    await downloadModel('acme/d2v-tiny', opts);
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(want)).to.equal(true);
+    expect(hub.hits.filter((h) => h.server === 'cdn').map((h) => h.range)).to.deep.equal([`bytes=${want.length}-`]);
+    // The same size with other bytes fails the SHA-256 check and is not kept.
+    fs.rmSync(dir, { recursive: true });
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part'), Buffer.alloc(want.length));
+    expect((await hubError(downloadModel('acme/d2v-tiny', opts))).message).to.match(/checksum mismatch/);
+    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).to.equal(false);
+    expect(fs.existsSync(path.join(dir, '.beit-download', 'model.safetensors.part'))).to.equal(false);
   });
 
   it('retries a 503', async () => {
@@ -320,6 +397,121 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(fs.existsSync(path.join(tmp, 'acme--d2v-tiny', 'v1.0', 'model.safetensors'))).to.equal(true);
   });
 
+  it('a CDN that stalls mid-body times out and the file resumes from the partial data', async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'stall');
+    const t0 = Date.now();
+    const r = await downloadModel('acme/d2v-tiny', { ...opts, timeoutMs: 200 });
+    expect(Date.now() - t0).to.be.below(2000);
+    expect(fs.readFileSync(path.join(r.dir, 'model.safetensors')).equals(fs.readFileSync(path.join(FIX, 'model.safetensors')))).to.equal(true);
+    const ranges = hub.hits.filter((h) => h.server === 'cdn' && h.range);
+    expect(ranges).to.have.length(1);
+  });
+
+  it("a CDN stall names the CDN URL without its signed query", async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'stall');
+    const e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, timeoutMs: 200, retries: 0 }));
+    expect(e.message).to.match(new RegExp(`model\\.safetensors: failed after 1 attempts: no data from ${hub.cdnUrl}/cdn/[0-9a-f]{64} for 0\\.2 s after \\d+ bytes\\. `));
+  });
+
+  it('two downloads of the same repo at once share the partial file: one waits, both succeed, the cache is whole', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), want = fs.readFileSync(path.join(FIX, 'model.safetensors'));
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part'), want.subarray(0, 1000)); // an earlier run's
+    const [a, b] = await Promise.all([downloadModel('acme/d2v-tiny', opts), downloadModel('acme/d2v-tiny', opts)]);
+    expect(a.files).to.deep.equal(b.files);
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(want)).to.equal(true);
+    expect(hub.hits.filter((h) => h.server === 'cdn').map((h) => h.range)).to.deep.equal(['bytes=1000-']);
+    expect(fs.readdirSync(path.join(dir, '.beit-download')).filter((f) => /\.(part|lock)$/.test(f))).to.deep.equal([]);
+  });
+
+  it('a lock left by a process that died is taken over at once', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'config.json.lock'), `${dead}@${os.hostname()}`);
+    const t0 = Date.now();
+    await downloadModel('acme/d2v-tiny', opts);
+    expect(Date.now() - t0).to.be.below(1000);
+    expect(fs.existsSync(path.join(dir, '.beit-download', 'config.json.lock'))).to.equal(false);
+  });
+
+  it('a disk problem is a HubError naming the path at once, not retried as a network error', async () => {
+    const dir = path.join(tmp, 'mine');
+    fs.mkdirSync(path.join(dir, 'model.safetensors'), { recursive: true }); // a folder in the way
+    fs.writeFileSync(path.join(dir, 'model.safetensors', 'notes.txt'), 'mine');
+    const o = { ...opts, dir, retries: 3, retryDelayMs: 300 };
+    let t0 = Date.now();
+    let e = await hubError(downloadModel('acme/d2v-tiny', o));
+    expect(Date.now() - t0).to.be.below(300);
+    expect(e.message).to.include(`${path.join(dir, 'model.safetensors')}: cannot save the download of ${hub.hubUrl}/acme/d2v-tiny/resolve/main/model.safetensors`);
+    expect(e.message).to.not.include('HF_HUB_OFFLINE');
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors', 'notes.txt'), 'utf8')).to.equal('mine');
+    fs.writeFileSync(path.join(tmp, 'file'), '');
+    t0 = Date.now();
+    e = await hubError(downloadModel('acme/d2v-tiny', { ...o, dir: undefined, cacheDir: path.join(tmp, 'file', 'cache') }));
+    expect(e.message).to.match(/file\/cache\/acme--d2v-tiny\/main: cannot create the checkpoint folder \(ENOTDIR/);
+    if (fs.existsSync('/dev/full')) { // a full disk
+      const full = path.join(tmp, 'full');
+      fs.mkdirSync(path.join(full, '.beit-download'), { recursive: true });
+      fs.symlinkSync('/dev/full', path.join(full, '.beit-download', 'config.json.part'));
+      t0 = Date.now();
+      e = await hubError(downloadModel('acme/d2v-tiny', { ...o, dir: full }));
+      expect(Date.now() - t0).to.be.below(300);
+      expect(e.message).to.match(/config\.json\.part: cannot write the download of .*config\.json \(ENOSPC/);
+    }
+  });
+
+  it('a lock that cannot be made, or a folder or dangling link in its place, is a HubError, not a raw error or an endless wait', async () => {
+    const long = `${'x'.repeat(240)}.safetensors`; // fine as a file name, too long with ".lock"
+    hub.repos.set('acme/long-name', { files: renamedShards((n) => (n.startsWith('model-00001') ? long : n)) });
+    let e = await hubError(downloadModel('acme/long-name', opts));
+    expect(e.message).to.include(`${long}.lock: cannot create the download lock (ENAMETOOLONG`);
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), lock = path.join(dir, '.beit-download', 'config.json.lock');
+    fs.mkdirSync(lock, { recursive: true });
+    e = await hubError(downloadModel('acme/d2v-tiny', opts));
+    expect(e.message).to.equal(`${lock}: not a lock file (EISDIR: illegal operation on a directory, read); remove it.`);
+    fs.rmdirSync(lock);
+    fs.symlinkSync(path.join(tmp, 'nowhere', 'x'), lock);
+    e = await hubError(downloadModel('acme/d2v-tiny', opts));
+    expect(e.message).to.match(/config\.json\.lock: not a lock file \(ENOENT.*\); remove it\.$/);
+  });
+
+  it('shard names are URL-encoded (#, ?, %, spaces); hidden or control-character names are a HubError', async () => {
+    const odd = renamedShards((n) => n.replace('model-00001', 'shard #1 ?').replace('model-00002', '%2e%2e'));
+    hub.repos.set('acme/odd-names', { files: odd });
+    const r = await downloadModel('acme/odd-names', opts);
+    for (const f of r.files) expect(fs.readFileSync(path.join(r.dir, f)).equals(odd.get(f)!), f).to.equal(true);
+    expect(hub.hits.map((h) => h.url)).to.include('/acme/odd-names/resolve/main/shard%20%231%20%3F-of-00002.safetensors');
+    for (const bad of ['.beit-download', 'a\u0000b.safetensors', 'a\nb.safetensors']) {
+      hub.repos.set('acme/bad-names', { files: renamedShards((n) => (n.startsWith('model-00001') ? bad : n)) });
+      const e = await hubError(downloadModel('acme/bad-names', { ...opts, cacheDir: path.join(tmp, encodeURIComponent(bad)) }));
+      expect(e.message).to.include(`"weight_map" must map tensor names to shard files in the same folder (not ${JSON.stringify(bad)})`);
+    }
+  });
+
+  it('an HF_ENDPOINT that is not an http(s) URL is a HubError at once, with no folder created', async () => {
+    for (const endpoint of ['huggingface.co', 'ftp://example.com']) {
+      const t0 = Date.now();
+      const e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, endpoint, retries: 3, retryDelayMs: 300 }));
+      expect(Date.now() - t0).to.be.below(300);
+      expect(e.message).to.equal(`hub endpoint "${endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
+    }
+    expect(fs.readdirSync(tmp)).to.deep.equal([]);
+  });
+
+  it("the CDN's 403/404 is retried and reported as the CDN's, not read as a private repo or a missing file", async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'expired');
+    const r = await downloadModel('acme/d2v-tiny', opts);
+    expect(fs.existsSync(path.join(r.dir, 'model.safetensors'))).to.equal(true);
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'gone');
+    try {
+      const e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, cacheDir: path.join(tmp, 'gone'), retries: 1 }));
+      expect(e.message).to.match(new RegExp(`resolve/main/model\\.safetensors: failed after 2 attempts: HTTP 404 from ${hub.cdnUrl}/cdn/[0-9a-f]{64}\\. `));
+    } finally {
+      hub.faults.delete('acme/d2v-tiny/model.safetensors');
+    }
+  });
+
   it('beit download --dir --json prints the folder and files; errors print without a stack', async () => {
     const out: string[] = [], err: string[] = [];
     const saved = { o: process.stdout.write, e: process.stderr.write, endpoint: process.env.HF_ENDPOINT, token: process.env.HF_TOKEN };
@@ -345,6 +537,155 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(bad).to.equal(1);
     expect(err.join('')).to.include('HF_TOKEN');
     expect(err.join('')).to.not.match(/\n\s+at /);
+  });
+});
+
+describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', function () {
+  this.timeout(5000);
+  let tmp: string;
+  let close: (() => Promise<void>) | undefined;
+  const serve = async (answer: Parameters<typeof rawServer>[0]): Promise<HubOptions> => {
+    const s = await rawServer(answer);
+    close = s.close;
+    return { endpoint: s.url, cacheDir: tmp, quiet: true, retries: 1, retryDelayMs: 5, timeoutMs: 200, offline: false, token: '' };
+  };
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-hubfuzz-')); });
+  afterEach(async () => { await close?.(); close = undefined; fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  it('a server that never answers times out with a message naming the file, not a hang', async () => {
+    const o = await serve(() => undefined);
+    const t0 = Date.now();
+    const e = await hubError(downloadModel('acme/x', o));
+    expect(Date.now() - t0).to.be.below(2000);
+    expect(e.message).to.match(/\/acme\/x\/resolve\/main\/config\.json: failed after 2 attempts: no response within 0\.2 s/);
+  });
+
+  it('a body that stops mid-way times out, keeping only the resumable partial file', async () => {
+    const o = await serve((_u, _h, sock) => rawAnswer(sock, 200, { 'content-length': 100 }, '{"model_type":', false));
+    const e = await hubError(downloadModel('acme/x', o));
+    expect(e.message).to.match(/config\.json: failed after 2 attempts: no data for 0\.2 s after 14 bytes/);
+    const dir = modelCacheDir('acme/x', 'main', tmp);
+    expect(fs.existsSync(path.join(dir, 'config.json'))).to.equal(false);
+    expect(fs.statSync(path.join(dir, '.beit-download', 'config.json.part')).size).to.equal(14);
+  });
+
+  it('redirects: relative ones are followed; a loop, a missing Location or a non-http(s) target is a HubError at once', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json'));
+    let target = '';
+    const o = await serve((url, _h, sock) => {
+      if (url === '/files/config.json') rawAnswer(sock, 200, { 'content-length': cfg.length }, cfg);
+      else if (url.endsWith('/config.json')) rawAnswer(sock, 302, { 'content-length': 0, ...(target ? { location: target } : {}) });
+      else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    target = '../../../../files/config.json';
+    expect((await hubError(downloadModel('acme/x', o))).message).to.match(/no weights found/);
+    expect(fs.readFileSync(path.join(modelCacheDir('acme/x', 'main', tmp), 'config.json')).equals(cfg)).to.equal(true);
+    const cases: Array<[string, RegExp]> = [
+      ['', /config\.json: HTTP 302 redirect without a Location header/],
+      ['/acme/y/resolve/main/config.json', /acme\/y\/resolve\/main\/config\.json: more than 10 redirects/],
+      ['data:application/json,{}', /redirect to "data:application\/json,\{\}", expected an http\(s\) URL/],
+      ['file:///etc/passwd', /redirect to "file:\/\/\/etc\/passwd", expected an http\(s\) URL/],
+      ['http://[nonsense', /redirect to "http:\/\/\[nonsense", expected an http\(s\) URL/],
+    ];
+    for (const [loc, re] of cases) {
+      target = loc;
+      const t0 = Date.now();
+      expect((await hubError(downloadModel('acme/y', { ...o, retries: 5, retryDelayMs: 200 }))).message, loc).to.match(re);
+      expect(Date.now() - t0, `${loc}: not retried`).to.be.below(150);
+      expect(fs.existsSync(path.join(modelCacheDir('acme/y', 'main', tmp), 'config.json')), loc).to.equal(false);
+    }
+  });
+
+  it('an HTML page or a JSON file cut short by Content-Length is refused, never kept as complete', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json'));
+    const html = '<!DOCTYPE html><html><body>Please log in to the Wi-Fi</body></html>';
+    let cut = false;
+    const o = await serve((url, _h, sock) => {
+      if (url.endsWith('/config.json')) rawAnswer(sock, 200, { 'content-length': cut ? 10 : cfg.length }, cfg);
+      else if (url.endsWith('/model.safetensors')) {
+        rawAnswer(sock, 200, { 'content-type': 'text/html', 'transfer-encoding': 'chunked' }, `${html.length.toString(16)}\r\n${html}\r\n0\r\n\r\n`);
+      } else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    const dir = modelCacheDir('acme/x', 'main', tmp);
+    expect((await hubError(downloadModel('acme/x', o))).message)
+      .to.match(/resolve\/main\/model\.safetensors: the server's answer is not a safetensors file \(.+\); Content-Type: text\/html\.$/);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['.beit-download', 'config.json']);
+    expect(fs.readdirSync(path.join(dir, '.beit-download'))).to.deep.equal(['config.json.json']);
+    cut = true;
+    expect((await hubError(downloadModel('acme/x', { ...o, dir: path.join(tmp, 'cut') }))).message)
+      .to.match(/resolve\/main\/config\.json: the server's answer is not valid JSON/);
+    expect(fs.readdirSync(path.join(tmp, 'cut'))).to.deep.equal(['.beit-download']);
+  });
+
+  it('Retry-After: a short wait is honoured, a huge one ends the download at once, nonsense falls back to backoff', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json'));
+    let busy: string[] = [];
+    const o = await serve((url, _h, sock) => {
+      if (url.endsWith('/config.json') && busy.length) rawAnswer(sock, 429, { 'retry-after': busy.shift()!, 'content-length': 0 });
+      else if (url.endsWith('/config.json')) rawAnswer(sock, 200, { 'content-length': cfg.length }, cfg);
+      else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    busy = ['1'];
+    let t0 = Date.now();
+    expect((await hubError(downloadModel('acme/x', o))).message).to.match(/no weights found/);
+    expect(Date.now() - t0).to.be.within(950, 1900);
+    for (const huge of ['999999999999', 'Wed, 21 Oct 2099 07:28:00 GMT']) {
+      busy = [huge];
+      t0 = Date.now();
+      expect((await hubError(downloadModel('acme/y', { ...o, retries: 5, retryDelayMs: 300 }))).message).to.include(
+        `/acme/y/resolve/main/config.json: HTTP 429; the server asks to retry after`);
+      expect(Date.now() - t0).to.be.below(250);
+    }
+    busy = ['-5', 'soon', 'Wed, 21 Oct 2015 07:28:00 GMT'];
+    t0 = Date.now();
+    expect((await hubError(downloadModel('acme/z', { ...o, retries: 3 }))).message).to.match(/no weights found/);
+    expect(Date.now() - t0).to.be.below(500);
+  });
+
+  it('a JSON file that never ends is cut at 64 MiB, not written until the disk is full', async () => {
+    const frame = Buffer.concat([Buffer.from(`${(1 << 20).toString(16)}\r\n`), Buffer.alloc(1 << 20, 32), Buffer.from('\r\n')]);
+    const o = await serve((_u, _h, sock) => {
+      rawAnswer(sock, 200, { 'transfer-encoding': 'chunked' }, undefined, false);
+      const pump = (): void => { while (!sock.destroyed && sock.write(frame)); if (!sock.destroyed) sock.once('drain', pump); };
+      pump();
+    });
+    const t0 = Date.now();
+    const e = await hubError(downloadModel('acme/x', o));
+    expect(Date.now() - t0).to.be.below(2000);
+    expect(e.message).to.match(/\/resolve\/main\/config\.json: more than 64 MiB for config\.json; expected a small JSON file\./);
+    expect(fs.readdirSync(path.join(modelCacheDir('acme/x', 'main', tmp), '.beit-download'))).to.deep.equal([]);
+  });
+
+  it('a gated repo says so and where to accept its conditions', async () => {
+    const o = await serve((_u, _h, sock) => rawAnswer(sock, 403, { 'x-error-code': 'GatedRepo', 'content-length': 0 }));
+    expect((await hubError(downloadModel('acme/x', o))).message)
+      .to.equal(`acme/x: a gated repo (HTTP 403); accept its conditions at ${o.endpoint}/acme/x while logged in, then set HF_TOKEN to a token of that account.`);
+  });
+
+  it('a gzip body sent despite accept-encoding: identity is saved decoded, not refused for its encoded Content-Length', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json')), gz = zlib.gzipSync(cfg);
+    const o = await serve((url, _h, sock) => {
+      if (url.endsWith('/config.json')) rawAnswer(sock, 200, { 'content-length': gz.length, 'content-encoding': 'gzip' }, gz);
+      else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    expect((await hubError(downloadModel('acme/x', o))).message).to.match(/no weights found/);
+    expect(fs.readFileSync(path.join(modelCacheDir('acme/x', 'main', tmp), 'config.json')).equals(cfg)).to.equal(true);
+  });
+});
+
+describe('beit download usage errors', () => {
+  it('a malformed repo id or revision exits 2 (usage), before any network access', async () => {
+    const err: string[] = [];
+    const saved = process.stderr.write;
+    (process.stderr as { write: unknown }).write = (x: string) => { err.push(String(x)); return true; };
+    let codes: number[];
+    try {
+      codes = [await main(['download', '../etc']), await main(['download', 'a/b', '--revision', '../x']), await main(['download', 'a/b/c'])];
+    } finally {
+      (process.stderr as { write: unknown }).write = saved;
+    }
+    expect(codes).to.deep.equal([2, 2, 2]);
+    expect(err.join('')).to.match(/"\.\.\/etc" is not a hub repo id.*\n.*--revision "\.\.\/x" is not a branch, tag or commit name/);
   });
 });
 

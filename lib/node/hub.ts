@@ -7,10 +7,14 @@
  * bearer token is only ever sent to the endpoint's origin.
  *
  * Reliability: each file goes to `<dir>/.beit-download/<file>.part` and is renamed when complete and
- * verified (size, and SHA-256 when the server gives one); an interrupted file resumes with `Range`;
- * 5xx/429 answers and dropped connections are retried with exponential backoff. A small JSON sidecar
- * per file and a `complete.json` marker per folder mean a finished download is never fetched again
- * (also offline, `HF_HUB_OFFLINE=1`). PyTorch-only repos are converted to safetensors after download.
+ * verified (size, SHA-256 when the server gives one, and that a .json parses / a .safetensors has a
+ * valid header); an interrupted file resumes with `Range`; 5xx/429 answers, dropped connections and
+ * servers silent for `timeoutMs` are retried with exponential backoff (honouring a short
+ * `Retry-After`). A `<file>.lock` (pid@host, created exclusively) makes a second process or call
+ * wait for the first instead of appending to the same partial file; a lock whose process is gone is
+ * taken over. A small JSON sidecar per file and a `complete.json` marker per folder mean a finished
+ * download is never fetched again (also offline, `HF_HUB_OFFLINE=1`). PyTorch-only repos are
+ * converted to safetensors after download.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { convertCheckpoint, isPlainName } from './convert.js';
 import { createProgress } from '../cli/progress.js';
+import { readSafetensorsHeader } from './safetensors-file.js';
 
 /** Thrown for hub problems a user can act on (missing repo, private repo, offline, bad checksum). */
 export class HubError extends Error {
@@ -46,6 +51,16 @@ export interface HubOptions {
   readonly retries?: number;
   /** First backoff delay in ms, doubled each retry; default 500. */
   readonly retryDelayMs?: number;
+  /**
+   * A request is abandoned (and retried) when the server sends nothing for this long, before the
+   * headers or mid-body; default `HF_HUB_DOWNLOAD_TIMEOUT` seconds, else 10 s (as huggingface_hub).
+   */
+  readonly timeoutMs?: number;
+  /**
+   * A 429/503 `Retry-After` up to this long is waited for before the next try; a longer one ends the
+   * download at once with the server's wait in the message. Default 60 000.
+   */
+  readonly maxRetryAfterMs?: number;
 }
 
 /** What {@link downloadModel} produced. */
@@ -63,11 +78,18 @@ export interface DownloadResult {
 }
 
 const STATE = '.beit-download';
+/** A config or index file larger than this is not one: a server streaming without end fills the disk. */
+const MAX_JSON_BYTES = 64 << 20;
 const REPO_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** True for `owner/name` or `name` hub ids (no `..`, no other slashes). */
 export function isRepoId(s: string): boolean {
   return REPO_RE.test(s) && !s.includes('..');
+}
+
+/** True for branch, tag or commit names the cache layout can hold (no `..`). */
+export function isRevision(s: string): boolean {
+  return /^[A-Za-z0-9._/-]+$/.test(s) && !s.includes('..');
 }
 
 /** The cache folder of one repo revision: `<root>/<owner>--<name>/<revision>`. */
@@ -100,14 +122,18 @@ export async function resolveModel(idOrDir: string, opts: HubOptions = {}): Prom
 export async function downloadModel(repoId: string, opts: HubOptions = {}): Promise<DownloadResult> {
   if (!isRepoId(repoId)) throw new HubError(`"${repoId}" is not a hub repo id (expected owner/name).`);
   const revision = opts.revision ?? 'main';
-  if (!/^[A-Za-z0-9._/-]+$/.test(revision) || revision.includes('..')) throw new HubError(`revision "${revision}" is not valid.`);
+  if (!isRevision(revision)) throw new HubError(`revision "${revision}" is not valid.`);
   const dir = opts.dir ?? modelCacheDir(repoId, revision, opts.cacheDir);
   const offline = opts.offline ?? /^(1|true|yes|on)$/i.test(process.env.HF_HUB_OFFLINE ?? '');
   const done = readComplete(dir);
   if (done) return { repo: repoId, revision, dir, files: done.files, converted: done.converted, fromCache: true };
   if (offline) return offlineResult(repoId, revision, dir);
-  fs.mkdirSync(path.join(dir, STATE), { recursive: true });
   const dl = new Downloader(repoId, revision, dir, opts);
+  try {
+    fs.mkdirSync(path.join(dir, STATE), { recursive: true });
+  } catch (e) {
+    throw new HubError(`${dir}: cannot create the checkpoint folder (${(e as Error).message}); choose another with --dir or BEIT_CACHE.`);
+  }
   const files = ['config.json'];
   if (!(await dl.get('config.json', true))) throw new HubError(`${repoId}@${revision}: no config.json; not a transformers model repo?`);
   if (await dl.get('preprocessor_config.json', false)) files.push('preprocessor_config.json');
@@ -166,14 +192,92 @@ function shardNames(indexFile: string): string[] {
     throw new HubError(`${indexFile}: not valid JSON (${(e as Error).message}).`);
   }
   const names = map && typeof map === 'object' ? Object.values(map as Record<string, unknown>) : [];
-  if (!names.length || !names.every((n) => typeof n === 'string' && isPlainName(n))) {
-    throw new HubError(`${indexFile}: "weight_map" must map tensor names to shard files in the same folder.`);
+  // Plain names only: no path, no hidden file (the download state lives in .beit-download), no
+  // control characters (a NUL is refused by every fs call).
+  const bad = names.find((n) => typeof n !== 'string' || !isPlainName(n) || /^\.|[\x00-\x1f\x7f]/.test(n));
+  if (!names.length || bad !== undefined) {
+    throw new HubError(`${indexFile}: "weight_map" must map tensor names to shard files in the same folder${
+      bad === undefined ? '' : ` (not ${JSON.stringify(bad)?.slice(0, 100)})`}.`);
   }
   return [...new Set(names as string[])].sort();
 }
 
+function isComplete(dest: string, side: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(side, 'utf8')) as Sidecar).size === fs.statSync(dest).size;
+  } catch {
+    return false; // absent or unreadable: fetch it
+  }
+}
+
+/** Lock files this process holds. */
+const held = new Set<string>();
+/** A lock whose lock and partial file have not changed for this long is abandoned, whoever holds it. */
+const LOCK_STALE_MS = 120_000;
+
+/** Creates `lock` exclusively, waiting while a live download (this process or another) holds it. */
+async function takeLock(lock: string, part: string): Promise<string> {
+  const me = `${process.pid}@${os.hostname()}`;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, me, { flag: 'wx' });
+      held.add(lock);
+      return lock;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new HubError(`${lock}: cannot create the download lock (${(e as Error).message}); choose another folder with --dir or BEIT_CACHE.`);
+      }
+    }
+    const owner = staleOwner(lock, part);
+    if (owner !== undefined) {
+      try { if (fs.readFileSync(lock, 'utf8') === owner) fs.rmSync(lock, { force: true }); } catch { /* released meanwhile */ }
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The content of `lock` when its holder is gone (dead pid on this host, or no change for long). */
+function staleOwner(lock: string, part: string): string | undefined {
+  let owner: string, changed: number;
+  try {
+    owner = fs.readFileSync(lock, 'utf8');
+    changed = fs.statSync(lock).mtimeMs;
+  } catch (e) {
+    let there = true;
+    try { fs.lstatSync(lock); } catch { there = false; }
+    if (!there) return undefined; // just released: try again
+    // A folder or a dangling link in its place would be waited on forever.
+    throw new HubError(`${lock}: not a lock file (${(e as Error).message}); remove it.`);
+  }
+  try { changed = Math.max(changed, fs.statSync(part).mtimeMs); } catch { /* no partial file yet */ }
+  if (Date.now() - changed > LOCK_STALE_MS) return owner;
+  const at = owner.indexOf('@'), pid = Number(owner.slice(0, at));
+  if (owner.slice(at + 1) !== os.hostname() || !Number.isInteger(pid) || pid <= 0) return undefined;
+  if (pid === process.pid) return held.has(lock) ? undefined : owner; // left by an earlier process with our pid
+  try {
+    process.kill(pid, 0);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH' ? owner : undefined;
+  }
+}
+
 /** Raised for failures worth retrying (5xx, dropped connection); anything else is final. */
-class Transient extends Error {}
+class Transient extends Error {
+  /** The wait the server asked for (`Retry-After`), in ms. */
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+/** `Retry-After` in ms (delay-seconds or an HTTP date), undefined when absent or unreadable. */
+function retryAfterMs(v: string | null): number | undefined {
+  if (v === null) return undefined;
+  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  const at = /[a-z]/i.test(v) ? Date.parse(v) : NaN;
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
 
 interface Sidecar { size: number; etag?: string; sha256?: string }
 
@@ -182,10 +286,18 @@ class Downloader {
   private readonly fetch: typeof fetch;
   private readonly endpoint: string;
   private readonly token?: string;
+  private readonly timeoutMs: number;
 
   constructor(readonly repo: string, readonly revision: string, readonly dir: string, readonly opts: HubOptions) {
     this.fetch = opts.fetch ?? globalThis.fetch;
+    const envS = Number(process.env.HF_HUB_DOWNLOAD_TIMEOUT);
+    this.timeoutMs = opts.timeoutMs ?? (envS > 0 ? envS * 1000 : 10_000);
     this.endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+    let protocol: string | undefined;
+    try { protocol = new URL(this.endpoint).protocol; } catch { /* reported below */ }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new HubError(`hub endpoint "${this.endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
+    }
     this.token = opts.token ?? (process.env.HF_TOKEN || undefined);
   }
 
@@ -203,40 +315,65 @@ class Downloader {
   async get(name: string, required: boolean): Promise<boolean> {
     const dest = path.join(this.dir, name);
     const side = path.join(this.dir, STATE, `${name}.json`);
-    if (fs.existsSync(dest) && fs.existsSync(side)) {
-      try {
-        const s = JSON.parse(fs.readFileSync(side, 'utf8')) as Sidecar;
-        if (s.size === fs.statSync(dest).size) return true; // already complete
-      } catch { /* re-fetch */ }
+    if (isComplete(dest, side)) return true;
+    const lock = await takeLock(path.join(this.dir, STATE, `${name}.lock`), path.join(this.dir, STATE, `${name}.part`));
+    try {
+      if (isComplete(dest, side)) return true; // another process finished it while this one waited
+      return await this.fetchWithRetries(name, dest, side, required, lock);
+    } finally {
+      held.delete(lock);
+      fs.rmSync(lock, { force: true });
     }
+  }
+
+  private async fetchWithRetries(name: string, dest: string, side: string, required: boolean, lock: string): Promise<boolean> {
     const retries = this.opts.retries ?? 5, delay = this.opts.retryDelayMs ?? 500;
     for (let attempt = 0; ; attempt++) {
       try {
+        const now = new Date();
+        fs.utimesSync(lock, now, now); // a sign of life for processes waiting on the lock
         const got = await this.once(name, dest, side);
         if (!got && required) throw new HubError(`${this.repo}@${this.revision}: ${name} is missing on the hub.`);
         return got;
       } catch (e) {
-        if (e instanceof HubError || attempt >= retries) {
+        if (!(e instanceof Transient) || attempt >= retries) {
           if (e instanceof HubError) throw e;
+          // A disk problem (permissions, a folder in the way, a full disk) is not retried as a network one.
+          if (!(e instanceof Transient)) throw new HubError(`${dest}: cannot save the download of ${this.url(name)} (${(e as Error).message}).`);
           throw new HubError(`${this.url(name)}: failed after ${attempt + 1} attempts: ${(e as Error).message}. `
             + 'Without network access, set HF_HUB_OFFLINE=1 to use only what is already on disk.');
         }
-        await new Promise((r) => setTimeout(r, delay * 2 ** attempt));
+        await new Promise((r) => setTimeout(r, Math.max(delay * 2 ** attempt, e.retryAfterMs ?? 0)));
       }
     }
   }
 
   private url(name: string): string {
-    return `${this.endpoint}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${name}`;
+    return `${this.endpoint}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${encodeURIComponent(name)}`;
   }
 
   /** One request (with manual redirects), appending to the partial file. */
   private async once(name: string, dest: string, side: string): Promise<boolean> {
     const part = path.join(this.dir, STATE, `${name}.part`);
     let have = fs.existsSync(part) ? fs.statSync(part).size : 0;
-    const res = await this.request(this.url(name), have);
-    const { response, linkedEtag, linkedSize } = res;
+    const idle = new IdleTimer(this.timeoutMs);
+    try {
+      return await this.fetchInto(name, dest, side, part, have, idle);
+    } finally {
+      idle.stop();
+    }
+  }
+
+  private async fetchInto(name: string, dest: string, side: string, part: string, have: number, idle: IdleTimer): Promise<boolean> {
+    const res = await this.request(this.url(name), have, idle);
+    const { response, linkedEtag, linkedSize, url } = res;
     const status = response.status;
+    // The hub's own answers speak for the repo; a CDN's (another origin, after a redirect) only for
+    // that signed URL, which the next request to the hub replaces.
+    if (new URL(url).origin !== new URL(this.endpoint).origin && [401, 403, 404, 410].includes(status)) {
+      await response.body?.cancel();
+      throw new Transient(`HTTP ${status} from ${withoutQuery(url)}`);
+    }
     if (status === 404) {
       await response.body?.cancel();
       const code = response.headers.get('x-error-code');
@@ -246,26 +383,58 @@ class Downloader {
     }
     if (status === 401 || status === 403) {
       await response.body?.cancel();
+      if (response.headers.get('x-error-code') === 'GatedRepo') {
+        throw new HubError(`${this.repo}: a gated repo (HTTP ${status}); accept its conditions at ${this.endpoint}/${this.repo} `
+          + `while logged in, then set HF_TOKEN to a token of that account${this.token ? ' (the HF_TOKEN given has no access yet)' : ''}.`);
+      }
       throw new HubError(this.token
         ? `${this.repo}: access denied (HTTP ${status}) with the HF_TOKEN given; the token lacks access to this repo, or the repo does not exist.`
         : `${this.repo}: repository not found or private (HTTP ${status}); for a private or gated repo set HF_TOKEN.`);
     }
-    if (status === 416) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('range not satisfiable; restarting'); }
-    if (status >= 500 || status === 429) { await response.body?.cancel(); throw new Transient(`HTTP ${status}`); }
-    if (status !== 200 && status !== 206) { await response.body?.cancel(); throw new HubError(`${this.url(name)}: unexpected HTTP ${status}.`); }
+    // 416 to `bytes=<size>-`: the partial file may be whole already (a run stopped while verifying it).
+    let whole = false;
+    if (status === 416) {
+      await response.body?.cancel();
+      const m = /^bytes \*\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
+      whole = have > 0 && have === (linkedSize ?? (m ? Number(m[1]) : undefined));
+      if (!whole) { fs.rmSync(part, { force: true }); throw new Transient('range not satisfiable; restarting'); }
+    }
+    if (status >= 500 || status === 429) {
+      await response.body?.cancel();
+      const wait = retryAfterMs(response.headers.get('retry-after')), max = this.opts.maxRetryAfterMs ?? 60_000;
+      if (wait !== undefined && wait > max) {
+        throw new HubError(`${this.url(name)}: HTTP ${status}; the server asks to retry after ${Math.ceil(wait / 1000)} s (Retry-After: ${
+          response.headers.get('retry-after')!.slice(0, 100)}), longer than the ${max / 1000} s this download waits. Try again later.`);
+      }
+      throw new Transient(`HTTP ${status}`, wait);
+    }
+    if (status !== 200 && status !== 206 && !whole) {
+      await response.body?.cancel();
+      throw new HubError(`${this.url(name)}: unexpected HTTP ${status}${url === this.url(name) ? '' : ` from ${withoutQuery(url)}`} (expected 200 or 206).`);
+    }
     let total: number | undefined;
-    if (status === 206) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
-      if (!m || Number(m[1]) !== have) { await response.body?.cancel(); fs.rmSync(part, { force: true }); throw new Transient('bad Content-Range; restarting'); }
+    // fetch decodes a gzip/br body the server sent despite `accept-encoding: identity`: its
+    // Content-Length (and any Range) then counts encoded bytes, not the file's.
+    const encoded = !/^(identity)?$/i.test(response.headers.get('content-encoding') ?? '');
+    if (whole) {
+      total = have;
+    } else if (status === 206) {
+      const range = response.headers.get('content-range') ?? '';
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range);
+      if (!m || Number(m[1]) !== have || encoded) {
+        await response.body?.cancel();
+        fs.rmSync(part, { force: true });
+        throw new Transient(`HTTP 206 with Content-Range "${range.slice(0, 100)}"${encoded ? ' and a compressed body' : ''} for "bytes=${have}-"; restarting`);
+      }
       total = Number(m[3]);
     } else {
       have = 0; // the server sent the whole file
       const len = response.headers.get('content-length');
-      if (len !== null) total = Number(len);
+      if (len !== null && !encoded) total = Number(len);
     }
     if (linkedSize !== undefined) total = linkedSize;
     const etag = linkedEtag ?? cleanEtag(response.headers.get('etag'));
-    await this.writeBody(response, part, have, total, name);
+    if (!whole) await this.writeBody(response, part, have, total, name, url, idle);
     const size = fs.statSync(part).size;
     if (total !== undefined && size < total) throw new Transient(`connection closed at ${size} of ${total} bytes`);
     if (total !== undefined && size > total) { fs.rmSync(part, { force: true }); throw new HubError(`${this.url(name)}: received ${size} bytes, expected ${total}.`); }
@@ -277,6 +446,7 @@ class Downloader {
         throw new HubError(`${this.url(name)}: checksum mismatch (SHA-256 ${got}, the hub says ${sha}); the download was corrupted, try again.`);
       }
     }
+    checkContent(name, part, this.url(name), response.headers.get('content-type'));
     fs.renameSync(part, dest);
     const sidecar: Sidecar = { size, ...(etag ? { etag } : {}), ...(sha ? { sha256: sha } : {}) };
     fs.writeFileSync(side, JSON.stringify(sidecar) + '\n');
@@ -284,55 +454,112 @@ class Downloader {
   }
 
   /** GET with redirects followed by hand; the token goes only to the endpoint's origin. */
-  private async request(url: string, from: number): Promise<{ response: Response; linkedEtag?: string; linkedSize?: number }> {
+  private async request(url: string, from: number, idle: IdleTimer): Promise<{ response: Response; url: string; linkedEtag?: string; linkedSize?: number }> {
     const origin = new URL(this.endpoint).origin;
     let linkedEtag: string | undefined, linkedSize: number | undefined;
+    const first = url, via = (u: string): string => (u === first ? '' : ` from ${withoutQuery(u)}`);
     for (let hop = 0; hop < 10; hop++) {
       const headers: Record<string, string> = { 'user-agent': 'tfjs-beit', 'accept-encoding': 'identity' };
       if (this.token && new URL(url).origin === origin) headers.authorization = `Bearer ${this.token}`;
       if (from > 0) headers.range = `bytes=${from}-`;
       let r: Response;
+      idle.arm(`no response${via(url)} within ${idle.ms / 1000} s`);
       try {
-        r = await this.fetch(url, { headers, redirect: 'manual' });
+        r = await this.fetch(url, { headers, redirect: 'manual', signal: idle.signal });
       } catch (e) {
+        if (idle.signal.aborted) throw idle.signal.reason as Error;
         throw new Transient(`${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`);
       }
       linkedEtag ??= cleanEtag(r.headers.get('x-linked-etag'));
       const ls = r.headers.get('x-linked-size');
       if (linkedSize === undefined && ls !== null && /^\d+$/.test(ls)) linkedSize = Number(ls);
       const loc = r.headers.get('location');
-      if (r.status >= 300 && r.status < 400 && loc) {
+      if (r.status >= 300 && r.status < 400 && r.status !== 304) {
         await r.body?.cancel();
-        url = new URL(loc, url).href;
+        if (!loc) throw new HubError(`${url}: HTTP ${r.status} redirect without a Location header.`);
+        let next: URL | undefined;
+        try { next = new URL(loc, url); } catch { /* reported below */ }
+        if (next?.protocol !== 'http:' && next?.protocol !== 'https:') {
+          throw new HubError(`${url}: HTTP ${r.status} redirect to "${loc.slice(0, 200)}", expected an http(s) URL.`);
+        }
+        url = next.href;
         continue;
       }
-      return { response: r, linkedEtag, linkedSize };
+      return { response: r, url, linkedEtag, linkedSize };
     }
-    throw new HubError(`${url}: too many redirects.`);
+    throw new HubError(`${first}: more than 10 redirects (the last to ${url.slice(0, 200)}).`);
   }
 
-  private async writeBody(r: Response, part: string, have: number, total: number | undefined, name: string): Promise<void> {
+  private async writeBody(r: Response, part: string, have: number, total: number | undefined, name: string, url: string, idle: IdleTimer): Promise<void> {
     const fh = await fs.promises.open(part, have > 0 ? 'a' : 'w');
     const bar = createProgress({ label: name, total, quiet: this.opts.quiet || (total ?? 0) < (1 << 20) });
     let done = have;
     bar.update(done);
+    const from = url === this.url(name) ? '' : ` from ${withoutQuery(url)}`;
+    const stalled = (): string => `no data${from} for ${idle.ms / 1000} s after ${done} bytes`;
+    idle.arm(stalled());
     try {
       if (r.body) {
         for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
-          await fh.write(chunk);
+          try {
+            await fh.write(chunk);
+          } catch (e) {
+            throw new HubError(`${part}: cannot write the download of ${withoutQuery(url)} (${(e as Error).message}).`);
+          }
           done += chunk.length;
+          idle.arm(stalled());
           bar.update(done);
-          if (total !== undefined && done > total) throw new HubError(`${name}: the server sent more than ${total} bytes.`);
+          if (total !== undefined && done > total) throw new HubError(`${withoutQuery(url)}: the server sent more than the ${total} bytes it announced.`);
+          if (name.endsWith('.json') && done > MAX_JSON_BYTES) {
+            throw new HubError(`${withoutQuery(url)}: more than ${MAX_JSON_BYTES >> 20} MiB for ${name}; expected a small JSON file.`);
+          }
         }
       }
     } catch (e) {
       if (e instanceof HubError) { await fh.close(); fs.rmSync(part, { force: true }); throw e; }
+      if (idle.signal.aborted) throw idle.signal.reason as Error;
       throw new Transient(`connection lost after ${done} bytes: ${(e as Error).message}`);
     } finally {
       await fh.close().catch(() => undefined);
       bar.finish();
     }
   }
+}
+
+/**
+ * Refuses a body that cannot be the file it is named after (an HTML error or login page, a JSON file
+ * cut short by a wrong Content-Length), so it is never kept as complete.
+ */
+function checkContent(name: string, part: string, url: string, type: string | null): void {
+  let problem: string | undefined;
+  if (name.endsWith('.json')) {
+    try { JSON.parse(fs.readFileSync(part, 'utf8')); } catch (e) { problem = `not valid JSON (${(e as Error).message})`; }
+  } else if (name.endsWith('.safetensors')) {
+    try { readSafetensorsHeader(part); } catch (e) { problem = `not a safetensors file (${(e as Error).message.replace(`${part}: `, '')})`; }
+  }
+  if (!problem) return;
+  fs.rmSync(part, { force: true });
+  throw new HubError(`${url}: the server's answer is ${problem}${type ? `; Content-Type: ${type.slice(0, 100)}` : ''}.`);
+}
+
+/** Aborts a request when the server stays silent for `ms`; re-armed on every sign of progress. */
+class IdleTimer {
+  private readonly ctrl = new AbortController();
+  private timer?: NodeJS.Timeout;
+  readonly signal = this.ctrl.signal;
+  constructor(readonly ms: number) {}
+  /** (Re)starts the countdown; `message` becomes the error if it runs out. */
+  arm(message: string): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.ctrl.abort(new Transient(message)), this.ms);
+  }
+  stop(): void { clearTimeout(this.timer); }
+}
+
+/** A URL for messages: a CDN's signed query string is long and not for logs. */
+function withoutQuery(url: string): string {
+  const u = new URL(url);
+  return u.origin + u.pathname;
 }
 
 function cleanEtag(v: string | null): string | undefined {

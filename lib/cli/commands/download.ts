@@ -3,7 +3,7 @@
  * runs (and `--model owner/name`) work offline. A thin shell over `lib/node/hub.ts`.
  */
 import { EXIT_USAGE, UserError, parseFlags, type Command } from '../command.js';
-import { downloadModel } from '../../node/hub.js';
+import { downloadModel, isRepoId, isRevision } from '../../node/hub.js';
 
 /** The `download` command. */
 export const downloadCommand: Command = {
@@ -25,13 +25,18 @@ Options:
   -h, --help        show this help
 
 Environment: HF_TOKEN (private or gated repos), HF_ENDPOINT (default https://huggingface.co),
-HF_HUB_OFFLINE=1 (use only files on disk), BEIT_CACHE.
+HF_HUB_OFFLINE=1 (use only files on disk), HF_HUB_DOWNLOAD_TIMEOUT (seconds a silent server is
+waited for before the request is retried; default 10), BEIT_CACHE.
 `,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseFlags(argv, {
       revision: { type: 'string' }, dir: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UserError('expected one <repo-id>. See --help.', EXIT_USAGE);
+    if (!isRepoId(positionals[0]!)) throw new UserError(`"${positionals[0]}" is not a hub repo id (expected owner/name). See --help.`, EXIT_USAGE);
+    if (values.revision !== undefined && !isRevision(values.revision as string)) {
+      throw new UserError(`--revision "${values.revision}" is not a branch, tag or commit name. See --help.`, EXIT_USAGE);
+    }
     const r = await downloadModel(positionals[0]!, {
       revision: values.revision as string | undefined, dir: values.dir as string | undefined, quiet: values.quiet === true,
     });
