@@ -17,7 +17,7 @@ import { encodeSafetensors, type StWriteTensor } from '../lib/io/safetensors.js'
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
 import { f32bytes, statePickle, torchZip } from './support/torch-builders.js';
 import { main } from '../lib/cli/main.js';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createProgress } from '../lib/cli/progress.js';
 
 const FIX = path.resolve('spec/fixtures/d2v-tiny');
@@ -433,6 +433,22 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     await downloadModel('acme/d2v-tiny', opts);
     expect(Date.now() - t0).to.be.below(1000);
     expect(fs.existsSync(path.join(dir, '.beit-download', 'config.json.lock'))).to.equal(false);
+  });
+
+  it('a download waiting on a live lock says so once, then goes on when its holder is gone', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp);
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+      fs.writeFileSync(path.join(dir, '.beit-download', 'config.json.lock'), `${holder.pid}@${os.hostname()}`);
+      const notices: string[] = [];
+      setTimeout(() => holder.kill(), 400);
+      await downloadModel('acme/d2v-tiny', { ...opts, onNotice: (m) => notices.push(m) });
+      expect(notices).to.deep.equal([`config.json: waiting for another download of this file to finish (process ${holder.pid}@${os.hostname()}).`]);
+      expect(fs.existsSync(path.join(dir, 'config.json'))).to.equal(true);
+    } finally {
+      holder.kill();
+    }
   });
 
   it('a disk problem is a HubError naming the path at once, not retried as a network error', async () => {

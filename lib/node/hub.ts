@@ -39,6 +39,11 @@ export interface HubOptions {
   readonly dir?: string;
   /** No progress bars. */
   readonly quiet?: boolean;
+  /**
+   * Receives one-line notices, such as waiting for another download of the same file to finish;
+   * default: printed on stderr when it is a terminal (and not `quiet`).
+   */
+  readonly onNotice?: (message: string) => void;
   /** Use only files on disk; default from `HF_HUB_OFFLINE`. */
   readonly offline?: boolean;
   /** Replaces the global fetch (tests, proxies). */
@@ -215,9 +220,13 @@ const held = new Set<string>();
 /** A lock whose lock and partial file have not changed for this long is abandoned, whoever holds it. */
 const LOCK_STALE_MS = 120_000;
 
-/** Creates `lock` exclusively, waiting while a live download (this process or another) holds it. */
-async function takeLock(lock: string, part: string): Promise<string> {
+/**
+ * Creates `lock` exclusively, waiting while a live download (this process or another) holds it;
+ * `onWait` hears once who holds it.
+ */
+async function takeLock(lock: string, part: string, onWait: (owner: string) => void): Promise<string> {
   const me = `${process.pid}@${os.hostname()}`;
+  let told = false;
   for (;;) {
     try {
       fs.writeFileSync(lock, me, { flag: 'wx' });
@@ -232,6 +241,12 @@ async function takeLock(lock: string, part: string): Promise<string> {
     if (owner !== undefined) {
       try { if (fs.readFileSync(lock, 'utf8') === owner) fs.rmSync(lock, { force: true }); } catch { /* released meanwhile */ }
       continue;
+    }
+    if (!told) {
+      told = true;
+      let owner = '';
+      try { owner = fs.readFileSync(lock, 'utf8'); } catch { /* released meanwhile */ }
+      if (owner) onWait(owner);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -288,6 +303,12 @@ class Downloader {
   private readonly token?: string;
   private readonly timeoutMs: number;
 
+  /** A one-line notice to the caller's onNotice, or to stderr when it is a terminal. */
+  private notice(message: string): void {
+    if (this.opts.onNotice) this.opts.onNotice(message);
+    else if (!this.opts.quiet && process.stderr.isTTY) process.stderr.write(`${message}\n`);
+  }
+
   constructor(readonly repo: string, readonly revision: string, readonly dir: string, readonly opts: HubOptions) {
     this.fetch = opts.fetch ?? globalThis.fetch;
     const envS = Number(process.env.HF_HUB_DOWNLOAD_TIMEOUT);
@@ -316,7 +337,8 @@ class Downloader {
     const dest = path.join(this.dir, name);
     const side = path.join(this.dir, STATE, `${name}.json`);
     if (isComplete(dest, side)) return true;
-    const lock = await takeLock(path.join(this.dir, STATE, `${name}.lock`), path.join(this.dir, STATE, `${name}.part`));
+    const lock = await takeLock(path.join(this.dir, STATE, `${name}.lock`), path.join(this.dir, STATE, `${name}.part`),
+      (owner) => this.notice(`${name}: waiting for another download of this file to finish (process ${owner.slice(0, 200)}).`));
     try {
       if (isComplete(dest, side)) return true; // another process finished it while this one waited
       return await this.fetchWithRetries(name, dest, side, required, lock);
