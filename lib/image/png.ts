@@ -40,6 +40,26 @@ function chunkType(b: Uint8Array, p: number): string {
   return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3]);
 }
 
+/** One chunk of a PNG: its bytes [start, end) and payload; the last may be cut short by the end of the file. */
+interface Chunk {
+  readonly type: string;
+  readonly start: number;
+  readonly end: number;
+  readonly data: Uint8Array;
+  /** False when the file ends inside the chunk (end and data are then clamped to the file). */
+  readonly whole: boolean;
+}
+
+/** The chunks after the signature, in file order (every walk over a PNG's chunk list goes through here). */
+function* chunks(bytes: Uint8Array): Generator<Chunk> {
+  for (let p = 8; p + 12 <= bytes.length;) {
+    const len = u32(bytes, p);
+    const end = Math.min(bytes.length, p + 12 + len);
+    yield { type: chunkType(bytes, p + 4), start: p, end, data: bytes.subarray(p + 8, Math.min(bytes.length, p + 8 + len)), whole: p + 12 + len <= bytes.length };
+    p = end;
+  }
+}
+
 /** Reads IHDR (and eXIf) by walking the chunk list. Throws ImageError when the structure is broken. */
 export function readPngHeader(bytes: Uint8Array, name?: string): PngHeader {
   const fail = (why: string): never => { throw new ImageError(named(name, `not a valid PNG file (${why}).`)); };
@@ -52,13 +72,10 @@ export function readPngHeader(bytes: Uint8Array, name?: string): PngHeader {
   if (width === 0 || height === 0) fail(`image size ${width}x${height}`);
   if (!VALID_DEPTHS[colorType]?.includes(bitDepth)) fail(`colour type ${colorType} with bit depth ${bitDepth}`);
   let exif: Uint8Array | undefined;
-  for (let p = 8; p + 12 <= bytes.length;) {
-    const len = u32(bytes, p);
-    const type = chunkType(bytes, p + 4);
-    if (p + 12 + len > bytes.length) break; // truncation is reported by the decoder
-    if (type === 'eXIf' && !exif) exif = bytes.subarray(p + 8, p + 8 + len);
-    if (type === 'IEND') break;
-    p += 12 + len;
+  for (const c of chunks(bytes)) {
+    if (!c.whole) break; // truncation is reported by the decoder
+    if (c.type === 'eXIf' && !exif) exif = c.data;
+    if (c.type === 'IEND') break;
   }
   return exif ? { width, height, bitDepth, colorType, exif } : { width, height, bitDepth, colorType };
 }
@@ -66,17 +83,15 @@ export function readPngHeader(bytes: Uint8Array, name?: string): PngHeader {
 /** Returns the file without its tRNS chunks (other chunks and their CRCs are kept byte for byte). */
 function withoutTrns(bytes: Uint8Array): Uint8Array {
   const keep: Array<[number, number]> = [];
-  let p = 8;
+  let last = 8;
   let removed = false;
-  while (p + 12 <= bytes.length) {
-    const len = u32(bytes, p);
-    const end = Math.min(bytes.length, p + 12 + len);
-    if (chunkType(bytes, p + 4) === 'tRNS') removed = true;
-    else keep.push([p, end]);
-    p = end;
+  for (const c of chunks(bytes)) {
+    if (c.type === 'tRNS') removed = true;
+    else keep.push([c.start, c.end]);
+    last = c.end;
   }
   if (!removed) return bytes;
-  if (p < bytes.length) keep.push([p, bytes.length]);
+  if (last < bytes.length) keep.push([last, bytes.length]);
   const out = new Uint8Array(8 + keep.reduce((s, [a, b]) => s + b - a, 0));
   out.set(bytes.subarray(0, 8));
   let o = 8;
@@ -133,19 +148,9 @@ export function setPngInflatedSizeCounter(counter: InflatedSizeCounter): void {
 
 /** The IDAT payloads of a PNG, concatenated: one zlib stream. */
 function idatStream(bytes: Uint8Array): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (let p = 8; p + 12 <= bytes.length;) {
-    const len = u32(bytes, p);
-    if (chunkType(bytes, p + 4) === 'IDAT') {
-      const part = bytes.subarray(p + 8, Math.min(bytes.length, p + 8 + len));
-      parts.push(part);
-      total += part.length;
-    }
-    p += 12 + len;
-  }
+  const parts = [...chunks(bytes)].filter((c) => c.type === 'IDAT').map((c) => c.data);
   if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
   let o = 0;
   for (const part of parts) { out.set(part, o); o += part.length; }
   return out;
