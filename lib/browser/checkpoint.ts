@@ -7,6 +7,7 @@
  * converts it.
  */
 import { ConfigError } from '../checkpoint/config.js';
+import { shardsOfIndex } from '../checkpoint/shard-index.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { decodeTensor, parseHeader, readHeaderLength, type HostTensor } from '../io/safetensors.js';
 import { fetchFile, type FetchFileOptions } from './fetch-files.js';
@@ -95,24 +96,10 @@ export function parseSafetensors(bytes: Uint8Array, name: string, keep?: (tensor
 }
 
 async function fetchShards(base: string, indexText: string, indexUrl: string, options: FetchFileOptions): Promise<Map<string, HostTensor>> {
-  let map: unknown;
-  try {
-    map = (JSON.parse(indexText) as { weight_map?: unknown } | null)?.weight_map;
-  } catch (e) {
-    throw new WeightsError(`${indexUrl}: not valid JSON (${(e as Error).message}).`);
-  }
-  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new WeightsError(`${indexUrl}: no "weight_map" object.`);
-  const byShard = new Map<string, Set<string>>();
-  for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || !/^[\w.-]+$/.test(shard) || shard.startsWith('.')) {
-      throw new WeightsError(`${indexUrl}: tensor "${name}" maps to an invalid shard name ${JSON.stringify(shard)}.`);
-    }
-    if (!byShard.has(shard)) byShard.set(shard, new Set());
-    byShard.get(shard)!.add(name);
-  }
+  const byShard = shardsOfIndex(indexText, indexUrl);
   const tensors = new Map<string, HostTensor>();
   for (const [shard, names] of byShard) {
-    const url = base + shard;
+    const url = base + encodeURIComponent(shard);
     const bytes = await fetchFile(url, shard, options);
     if (!bytes) throw new WeightsError(`${indexUrl}: shard ${shard} is missing (HTTP 404).`);
     const got = parseSafetensors(bytes, url, (n) => names.has(n));

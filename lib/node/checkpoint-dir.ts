@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HostTensor } from '../io/safetensors.js';
 import { ConfigError } from '../checkpoint/config.js';
+import { shardsOfIndex } from '../checkpoint/shard-index.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { readSafetensorsFile } from './safetensors-file.js';
 
@@ -46,23 +47,14 @@ export function readCheckpointDir(dir: string): CheckpointFiles {
 
 /** Reads a sharded checkpoint through its index (`{"weight_map": {name: shard}}`). */
 export function readSharded(indexFile: string): Map<string, HostTensor> {
-  let index: { weight_map?: Record<string, string> } | null;
+  let text: string;
   try {
-    index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+    text = fs.readFileSync(indexFile, 'utf8');
   } catch (e) {
-    throw new WeightsError(`${indexFile}: not valid JSON (${(e as Error).message}).`);
+    throw new WeightsError(`${indexFile}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
   }
-  const map = index?.weight_map;
-  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new WeightsError(`${indexFile}: no "weight_map" object.`);
+  const byShard = shardsOfIndex(text, indexFile);
   const dir = path.dirname(indexFile);
-  const byShard = new Map<string, Set<string>>();
-  for (const [name, shard] of Object.entries(map)) {
-    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\') || shard.startsWith('.')) {
-      throw new WeightsError(`${indexFile}: tensor "${name}" maps to an invalid shard name ${JSON.stringify(shard)}.`);
-    }
-    if (!byShard.has(shard)) byShard.set(shard, new Set());
-    byShard.get(shard)!.add(name);
-  }
   const tensors = new Map<string, HostTensor>();
   for (const [shard, names] of byShard) {
     const file = path.join(dir, shard);
