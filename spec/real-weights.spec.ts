@@ -12,7 +12,10 @@ import { FIXTURES } from './helpers/fixtures.js';
 describe('real facebook/data2vec-vision-base-ft1k (opt-in: BEIT_REAL_WEIGHTS=<folder>)', () => {
   it('coco_cats.png: logits[0,:3] and top-2 labels match transformers', async function () {
     const dir = process.env.BEIT_REAL_WEIGHTS;
-    if (!dir) this.skip(); // needs real weights, which cannot be downloaded here
+    if (!dir) {
+      console.log('      (skipped: opt-in; set BEIT_REAL_WEIGHTS=<folder of facebook/data2vec-vision-base-ft1k> to run it)');
+      this.skip();
+    }
     this.timeout(600000);
     const model = await loadModel(dir!);
     try {

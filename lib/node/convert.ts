@@ -114,8 +114,9 @@ function withCheckpoint<T>(src: string, fn: (t: Map<string, LazyTensor>) => T): 
     throw new PickleError(`${src}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
   }
   try {
-    if (fs.fstatSync(fd).isDirectory()) throw new PickleError(`${src}: cannot read (is a directory).`);
-    const source = fdSource(fd, fs.fstatSync(fd).size, src);
+    const stat = fs.fstatSync(fd);
+    if (stat.isDirectory()) throw new PickleError(`${src}: cannot read (is a directory).`);
+    const source = fdSource(fd, stat.size, src);
     const inflate = (data: Uint8Array, size: number): Uint8Array => zlib.inflateRawSync(data, { maxOutputLength: Math.max(size, 1) });
     return fn(readTorchCheckpoint(source, src, inflate));
   } finally {

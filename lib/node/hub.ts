@@ -237,23 +237,25 @@ async function takeLock(lock: string, part: string, onWait: (owner: string) => v
         throw new HubError(`${lock}: cannot create the download lock (${(e as Error).message}); choose another folder with --dir or BEIT_CACHE.`);
       }
     }
-    const owner = staleOwner(lock, part);
-    if (owner !== undefined) {
-      try { if (fs.readFileSync(lock, 'utf8') === owner) fs.rmSync(lock, { force: true }); } catch { /* released meanwhile */ }
+    const holder = lockHolder(lock, part);
+    if (holder === undefined) continue; // just released: try again
+    if (holder.gone) {
+      try { if (fs.readFileSync(lock, 'utf8') === holder.owner) fs.rmSync(lock, { force: true }); } catch { /* released meanwhile */ }
       continue;
     }
     if (!told) {
       told = true;
-      let owner = '';
-      try { owner = fs.readFileSync(lock, 'utf8'); } catch { /* released meanwhile */ }
-      if (owner) onWait(owner);
+      onWait(holder.owner);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-/** The content of `lock` when its holder is gone (dead pid on this host, or no change for long). */
-function staleOwner(lock: string, part: string): string | undefined {
+/**
+ * Who holds `lock` (its pid@host content), and whether that holder is gone (a dead pid on this host,
+ * or no change to the lock or the partial file for long); undefined when the lock was just released.
+ */
+function lockHolder(lock: string, part: string): { owner: string; gone: boolean } | undefined {
   let owner: string, changed: number;
   try {
     owner = fs.readFileSync(lock, 'utf8');
@@ -261,20 +263,21 @@ function staleOwner(lock: string, part: string): string | undefined {
   } catch (e) {
     let there = true;
     try { fs.lstatSync(lock); } catch { there = false; }
-    if (!there) return undefined; // just released: try again
+    if (!there) return undefined;
     // A folder or a dangling link in its place would be waited on forever.
     throw new HubError(`${lock}: not a lock file (${(e as Error).message}); remove it.`);
   }
   try { changed = Math.max(changed, fs.statSync(part).mtimeMs); } catch { /* no partial file yet */ }
-  if (Date.now() - changed > LOCK_STALE_MS) return owner;
+  if (Date.now() - changed > LOCK_STALE_MS) return { owner, gone: true };
   const at = owner.indexOf('@'), pid = Number(owner.slice(0, at));
-  if (owner.slice(at + 1) !== os.hostname() || !Number.isInteger(pid) || pid <= 0) return undefined;
-  if (pid === process.pid) return held.has(lock) ? undefined : owner; // left by an earlier process with our pid
+  if (owner.slice(at + 1) !== os.hostname() || !Number.isInteger(pid) || pid <= 0) return { owner, gone: false };
+  // Our own pid: ours while this process holds it, else left by an earlier process with the same pid.
+  if (pid === process.pid) return { owner, gone: !held.has(lock) };
   try {
     process.kill(pid, 0);
-    return undefined;
+    return { owner, gone: false };
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH' ? owner : undefined;
+    return { owner, gone: (e as NodeJS.ErrnoException).code === 'ESRCH' };
   }
 }
 
