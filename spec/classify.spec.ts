@@ -147,12 +147,17 @@ describe('classify / embed CLI', () => {
       const { results } = JSON.parse(r.stdout) as { results: Record<string, unknown>[] };
       expect(results.map((x) => [x.backend, x.batch])).to.deep.equal([[backend, 1], [backend, 3]]);
       for (const x of results) {
-        expect(Object.keys(x)).to.have.members(['backend', 'batch', 'threads', 'msPerImage', 'minMsPerImage', 'gflops', 'loadMs', 'peakRssMb']);
+        expect(Object.keys(x)).to.have.members(['backend', 'batch', 'threads', 'msPerImage', 'minMsPerImage', 'gflops', 'loadMs', 'peakRssMb', 'forward']);
+        expect(x.forward).to.equal('logits');
         expect(x.threads).to.equal(backend === 'native' ? nativeAddon()!.info().defaultThreads : 1);
         for (const k of ['msPerImage', 'minMsPerImage', 'gflops', 'loadMs', 'peakRssMb']) expect(x[k]).to.be.a('number').above(0);
         expect(x.minMsPerImage as number).to.be.at.most(x.msPerImage as number);
       }
     }
+    const full = cli('bench', '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--batch', '2', '--runs', '1', '--full', '--json');
+    expect(full.status, full.stderr).to.equal(0);
+    const fr = (JSON.parse(full.stdout) as { results: Record<string, unknown>[] }).results;
+    expect(fr.map((x) => [x.backend, x.batch, x.forward])).to.deep.equal([['wasm', 2, 'full']]);
     const bad = cli('bench', '--batch', '0');
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.include('--batch must be an integer >= 1');

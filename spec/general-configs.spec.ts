@@ -122,6 +122,15 @@ describe('general configs against an independent float64 reference', () => {
             check('pooler_output', out.pooledOutput, ref.pooled, b);
             check('logits', out.logits, ref.logits, b);
           }
+          // The logits forward (last layer on the patch-token mean or the CLS token only).
+          const pooled = model.forwardPooled({ data: pixels, shape: [k.batch, 3, c.image_size[0], c.image_size[1]] });
+          for (let b = 0; b < k.batch; b++) {
+            const ref = referenceForward(c, tensors, k.prefix, pixels.subarray(b * per, (b + 1) * per));
+            check('forwardPooled pooler_output', pooled.pooledOutput, ref.pooled, b);
+            check('forwardPooled logits', pooled.logits, ref.logits, b);
+          }
+          expect(model.hasPooledOutput).to.equal(out.pooledOutput !== undefined);
+          disposeOutput(pooled);
           expect(out.lastHiddenState.shape).to.deep.equal([k.batch, T, D]);
           disposeOutput(out);
           model.dispose();

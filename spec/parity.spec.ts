@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../lib/node/load.js';
 import { compareOutputs } from '../lib/checkpoint/parity.js';
 import { disposeOutput } from '../lib/model/model.js';
+import type { HostTensor } from '../lib/io/safetensors.js';
 import { MODEL_CASES, PARITY_BACKENDS, caseDir, expectedOf, inputsOf } from './helpers/fixtures.js';
 
 for (const backend of PARITY_BACKENDS) {
@@ -35,6 +36,35 @@ for (const backend of PARITY_BACKENDS) {
         expect(out.hiddenStates).to.have.length(model.config.num_hidden_layers + 1);
         expect(out.attentions).to.have.length(model.config.num_hidden_layers);
         expect(out.attentions![0]!.shape).to.deep.equal([inputsOf(c).shape[0], model.config.num_attention_heads, model.numTokens, model.numTokens]);
+      });
+
+      it(`${c}: the logits forward (forwardPooled) matches the stored logits and the full forward`, async () => {
+        const model = await loadModel(caseDir(c), { backend, onNotice: () => {} });
+        const expected = expectedOf(c);
+        const full = model.forward(inputsOf(c));
+        const out = model.forwardPooled(inputsOf(c));
+        const host = (t: tf.Tensor) => ({ shape: t.shape, data: t.dataSync() as Float32Array });
+        const asRef = (t: tf.Tensor): HostTensor => ({ dtype: 'float32', shape: t.shape, data: t.dataSync() as Float32Array });
+        expect(out.logits === undefined, 'logits presence').to.equal(full.logits === undefined);
+        expect(out.pooledOutput === undefined, 'pooled output presence').to.equal(full.pooledOutput === undefined);
+        expect(model.hasPooledOutput).to.equal(full.pooledOutput !== undefined);
+        const produced = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+        const reference = new Map<string, HostTensor>();
+        if (out.logits) {
+          produced.set('logits', host(out.logits));
+          reference.set('logits', expected.get('logits') ?? asRef(full.logits!));
+        }
+        if (out.pooledOutput) {
+          produced.set('pooler_output', host(out.pooledOutput));
+          reference.set('pooler_output', asRef(full.pooledOutput!));
+        }
+        disposeOutput(out);
+        disposeOutput(full);
+        model.dispose();
+        expect(produced.size, `${c}: nothing to compare`).to.be.greaterThan(0);
+        for (const r of compareOutputs(produced, reference)) {
+          expect(r.ok, `${c} ${r.name}: max abs error ${r.maxAbsError} > tolerance ${r.tolerance} ${r.note ?? ''}`).to.equal(true);
+        }
       });
     }
   });

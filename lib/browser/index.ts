@@ -21,7 +21,7 @@ export { selectBrowserBackend, setWasmPrefix, activeBackend, BROWSER_ORDER } fro
 export { checkpointBase, fetchCheckpoint, parseSafetensors, type RemoteCheckpoint } from './checkpoint.js';
 export { fetchFile, clearCache, CACHE_NAME, FetchError, type FileProgress, type FetchFileOptions } from './fetch-files.js';
 export { ImageModel } from '../pipeline/image-model.js';
-export { BeitModel, disposeOutput, InputError, type ForwardOptions, type ForwardOutput, type PixelInput } from '../model/model.js';
+export { BeitModel, disposeOutput, InputError, type ForwardOptions, type ForwardOutput, type PixelInput, type PooledForwardOutput } from '../model/model.js';
 export type { ClassifyOptions, EmbedOptions, Embedding } from '../pipeline/pipeline.js';
 export { topK, softmax, type Prediction } from '../pipeline/predictions.js';
 export { parseConfig, ConfigError, SUPPORTED_MODEL_TYPES, type ModelConfig } from '../checkpoint/config.js';

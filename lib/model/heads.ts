@@ -5,6 +5,9 @@
  *  - BEiT family, CLS pooling: final `layernorm`, pooled = token 0.
  *  - ViT: final `layernorm`; the classifier reads token 0; a head-less ViTModel with `pooler.dense`
  *    pools with tanh(dense(token 0)).
+ * Pooled output and logits depend on the last layer's output only through the mean of its patch
+ * tokens or through its CLS token ({@link headInput}); the logits forward uses that to run the last
+ * layer on just what it needs (see model.ts, `forwardPooled`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
@@ -16,22 +19,45 @@ export function finalNorm(x: tf.Tensor3D, w: DeviceWeights, c: ModelConfig): tf.
   return w.layernorm ? layerNorm(x, w.layernorm.weight, w.layernorm.bias, c.layer_norm_eps) as tf.Tensor3D : x;
 }
 
-/** `last_hidden_state` -> the pooled output `[B, D]`, or undefined when the checkpoint has no pooler. */
-export function pool(last: tf.Tensor3D, w: DeviceWeights, c: ModelConfig): tf.Tensor2D | undefined {
-  const [B, T, D] = last.shape;
-  const cls = () => tf.reshape(tf.slice(last, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
-  if (c.model_type === 'vit') {
-    return w.pooler_dense ? tf.tanh(linear(cls(), w.pooler_dense)) : undefined;
-  }
-  if (!c.use_mean_pooling) return cls();
-  if (!w.pooler_layernorm) return undefined;
-  const mean = tf.mean(tf.slice(last, [0, 1, 0], [B, T - 1, D]), 1) as tf.Tensor2D;
-  return layerNorm(mean, w.pooler_layernorm.weight, w.pooler_layernorm.bias, c.layer_norm_eps) as tf.Tensor2D;
+/**
+ * What of `last_hidden_state` the pooled output and the classifier read: the mean of the patch
+ * tokens (BEiT family with mean pooling), the CLS token, or nothing (a mean-pooling checkpoint
+ * without pooler: neither pooled output nor logits).
+ */
+export function headInput(w: DeviceWeights, c: ModelConfig): 'patch-mean' | 'cls' | undefined {
+  if (c.model_type === 'vit' || !c.use_mean_pooling) return 'cls';
+  return w.pooler_layernorm ? 'patch-mean' : undefined;
 }
 
-/** The classifier's input: the pooled output (BEiT family) or the CLS token (ViT). */
-export function classifierInput(last: tf.Tensor3D, pooled: tf.Tensor2D | undefined, c: ModelConfig): tf.Tensor2D | undefined {
-  if (c.model_type !== 'vit') return pooled;
-  const [B, , D] = last.shape;
-  return tf.reshape(tf.slice(last, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
+/** Mean over the patch tokens (all but token 0) of `[B, T, D]` -> `[B, D]`. */
+export function patchMean(x: tf.Tensor3D): tf.Tensor2D {
+  const [B, T, D] = x.shape;
+  return tf.mean(tf.slice(x, [0, 1, 0], [B, T - 1, D]), 1) as tf.Tensor2D;
+}
+
+/** Token 0 of `[B, T, D]` -> `[B, D]`. */
+export function clsToken(x: tf.Tensor3D): tf.Tensor2D {
+  const [B, , D] = x.shape;
+  return tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
+}
+
+/**
+ * Pooled output and classifier input from what the head reads ({@link headInput}): the patch-token
+ * mean of the encoder output, or its CLS token after the final LayerNorm.
+ */
+export function headFrom(kind: 'patch-mean' | 'cls', v: tf.Tensor2D, w: DeviceWeights, c: ModelConfig):
+  { pooled?: tf.Tensor2D; head?: tf.Tensor2D } {
+  if (kind === 'patch-mean') {
+    const pooled = layerNorm(v, w.pooler_layernorm!.weight, w.pooler_layernorm!.bias, c.layer_norm_eps) as tf.Tensor2D;
+    return { pooled, head: pooled };
+  }
+  if (c.model_type === 'vit') return { pooled: w.pooler_dense ? tf.tanh(linear(v, w.pooler_dense)) : undefined, head: v };
+  return { pooled: v, head: v };
+}
+
+/** `last_hidden_state` -> pooled output and classifier input (either may be undefined). */
+export function pool(last: tf.Tensor3D, w: DeviceWeights, c: ModelConfig): { pooled?: tf.Tensor2D; head?: tf.Tensor2D } {
+  const kind = headInput(w, c);
+  if (kind === undefined) return {};
+  return headFrom(kind, kind === 'cls' ? clsToken(last) : patchMean(last), w, c);
 }

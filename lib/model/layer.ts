@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
-import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearResidual, mlp, type Linear } from './ops.js';
+import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearAct, linearResidual, mlp, type Linear } from './ops.js';
+import { clsToken, patchMean } from './heads.js';
 
 /** Device weights of one layer (after fusion/folding). */
 export interface DeviceLayer {
@@ -40,16 +41,74 @@ export type AttentionImpl = 'batched' | 'per-head';
 export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig,
   headBias?: readonly tf.Tensor2D[], wantProbs = true): { hidden: tf.Tensor3D; probs?: tf.Tensor4D } {
   const [B, T, D] = x.shape;
+  const { x1, probs } = attentionBlock(x, w, bias, c, headBias, wantProbs);
+  const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
+  const hidden = mlp(h2, w.intermediate, c.hidden_act, w.output, x1);
+  return { hidden: tf.reshape(hidden, [B, T, D]) as tf.Tensor3D, probs };
+}
+
+/** `x + attention(layernorm_before(x))` as `[B*T, D]` (the residual fused into the output projection). */
+function attentionBlock(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig,
+  headBias: readonly tf.Tensor2D[] | undefined, wantProbs: boolean): { x1: tf.Tensor2D; probs?: tf.Tensor4D } {
+  const [B, T, D] = x.shape;
   const h = layerNorm(tf.reshape(x, [B * T, D]), w.layernorm_before.weight, w.layernorm_before.bias, c.layer_norm_eps) as tf.Tensor2D;
   const { context, probs } = w.heads
     ? selfAttentionPerHead(h, w.heads, headBias, B, T)
     : selfAttention(h, w.qkv!, bias, B, T, c.num_attention_heads, wantProbs);
   // Residual connections: x + attention output, then x1 + MLP output (fused into the products'
   // epilogue on the native backend).
-  const x1 = linearResidual(context, w.attention_output, tf.reshape(x, [B * T, D]) as tf.Tensor2D);
+  return { x1: linearResidual(context, w.attention_output, tf.reshape(x, [B * T, D]) as tf.Tensor2D), probs };
+}
+
+/**
+ * The mean over the patch tokens (all but token 0) of the layer's output, `[B, D]`, without the
+ * layer's output for each token: the MLP's second product is linear, so it runs once per image on
+ * the mean of its inputs, mean(x1 + act(..) W2 + b2) = mean(x1) + mean(act(..)) W2 + b2 (exact
+ * algebra; only float32 rounding differs). Saves that product for the whole batch's tokens (1/48 of
+ * a 12-layer model's products).
+ */
+export function layerPatchMean(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig,
+  headBias?: readonly tf.Tensor2D[]): tf.Tensor2D {
+  const [B, T, D] = x.shape;
+  const { x1 } = attentionBlock(x, w, bias, c, headBias, false);
   const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
-  const hidden = mlp(h2, w.intermediate, c.hidden_act, w.output, x1);
-  return { hidden: tf.reshape(hidden, [B, T, D]) as tf.Tensor3D, probs };
+  const act = linearAct(h2, w.intermediate, c.hidden_act); // [B*T, I]
+  const I = act.shape[1];
+  return linearResidual(patchMean(tf.reshape(act, [B, T, I]) as tf.Tensor3D), w.output, patchMean(tf.reshape(x1, [B, T, D]) as tf.Tensor3D));
+}
+
+/**
+ * The layer's output for the CLS token only, `[B, D]`: keys and values come from every token, the
+ * query, attention row, output projection and MLP only from token 0 (rows are independent after
+ * the attention). Saves three quarters of the layer's work.
+ */
+export function layerCls(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig,
+  headBias?: readonly tf.Tensor2D[]): tf.Tensor2D {
+  const [B, T, D] = x.shape;
+  const H = c.num_attention_heads, hd = D / H;
+  const h = layerNorm(tf.reshape(x, [B * T, D]), w.layernorm_before.weight, w.layernorm_before.bias, c.layer_norm_eps) as tf.Tensor2D;
+  let q0: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D; // [B, H, 1, hd], [B, H, T, hd] x 2
+  if (w.heads) {
+    const h0 = clsToken(tf.reshape(h, [B, T, D]) as tf.Tensor3D); // [B, D]
+    const perHead = (f: (l: { q: Linear; k: Linear; v: Linear }) => tf.Tensor2D, rows: number) =>
+      tf.transpose(tf.reshape(tf.stack(w.heads!.map(f)), [H, B, rows, hd]), [1, 0, 2, 3]) as tf.Tensor4D;
+    q0 = perHead((l) => linear(h0, l.q), 1);
+    k = perHead((l) => linear(h, l.k), T);
+    v = perHead((l) => linear(h, l.v), T);
+  } else {
+    const qkv = tf.reshape(linear(h, w.qkv!), [B, T, 3, H, hd]);
+    const part = (i: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i, 0, 0], [B, T, 1, H, hd]), [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    q0 = tf.reshape(tf.slice(qkv, [0, 0, 0, 0, 0], [B, 1, 1, H, hd]), [B, H, 1, hd]);
+    k = part(1);
+    v = part(2);
+  }
+  let scores = tf.matMul(q0, k, false, true) as tf.Tensor4D; // [B, H, 1, T], scaled via the query
+  if (bias) scores = tf.add(scores, tf.slice(bias, [0, 0, 0, 0], [1, H, 1, T]));
+  else if (headBias) scores = tf.add(scores, tf.reshape(tf.stack(headBias.map((b) => tf.slice(b, [0, 0], [1, T]))), [1, H, 1, T]));
+  const context = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, D]) as tf.Tensor2D; // heads in order
+  const x1 = linearResidual(context, w.attention_output, clsToken(x));
+  const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
+  return mlp(h2, w.intermediate, c.hidden_act, w.output, x1);
 }
 
 /** Multi-head attention on normalised tokens `h [B*T, D]`; returns context `[B*T, D]` and probabilities. */

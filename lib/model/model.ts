@@ -7,8 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { patchGrid, type ModelConfig } from '../checkpoint/config.js';
 import type { ModelWeights } from '../checkpoint/weights.js';
 import { embed } from './embeddings.js';
-import { layerForward, type AttentionImpl } from './layer.js';
-import { classifierInput, finalNorm, pool } from './heads.js';
+import { layerCls, layerForward, layerPatchMean, type AttentionImpl } from './layer.js';
+import { finalNorm, headFrom, headInput, pool } from './heads.js';
 import { disposeDeviceWeights, toDevice, type DeviceWeights } from './weights-device.js';
 import { linear } from './ops.js';
 
@@ -37,6 +37,14 @@ export interface ForwardOutput {
   hiddenStates?: tf.Tensor3D[];
   /** `num_hidden_layers` tensors `[batch, heads, tokens, tokens]`, when requested. */
   attentions?: tf.Tensor4D[];
+}
+
+/** Outputs of {@link BeitModel.forwardPooled}. The caller disposes them. */
+export interface PooledForwardOutput {
+  /** `[batch, numLabels]`, when the checkpoint has a classifier. */
+  logits?: tf.Tensor2D;
+  /** `[batch, hidden]`, when the model has a pooler (see {@link BeitModel.hasPooledOutput}). */
+  pooledOutput?: tf.Tensor2D;
 }
 
 /** Pixel input: an NCHW float32 tensor, or a Float32Array with its NCHW shape. */
@@ -101,10 +109,9 @@ export class BeitModel {
         if (probs) attentions.push(probs);
       });
       const lastHiddenState = finalNorm(x, w, this.config);
-      const pooledOutput = pool(lastHiddenState, w, this.config);
-      const head = classifierInput(lastHiddenState, pooledOutput, this.config);
+      const { pooled, head } = pool(lastHiddenState, w, this.config);
       const out: ForwardOutput = { lastHiddenState };
-      if (pooledOutput) out.pooledOutput = pooledOutput;
+      if (pooled) out.pooledOutput = pooled;
       if (w.classifier && head) out.logits = linear(head, w.classifier);
       if (options.outputHiddenStates) out.hiddenStates = hiddenStates;
       if (options.outputAttentions) out.attentions = attentions;
@@ -112,12 +119,66 @@ export class BeitModel {
     }) as unknown as ForwardOutput;
   }
 
+  /** Whether {@link forward} and {@link forwardPooled} return `pooledOutput` (see the README on pooling). */
+  get hasPooledOutput(): boolean {
+    const w = this.live();
+    const kind = headInput(w, this.config);
+    return kind === 'patch-mean' || (kind === 'cls' && (this.config.model_type !== 'vit' || w.pooler_dense !== undefined));
+  }
+
+  /**
+   * What {@link forwardPooled} computes of the last layer: `patch-mean` (its patch tokens' mean: the
+   * MLP's second product runs once per image), `cls` (the CLS token only, after the QKV product) or
+   * `none` (everything: models whose head reads neither).
+   */
+  get lastLayerPruning(): 'patch-mean' | 'cls' | 'none' {
+    const w = this.live();
+    const kind = headInput(w, this.config);
+    if (kind === undefined || w.layers.length === 0 || (kind === 'patch-mean' && w.layernorm)) return 'none';
+    return kind;
+  }
+
+  /**
+   * Logits and pooled output only, as {@link forward} returns them (what `classify` and `embed`
+   * need), for less work: those read the last layer's output only through the mean of its patch
+   * tokens (mean pooling) or its CLS token, so the last layer computes just that (layer.ts:
+   * `layerPatchMean`, `layerCls`). Same math as {@link forward}; float32 rounding differs (sums
+   * in another order), well inside the parity tolerance.
+   */
+  forwardPooled(pixelValues: PixelInput): PooledForwardOutput {
+    const w = this.live();
+    const kind = this.lastLayerPruning;
+    if (kind === 'none') {
+      const out = this.forward(pixelValues);
+      const { logits, pooledOutput } = out;
+      disposeOutput({ ...out, logits: undefined, pooledOutput: undefined });
+      return { ...(logits ? { logits } : {}), ...(pooledOutput ? { pooledOutput } : {}) };
+    }
+    return tf.tidy(() => {
+      let x = embed(this.toPixels(pixelValues), w.embeddings, this.config);
+      const L = w.layers.length;
+      for (let i = 0; i < L - 1; i++) {
+        const next = tf.tidy(() => layerForward(x, w.layers[i]!, w.relativeBias[i], this.config, w.relativeBiasHeads?.[i], false).hidden);
+        x.dispose();
+        x = next;
+      }
+      const last = w.layers[L - 1]!, bias = w.relativeBias[L - 1], headBias = w.relativeBiasHeads?.[L - 1];
+      const v = kind === 'patch-mean'
+        ? layerPatchMean(x, last, bias, this.config, headBias)
+        : finalNorm(tf.reshape(layerCls(x, last, bias, this.config, headBias), [x.shape[0], 1, x.shape[2]]) as tf.Tensor3D, w, this.config);
+      const { pooled, head } = headFrom(kind, tf.reshape(v, [x.shape[0], x.shape[2]]) as tf.Tensor2D, w, this.config);
+      const out: PooledForwardOutput = {};
+      if (pooled) out.pooledOutput = pooled;
+      if (w.classifier && head) out.logits = linear(head, w.classifier);
+      return out as unknown as tf.TensorContainerObject;
+    }) as unknown as PooledForwardOutput;
+  }
+
   /** Logits only (`[batch, numLabels]`); throws for head-less checkpoints. */
   predict(pixelValues: PixelInput): tf.Tensor2D {
     if (!this.hasHead) throw new InputError('this checkpoint has no classification head (a *Model checkpoint): use forward() or embed().');
-    const out = this.forward(pixelValues);
-    const { logits } = out;
-    disposeOutput({ ...out, logits: undefined });
+    const { logits, pooledOutput } = this.forwardPooled(pixelValues);
+    pooledOutput?.dispose();
     return logits!;
   }
 

@@ -29,6 +29,21 @@ export function forwardFlops(c: { hidden_size: number; num_hidden_layers: number
   return patch + L * layer + 2 * D * labels;
 }
 
+/**
+ * Floating-point operations of one image's logits forward (`forwardPooled`), which runs the last layer
+ * on what the head reads (`BeitModel.lastLayerPruning`): without its second MLP product per token
+ * (`patch-mean`: once on the mean instead), or for the CLS token only after the QKV product (`cls`).
+ */
+export function logitsForwardFlops(c: Parameters<typeof forwardFlops>[0], labels: number,
+  pruning: 'patch-mean' | 'cls' | 'none'): number {
+  const full = forwardFlops(c, labels);
+  const D = c.hidden_size, I = c.intermediate_size;
+  const T = (c.image_size[0]! / c.patch_size[0]!) * (c.image_size[1]! / c.patch_size[1]!) + 1;
+  if (pruning === 'patch-mean') return full - 2 * (T - 1) * D * I;
+  if (pruning === 'cls') return full - (2 * 2 * (T - 1) * T * D + 2 * (T - 1) * D * D + 2 * 2 * (T - 1) * D * I);
+  return full;
+}
+
 /** Returns the folder of the benchmark checkpoint, creating it on first use. */
 export function benchCheckpoint(cacheRoot?: string, log: (m: string) => void = () => {}): string {
   const root = cacheRoot ?? process.env.BEIT_CACHE ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');

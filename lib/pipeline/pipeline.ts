@@ -9,7 +9,8 @@ import type { RgbImage } from '../image/errors.js';
 import { toRgbImage, type ImageInput } from '../image/input.js';
 import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
 import { WeightsError } from '../checkpoint/weights.js';
-import { InputError, type BeitModel } from '../model/model.js';
+import { disposeOutput, InputError, type BeitModel, type ForwardOutput } from '../model/model.js';
+import { patchMean } from '../model/heads.js';
 import { topK, type Prediction } from './predictions.js';
 
 /** Turns one input into an 8-bit RGB image. Entry points extend it (file paths, Blobs, ...). */
@@ -70,32 +71,35 @@ function checkFinite(values: Float32Array, what: string, start: number, images: 
   }
 }
 
-/** Runs batches of CHW pixel arrays through the model; `each` receives a batch's outputs. */
-async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: number,
-  outputAttentions: boolean, each: (start: number, out: { logits?: Float32Array; pooled: Float32Array; attentions?: Float32Array[] }) => void,
+/**
+ * Runs batches of CHW pixel arrays through the model; `each` receives a batch's logits (`need`
+ * `logits`) or embeddings. Without attentions it runs the logits forward (`forwardPooled`), which
+ * skips work in the last layer, unless an embedding must fall back to the patch-token mean of
+ * `last_hidden_state` (models without a pooler).
+ */
+async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: number, need: 'logits' | 'embedding',
+  outputAttentions: boolean, each: (start: number, out: { values: Float32Array; attentions?: Float32Array[] }) => void,
   onProgress?: (done: number, total: number) => void): Promise<void> {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}.`);
   const [h, w] = model.config.image_size;
   const c = model.config.num_channels;
   const per = c * h * w;
+  const pooledOnly = !outputAttentions && (need === 'logits' || model.hasPooledOutput);
   for (let start = 0; start < pixels.length; start += batchSize) {
     const chunk = pixels.slice(start, start + batchSize);
     const data = new Float32Array(chunk.length * per);
     chunk.forEach((p, i) => data.set(p, i * per));
-    const out = model.forward({ data, shape: [chunk.length, c, h, w] }, { outputAttentions });
+    const input = { data, shape: [chunk.length, c, h, w] as [number, number, number, number] };
+    const out: Partial<ForwardOutput> = pooledOnly ? model.forwardPooled(input) : model.forward(input, { outputAttentions });
     try {
-      const pooledT = out.pooledOutput ?? tf.tidy(() => {
-        const [B, T, D] = out.lastHiddenState.shape;
-        return tf.mean(tf.slice(out.lastHiddenState, [0, 1, 0], [B, T - 1, D]), 1) as tf.Tensor2D;
-      });
-      const pooled = (await pooledT.data()) as Float32Array;
-      if (pooledT !== out.pooledOutput) pooledT.dispose();
-      const logits = out.logits ? (await out.logits.data()) as Float32Array : undefined;
+      const valuesT = need === 'logits' ? out.logits! : out.pooledOutput ?? tf.tidy(() => patchMean(out.lastHiddenState!));
+      const values = (await valuesT.data()) as Float32Array;
+      if (valuesT !== out.logits && valuesT !== out.pooledOutput) valuesT.dispose();
       const attentions = outputAttentions ? await Promise.all(out.attentions!.map(async (a) => (await a.data()) as Float32Array)) : undefined;
-      checkFinite(logits ?? pooled, logits ? 'logits' : 'pooled output', start, chunk.length);
-      each(start, { logits, pooled, attentions });
+      checkFinite(values, need === 'logits' ? 'logits' : 'pooled output', start, chunk.length);
+      each(start, { values, attentions });
     } finally {
-      for (const t of new Set([out.logits, out.pooledOutput, out.lastHiddenState, ...(out.attentions ?? [])])) t?.dispose();
+      disposeOutput(out);
     }
     onProgress?.(Math.min(start + batchSize, pixels.length), pixels.length);
   }
@@ -108,9 +112,9 @@ export async function classifyPixels(model: BeitModel, pixels: Float32Array[], o
   if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${k}.`);
   const results: Prediction[][] = new Array(pixels.length);
   const L = model.numLabels;
-  await inBatches(model, pixels, options.batchSize ?? 8, false, (start, out) => {
-    for (let i = 0; start + i < pixels.length && i * L < out.logits!.length; i++) {
-      results[start + i] = topK(out.logits!.subarray(i * L, (i + 1) * L), k, model.id2label);
+  await inBatches(model, pixels, options.batchSize ?? 8, 'logits', false, (start, out) => {
+    for (let i = 0; start + i < pixels.length && i * L < out.values.length; i++) {
+      results[start + i] = topK(out.values.subarray(i * L, (i + 1) * L), k, model.id2label);
     }
   }, options.onProgress);
   return results;
@@ -120,11 +124,11 @@ export async function classifyPixels(model: BeitModel, pixels: Float32Array[], o
 export async function embedPixels(model: BeitModel, pixels: Float32Array[], options: EmbedOptions = {}): Promise<Embedding[]> {
   const results: Embedding[] = new Array(pixels.length);
   const D = model.config.hidden_size, H = model.config.num_attention_heads, T = model.numTokens;
-  await inBatches(model, pixels, options.batchSize ?? 8, options.outputAttentions ?? false, (start, out) => {
-    const n = out.pooled.length / D;
+  await inBatches(model, pixels, options.batchSize ?? 8, 'embedding', options.outputAttentions ?? false, (start, out) => {
+    const n = out.values.length / D;
     for (let i = 0; i < n; i++) {
       results[start + i] = {
-        embedding: out.pooled.slice(i * D, (i + 1) * D),
+        embedding: out.values.slice(i * D, (i + 1) * D),
         ...(out.attentions ? { attentions: out.attentions.map((a) => a.slice(i * H * T * T, (i + 1) * H * T * T)) } : {}),
       };
     }
