@@ -26,6 +26,26 @@ function folderFetch(dir: string, tweak?: (file: string, res: Response) => Respo
   };
 }
 
+/** The error `p` rejects with (fails the test when it resolves). */
+async function failure(p: Promise<unknown>): Promise<Error> {
+  return p.then(() => { throw new Error('expected a failure, got a result'); }, (e: Error) => e);
+}
+
+/** A body stream of `chunks` that records whether the reader cancelled it. */
+function trackedBody(chunks: Uint8Array[], end: 'close' | 'error' | 'never' = 'close'): { body: ReadableStream<Uint8Array>; cancelled: () => boolean } {
+  let cancelled = false, i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < chunks.length) c.enqueue(chunks[i++]!);
+      else if (end === 'close') c.close();
+      else if (end === 'error') c.error(new TypeError('terminated'));
+      else c.enqueue(new Uint8Array(1 << 20)); // 'never': an endless body
+    },
+    cancel() { cancelled = true; },
+  });
+  return { body, cancelled: () => cancelled };
+}
+
 describe('browser loader over HTTP (fake fetch in Node)', () => {
   it('checkpointBase: repo ids go to the hub, URLs are folders ending with /', () => {
     expect(checkpointBase('facebook/data2vec-vision-base-ft1k')).to.equal('https://huggingface.co/facebook/data2vec-vision-base-ft1k/resolve/main/');
@@ -110,5 +130,25 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     expect(ckpt.tensors.size).to.equal(names.length);
     expect(ckpt.weightsUrl).to.equal(`${BASE}model.safetensors.index.json`);
     expect(served).to.include.members(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+  });
+
+  it('HTTP errors name the URL, say what the status means here and what to do; the error body is not left open', async () => {
+    const cases: Array<[number, Record<string, string>, RegExp]> = [
+      [401, {}, /^http:\/\/models\.test\/model\.safetensors: HTTP 401; .*private or gated.*does not exist.*Authorization/],
+      [403, { 'x-error-message': 'Access to model o/n is restricted.' }, /HTTP 403 \(Access to model o\/n is restricted\.\); .*private or gated/],
+      [429, { 'retry-after': '30' }, /HTTP 429; the server is busy or failing.*try again later \(it asks to wait 30 s\)/],
+      [500, {}, /HTTP 500; the server is busy or failing.*try again later\.$/],
+      [503, {}, /HTTP 503; the server is busy or failing/],
+      [418, {}, /HTTP 418; expected 200 \(the file\)/],
+    ];
+    for (const [status, headers, re] of cases) {
+      const { body, cancelled } = trackedBody([new TextEncoder().encode('error page')], 'never');
+      const f = folderFetch(caseDir('d2v-tiny'), (file, res) => file === 'model.safetensors' ? new Response(body, { status, headers }) : res);
+      const e = await failure(fetchCheckpoint(BASE, { cache: false, fetch: f }));
+      expect(e, String(status)).to.be.instanceOf(FetchError);
+      expect((e as FetchError).status).to.equal(status);
+      expect(e.message, String(status)).to.match(re).and.not.match(/ {2}| \./);
+      expect(cancelled(), `${status}: body cancelled`).to.equal(true);
+    }
   });
 });

@@ -59,11 +59,9 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   } catch (e) {
     throw new FetchError(`${url}: network error (${(e as Error).message}).`, 0);
   }
+  if (res.status === 404 || !res.ok) await res.body?.cancel().catch(() => undefined); // an error page is not read
   if (res.status === 404) return undefined;
-  if (!res.ok) {
-    const hint = res.status === 401 || res.status === 403 ? ' (a private or gated repo? the browser sends no token)' : '';
-    throw new FetchError(`${url}: HTTP ${res.status} ${res.statusText}${hint}.`, res.status);
-  }
+  if (!res.ok) throw statusError(url, res);
   if (!cache || !res.body) return readBody(res, file, false, options.onProgress);
   // Tee the body: one branch goes to the cache, the other is read here; neither is held twice in JS.
   const [mine, forCache] = res.body.tee();
@@ -84,6 +82,27 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   }
   if (!(await stored)) await cache.delete(url);
   return bytes;
+}
+
+/**
+ * The error for a non-OK answer other than 404: the status (HTTP/2 has no status text), the
+ * server's own explanation when it exposes one (the hub's X-Error-Message), and what to do.
+ */
+function statusError(url: string, res: Response): FetchError {
+  const s = res.status;
+  const said = res.headers.get('x-error-message');
+  const head = `${url}: HTTP ${s}${res.statusText ? ` ${res.statusText}` : ''}${said ? ` (${said.slice(0, 200)})` : ''}`;
+  let advice: string;
+  if (s === 401 || s === 403) {
+    advice = 'a private or gated repo, or one that does not exist (the browser sends no token). Check the URL or repo id; '
+      + 'for a private or gated repo, serve the files from your own server or pass a `fetch` option that adds an Authorization header.';
+  } else if (s === 429 || s >= 500) {
+    const wait = res.headers.get('retry-after');
+    advice = `the server is busy or failing; try again later${wait && /^\s*\d+\s*$/.test(wait) ? ` (it asks to wait ${wait.trim()} s)` : ''}.`;
+  } else {
+    advice = 'expected 200 (the file) or 404 (no such file).';
+  }
+  return new FetchError(`${head}; ${advice}`, s);
 }
 
 function contentLength(res: Response): number | undefined {
