@@ -151,4 +151,36 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
       expect(cancelled(), `${status}: body cancelled`).to.equal(true);
     }
   });
+
+  it('a failed request, a body that breaks off and a body longer than its Content-Length name the URL; the download is stopped', async () => {
+    const offline: typeof fetch = async () => { throw new TypeError('Failed to fetch'); };
+    const e1 = await failure(fetchFile(`${BASE}config.json`, 'config.json', { cache: false, fetch: offline }));
+    expect(e1).to.be.instanceOf(FetchError);
+    expect(e1.message).to.match(/^http:\/\/models\.test\/config\.json: network error \(Failed to fetch\); .*connection.*CORS/);
+
+    const broken = trackedBody([new Uint8Array(10)], 'error');
+    const e2 = await failure(fetchFile(`${BASE}model.safetensors`, 'model.safetensors', { cache: false,
+      fetch: async () => new Response(broken.body, { headers: { 'content-length': '1000' } }) }));
+    expect(e2).to.be.instanceOf(FetchError);
+    expect((e2 as FetchError).status).to.equal(0);
+    expect(e2.message).to.match(/^http:\/\/models\.test\/model\.safetensors: the download broke off after 10 of 1000 bytes \(terminated\); .*retry/);
+
+    const endless = trackedBody([new TextEncoder().encode('{"a": 1}')], 'never');
+    const e3 = await failure(fetchFile(`${BASE}config.json`, 'config.json', { cache: false,
+      fetch: async () => new Response(endless.body, { headers: { 'content-length': '8' } }) }));
+    expect(e3.message).to.match(/^http:\/\/models\.test\/config\.json: the server sent more than its Content-Length of 8 bytes/);
+    expect(endless.cancelled(), 'the endless body is cancelled').to.equal(true);
+
+    const short = await failure(fetchFile(`${BASE}model.safetensors`, 'model.safetensors', { cache: false,
+      fetch: async () => new Response(new Uint8Array(10), { headers: { 'content-length': '1000' } }) }));
+    expect(short.message).to.match(/^http:\/\/models\.test\/model\.safetensors: download ended after 10 of 1000 bytes/);
+  });
+
+  it('an exception from onProgress stops the download', async () => {
+    const endless = trackedBody([], 'never');
+    const e = await failure(fetchFile(`${BASE}model.safetensors`, 'model.safetensors', { cache: false,
+      fetch: async () => new Response(endless.body), onProgress: (p) => { if (p.loaded > 0) throw new Error('stop'); } }));
+    expect(e.message).to.equal('stop');
+    expect(endless.cancelled()).to.equal(true);
+  });
 });

@@ -51,18 +51,21 @@ async function openCache(enabled: boolean): Promise<Cache | undefined> {
 export async function fetchFile(url: string, file: string, options: FetchFileOptions = {}): Promise<Uint8Array | undefined> {
   const cache = await openCache(options.cache ?? true);
   const hit = await cache?.match(url);
-  if (hit) return readBody(hit, file, true, options.onProgress);
+  const src = { url, file, cached: false, onProgress: options.onProgress };
+  if (hit) return readBody(hit, { ...src, cached: true });
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   let res: Response;
   try {
     res = await doFetch(url);
   } catch (e) {
-    throw new FetchError(`${url}: network error (${(e as Error).message}).`, 0);
+    // Browsers give no detail here: offline, DNS, TLS and a cross-origin server without CORS headers look alike.
+    throw new FetchError(`${url}: network error (${(e as Error).message}); check the connection and the URL, and for a server `
+      + 'on another origin that it allows CORS (Access-Control-Allow-Origin); the browser console names the cause.', 0);
   }
   if (res.status === 404 || !res.ok) await res.body?.cancel().catch(() => undefined); // an error page is not read
   if (res.status === 404) return undefined;
   if (!res.ok) throw statusError(url, res);
-  if (!cache || !res.body) return readBody(res, file, false, options.onProgress);
+  if (!cache || !res.body) return readBody(res, src);
   // Tee the body: one branch goes to the cache, the other is read here; neither is held twice in JS.
   const [mine, forCache] = res.body.tee();
   const headers = new Headers();
@@ -74,7 +77,7 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   const total = contentLength(res);
   let bytes: Uint8Array;
   try {
-    bytes = await readStream(mine, total, file, false, options.onProgress);
+    bytes = await readStream(mine, total, src);
   } catch (e) {
     await stored;
     await cache.delete(url);
@@ -112,28 +115,55 @@ function contentLength(res: Response): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 && !res.headers.get('content-encoding') ? n : undefined;
 }
 
-async function readBody(res: Response, file: string, cached: boolean, onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
+/** What a body is read for: its URL and file name (for messages and progress), and where it comes from. */
+interface Source {
+  readonly url: string;
+  readonly file: string;
+  readonly cached: boolean;
+  readonly onProgress: ((p: FileProgress) => void) | undefined;
+}
+
+async function readBody(res: Response, src: Source): Promise<Uint8Array> {
   const total = contentLength(res);
   if (!res.body) {
     const bytes = new Uint8Array(await res.arrayBuffer());
-    onProgress?.({ file, loaded: bytes.length, total: bytes.length, cached });
+    src.onProgress?.({ file: src.file, loaded: bytes.length, total: bytes.length, cached: src.cached });
     return bytes;
   }
-  return readStream(res.body, total, file, cached, onProgress);
+  return readStream(res.body, total, src);
 }
 
-/** Reads a byte stream into one array (preallocated when the length is known), reporting progress. */
-async function readStream(body: ReadableStream<Uint8Array>, total: number | undefined, file: string, cached: boolean,
-  onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
+/**
+ * Reads a byte stream into one array (preallocated when the length is known), reporting progress.
+ * On any failure (ours, the stream's or onProgress's) the stream is cancelled, so the download stops.
+ */
+async function readStream(body: ReadableStream<Uint8Array>, total: number | undefined, src: Source): Promise<Uint8Array> {
   const reader = body.getReader();
+  try {
+    return await readAll(reader, total, src);
+  } catch (e) {
+    reader.cancel(e).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: number | undefined, src: Source): Promise<Uint8Array> {
+  const { url, file, cached, onProgress } = src;
   let out = new Uint8Array(total ?? 1 << 16);
   let loaded = 0;
   onProgress?.({ file, loaded: 0, total, cached });
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      throw new FetchError(`${url}: the ${cached ? 'cached copy could not be read' : 'download broke off'} after ${loaded}${
+        total === undefined ? '' : ` of ${total}`} bytes (${(e as Error).message}); reload the page to retry.`, 0);
+    }
+    if (chunk.done) break;
+    const value = chunk.value;
     if (loaded + value.length > out.length) {
-      if (total !== undefined) throw new FetchError(`${file}: the server sent more than its Content-Length of ${total} bytes.`, 200);
+      if (total !== undefined) throw new FetchError(`${url}: the server sent more than its Content-Length of ${total} bytes; the file on the server is changing or the server is misconfigured.`, 200);
       const bigger = new Uint8Array(Math.max(out.length * 2, loaded + value.length));
       bigger.set(out.subarray(0, loaded));
       out = bigger;
@@ -143,7 +173,7 @@ async function readStream(body: ReadableStream<Uint8Array>, total: number | unde
     onProgress?.({ file, loaded, total, cached });
   }
   if (total !== undefined && loaded !== total) {
-    throw new FetchError(`${file}: download ended after ${loaded} of ${total} bytes (connection dropped?); reload to retry.`, 200);
+    throw new FetchError(`${url}: download ended after ${loaded} of ${total} bytes (connection dropped?); reload the page to retry.`, 200);
   }
   return loaded === out.length ? out : out.subarray(0, loaded);
 }
