@@ -183,4 +183,30 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     expect(e.message).to.equal('stop');
     expect(endless.cancelled()).to.equal(true);
   });
+
+  it('a JSON file past the size cap (announced or streamed without end) and a Content-Length too big for memory are refused early', async () => {
+    const tooBig = trackedBody([new TextEncoder().encode('{}')], 'never');
+    const huge = folderFetch(caseDir('d2v-tiny'), (file, res) => file === 'config.json'
+      ? new Response(tooBig.body, { headers: { 'content-length': String(2 ** 40) } }) : res);
+    const e1 = await failure(fetchCheckpoint(BASE, { cache: false, fetch: huge }));
+    expect(e1).to.be.instanceOf(FetchError);
+    expect(e1.message).to.match(/^http:\/\/models\.test\/config\.json: 1099511627776 bytes \(Content-Length\), more than the 64 MiB .*small JSON file/);
+    expect(tooBig.cancelled()).to.equal(true);
+
+    const endless = trackedBody([], 'never');
+    const index = folderFetch('/nonexistent', (file, res) => file === 'config.json' ? new Response('{}')
+      : file === 'model.safetensors.index.json' ? new Response(endless.body) : res);
+    const t0 = Date.now();
+    const e2 = await failure(fetchCheckpoint(BASE, { cache: false, fetch: index }));
+    expect(e2.message).to.match(/^http:\/\/models\.test\/model\.safetensors\.index\.json: more than the 64 MiB .*small JSON file/);
+    expect(endless.cancelled()).to.equal(true);
+    expect(Date.now() - t0).to.be.below(2000);
+
+    const weights = trackedBody([], 'never');
+    const e3 = await failure(fetchFile(`${BASE}model.safetensors`, 'model.safetensors', { cache: false,
+      fetch: async () => new Response(weights.body, { headers: { 'content-length': String(2 ** 40) } }) }));
+    expect(e3).to.be.instanceOf(FetchError);
+    expect(e3.message).to.match(/^http:\/\/models\.test\/model\.safetensors: 1099511627776 bytes \(Content-Length\) do not fit in this browser's memory .*shards/);
+    expect(weights.cancelled()).to.equal(true);
+  });
 });

@@ -7,6 +7,7 @@
  * converts it.
  */
 import { ConfigError } from '../checkpoint/config.js';
+import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { shardsOfIndex } from '../checkpoint/shard-index.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { decodeTensor, parseHeader, readHeaderLength, type HostTensor } from '../io/safetensors.js';
@@ -44,7 +45,7 @@ export function checkpointBase(urlOrRepoId: string, revision = 'main', hubUrl = 
 }
 
 async function fetchText(base: string, file: string, options: FetchFileOptions): Promise<string | undefined> {
-  const bytes = await fetchFile(base + file, file, options);
+  const bytes = await fetchFile(base + file, file, options, { maxBytes: MAX_JSON_BYTES, kind: 'a small JSON file' });
   return bytes && new TextDecoder().decode(bytes);
 }
 

@@ -27,6 +27,14 @@ export interface FetchFileOptions {
   readonly onProgress?: (p: FileProgress) => void;
 }
 
+/** What the caller knows of a file, enforced while it is read. */
+export interface FileExpectation {
+  /** More bytes than this (announced or received) is an error; the download stops there. */
+  readonly maxBytes?: number;
+  /** The kind of file, for that error, e.g. `a small JSON file`. */
+  readonly kind?: string;
+}
+
 /** Thrown when a file cannot be fetched; `status` is the HTTP status (0 for network errors). */
 export class FetchError extends Error {
   override name = 'FetchError';
@@ -48,10 +56,10 @@ async function openCache(enabled: boolean): Promise<Cache | undefined> {
  * Fetches `url` (from the cache when present). Resolves to the bytes, or to `undefined` for a 404
  * (the caller decides whether the file was optional). Other HTTP errors throw {@link FetchError}.
  */
-export async function fetchFile(url: string, file: string, options: FetchFileOptions = {}): Promise<Uint8Array | undefined> {
+export async function fetchFile(url: string, file: string, options: FetchFileOptions = {}, expect: FileExpectation = {}): Promise<Uint8Array | undefined> {
   const cache = await openCache(options.cache ?? true);
   const hit = await cache?.match(url);
-  const src = { url, file, cached: false, onProgress: options.onProgress };
+  const src = { url, file, cached: false, onProgress: options.onProgress, expect };
   if (hit) return readBody(hit, { ...src, cached: true });
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   let res: Response;
@@ -121,6 +129,7 @@ interface Source {
   readonly file: string;
   readonly cached: boolean;
   readonly onProgress: ((p: FileProgress) => void) | undefined;
+  readonly expect: FileExpectation;
 }
 
 async function readBody(res: Response, src: Source): Promise<Uint8Array> {
@@ -149,7 +158,9 @@ async function readStream(body: ReadableStream<Uint8Array>, total: number | unde
 
 async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: number | undefined, src: Source): Promise<Uint8Array> {
   const { url, file, cached, onProgress } = src;
-  let out = new Uint8Array(total ?? 1 << 16);
+  const max = src.expect.maxBytes ?? Infinity;
+  if (total !== undefined && total > max) throw tooLarge(src, `${total} bytes (Content-Length), more than`);
+  let out = allocate(total ?? Math.min(1 << 16, max), total, url);
   let loaded = 0;
   onProgress?.({ file, loaded: 0, total, cached });
   for (;;) {
@@ -164,7 +175,8 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: n
     const value = chunk.value;
     if (loaded + value.length > out.length) {
       if (total !== undefined) throw new FetchError(`${url}: the server sent more than its Content-Length of ${total} bytes; the file on the server is changing or the server is misconfigured.`, 200);
-      const bigger = new Uint8Array(Math.max(out.length * 2, loaded + value.length));
+      if (loaded + value.length > max) throw tooLarge(src, 'more than');
+      const bigger = allocate(Math.min(Math.max(out.length * 2, loaded + value.length), max), undefined, url);
       bigger.set(out.subarray(0, loaded));
       out = bigger;
     }
@@ -176,6 +188,22 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: n
     throw new FetchError(`${url}: download ended after ${loaded} of ${total} bytes (connection dropped?); reload the page to retry.`, 200);
   }
   return loaded === out.length ? out : out.subarray(0, loaded);
+}
+
+function tooLarge(src: Source, what: string): FetchError {
+  const max = src.expect.maxBytes!;
+  return new FetchError(`${src.url}: ${what} the ${max >= 1 << 20 ? `${max / (1 << 20)} MiB` : `${max} bytes`} allowed for ${src.file}; `
+    + `expected ${src.expect.kind ?? 'a smaller file'}. Check that the URL serves the checkpoint's ${src.file}.`, 200);
+}
+
+/** A buffer for the body; a size the page cannot hold is an error saying so, not a bare RangeError. */
+function allocate(n: number, total: number | undefined, url: string): Uint8Array {
+  try {
+    return new Uint8Array(n);
+  } catch (e) {
+    throw new FetchError(`${url}: ${total === undefined ? `${n} bytes received so far` : `${total} bytes (Content-Length)`} do not fit in this browser's memory `
+      + `(${(e as Error).message}); save the weights in shards instead, e.g. transformers' save_pretrained(dir, max_shard_size="2GB").`, 200);
+  }
 }
 
 /** Deletes every file this package keeps in Cache Storage. Resolves to whether a cache existed. */

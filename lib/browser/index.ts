@@ -19,7 +19,7 @@ export { loadModel, type BrowserLoadOptions, type BrowserModel } from './load.js
 export { readBrowserImage, setJpegWasmUrl, initBrowserJpeg, type BrowserImageInput } from './image.js';
 export { selectBrowserBackend, setWasmPrefix, activeBackend, BROWSER_ORDER } from './backends.js';
 export { checkpointBase, fetchCheckpoint, parseSafetensors, type RemoteCheckpoint } from './checkpoint.js';
-export { fetchFile, clearCache, CACHE_NAME, FetchError, type FileProgress, type FetchFileOptions } from './fetch-files.js';
+export { fetchFile, clearCache, CACHE_NAME, FetchError, type FileProgress, type FetchFileOptions, type FileExpectation } from './fetch-files.js';
 export { ImageModel } from '../pipeline/image-model.js';
 export { BeitModel, disposeOutput, InputError, type ForwardOptions, type ForwardOutput, type PixelInput, type PooledForwardOutput } from '../model/model.js';
 export type { ClassifyOptions, EmbedOptions, Embedding } from '../pipeline/pipeline.js';

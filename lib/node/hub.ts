@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { convertCheckpoint, isPlainName } from './convert.js';
+import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { createProgress } from '../cli/progress.js';
 import { readSafetensorsHeader } from './safetensors-file.js';
 
@@ -83,8 +84,6 @@ export interface DownloadResult {
 }
 
 const STATE = '.beit-download';
-/** A config or index file larger than this is not one: a server streaming without end fills the disk. */
-const MAX_JSON_BYTES = 64 << 20;
 const REPO_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** True for `owner/name` or `name` hub ids (no `..`, no other slashes). */
