@@ -209,4 +209,20 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     expect(e3.message).to.match(/^http:\/\/models\.test\/model\.safetensors: 1099511627776 bytes \(Content-Length\) do not fit in this browser's memory .*shards/);
     expect(weights.cancelled()).to.equal(true);
   });
+
+  it('an HTML page served with 200, or a JSON file cut short, is refused at download naming the URL, the problem and the Content-Type', async () => {
+    const login = () => new Response('<!doctype html><html><body>Sign in</body></html>', { headers: { 'content-type': 'text/html; charset=utf-8' } });
+    for (const target of ['config.json', 'preprocessor_config.json', 'model.safetensors']) {
+      const f = folderFetch(caseDir('d2v-tiny'), (file, res) => file === target ? login() : res);
+      const e = await failure(fetchCheckpoint(BASE, { cache: false, fetch: f }));
+      expect(e, target).to.be.instanceOf(FetchError);
+      const what = target.endsWith('.json') ? 'not valid JSON' : 'not a safetensors file';
+      expect(e.message, target).to.match(new RegExp(`^http://models\\.test/${target.replace(/\./g, '\\.')}: the server's answer is ${what} \\(`))
+        .and.match(/Content-Type: text\/html; charset=utf-8 \(an HTML page: a login or error page, or a server answering missing files with its index page\)/);
+    }
+    const config = fs.readFileSync(path.join(caseDir('d2v-tiny'), 'config.json'));
+    const cut = folderFetch(caseDir('d2v-tiny'), (file, res) => file === 'config.json' ? new Response(config.subarray(0, 40)) : res);
+    const e = await failure(fetchCheckpoint(BASE, { cache: false, fetch: cut }));
+    expect(e.message).to.match(/^http:\/\/models\.test\/config\.json: the server's answer is not valid JSON \(.*\)\. Open the URL to see what it serves\.$/);
+  });
 });

@@ -11,7 +11,7 @@ import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { shardsOfIndex } from '../checkpoint/shard-index.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { decodeTensor, parseHeader, readHeaderLength, type HostTensor } from '../io/safetensors.js';
-import { fetchFile, type FetchFileOptions } from './fetch-files.js';
+import { fetchFile, type FetchFileOptions, type FileExpectation } from './fetch-files.js';
 
 /** What the browser loader fetched. */
 export interface RemoteCheckpoint {
@@ -44,8 +44,35 @@ export function checkpointBase(urlOrRepoId: string, revision = 'main', hubUrl = 
   return url.href.endsWith('/') ? url.href : `${url.href}/`;
 }
 
+/** Config, processor config and shard index: small, and JSON (an HTML page served with 200 is not). */
+const JSON_FILE: FileExpectation = {
+  maxBytes: MAX_JSON_BYTES,
+  kind: 'a small JSON file',
+  check: (bytes) => {
+    try {
+      JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      throw new Error(`not valid JSON (${(e as Error).message})`);
+    }
+  },
+};
+
+/** Weights: the safetensors header must parse and fit the bytes (an HTML page or a short body does not). */
+function safetensorsFile(url: string): FileExpectation {
+  return {
+    kind: 'a safetensors file',
+    check: (bytes) => {
+      try {
+        parseHeader(bytes.subarray(8, 8 + readHeaderLength(bytes.subarray(0, 8), bytes.length, url)), bytes.length, url);
+      } catch (e) {
+        throw new Error(`not a safetensors file (${(e as Error).message.replace(`${url}: `, '').replace(/\.$/, '')})`);
+      }
+    },
+  };
+}
+
 async function fetchText(base: string, file: string, options: FetchFileOptions): Promise<string | undefined> {
-  const bytes = await fetchFile(base + file, file, options, { maxBytes: MAX_JSON_BYTES, kind: 'a small JSON file' });
+  const bytes = await fetchFile(base + file, file, options, JSON_FILE);
   return bytes && new TextDecoder().decode(bytes);
 }
 
@@ -55,7 +82,7 @@ export async function fetchCheckpoint(base: string, options: FetchFileOptions): 
   if (configText === undefined) throw new ConfigError(`${base}config.json: not found (HTTP 404); is this a checkpoint folder or repo id?`);
   const processorText = await fetchText(base, 'preprocessor_config.json', options);
   const singleUrl = `${base}model.safetensors`;
-  const single = await fetchFile(singleUrl, 'model.safetensors', options);
+  const single = await fetchFile(singleUrl, 'model.safetensors', options, safetensorsFile(singleUrl));
   let tensors: Map<string, HostTensor>;
   let weightsUrl = singleUrl;
   if (single) {
@@ -101,7 +128,7 @@ async function fetchShards(base: string, indexText: string, indexUrl: string, op
   const tensors = new Map<string, HostTensor>();
   for (const [shard, names] of byShard) {
     const url = base + encodeURIComponent(shard);
-    const bytes = await fetchFile(url, shard, options);
+    const bytes = await fetchFile(url, shard, options, safetensorsFile(url));
     if (!bytes) throw new WeightsError(`${indexUrl}: shard ${shard} is missing (HTTP 404).`);
     const got = parseSafetensors(bytes, url, (n) => names.has(n));
     const absent = [...names].filter((n) => !got.has(n));

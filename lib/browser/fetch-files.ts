@@ -33,6 +33,11 @@ export interface FileExpectation {
   readonly maxBytes?: number;
   /** The kind of file, for that error, e.g. `a small JSON file`. */
   readonly kind?: string;
+  /**
+   * Throws when the bytes cannot be this file (an HTML login page, a JSON file cut short), with a
+   * message such as `not valid JSON (...)`; such a file is an error and is not kept in the cache.
+   */
+  readonly check?: (bytes: Uint8Array) => void;
 }
 
 /** Thrown when a file cannot be fetched; `status` is the HTTP status (0 for network errors). */
@@ -60,7 +65,7 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   const cache = await openCache(options.cache ?? true);
   const hit = await cache?.match(url);
   const src = { url, file, cached: false, onProgress: options.onProgress, expect };
-  if (hit) return readBody(hit, { ...src, cached: true });
+  if (hit) return checked(await readBody(hit, { ...src, cached: true }), hit, { ...src, cached: true });
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   let res: Response;
   try {
@@ -73,7 +78,7 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   if (res.status === 404 || !res.ok) await res.body?.cancel().catch(() => undefined); // an error page is not read
   if (res.status === 404) return undefined;
   if (!res.ok) throw statusError(url, res);
-  if (!cache || !res.body) return readBody(res, src);
+  if (!cache || !res.body) return checked(await readBody(res, src), res, src);
   // Tee the body: one branch goes to the cache, the other is read here; neither is held twice in JS.
   const [mine, forCache] = res.body.tee();
   const headers = new Headers();
@@ -85,7 +90,7 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   const total = contentLength(res);
   let bytes: Uint8Array;
   try {
-    bytes = await readStream(mine, total, src);
+    bytes = checked(await readStream(mine, total, src), res, src);
   } catch (e) {
     await stored;
     await cache.delete(url);
@@ -188,6 +193,20 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: n
     throw new FetchError(`${url}: download ended after ${loaded} of ${total} bytes (connection dropped?); reload the page to retry.`, 200);
   }
   return loaded === out.length ? out : out.subarray(0, loaded);
+}
+
+/** `bytes` when they pass the caller's check; otherwise an error naming the URL, the problem and the Content-Type. */
+function checked(bytes: Uint8Array, res: Response, src: Source): Uint8Array {
+  try {
+    src.expect.check?.(bytes);
+    return bytes;
+  } catch (e) {
+    const type = res.headers.get('content-type');
+    const html = type && /^\s*text\/html\b/i.test(type)
+      ? ' (an HTML page: a login or error page, or a server answering missing files with its index page)' : '';
+    throw new FetchError(`${src.url}: the ${src.cached ? 'cached copy' : "server's answer"} is ${(e as Error).message}${
+      type ? `; Content-Type: ${type.slice(0, 100)}${html}` : ''}. Open the URL to see what it serves.`, 200);
+  }
 }
 
 function tooLarge(src: Source, what: string): FetchError {
