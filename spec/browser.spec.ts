@@ -196,6 +196,27 @@ describe('browser (headless Chromium + playwright-core)', function () {
     expect(r.last.loaded).to.equal(fs.statSync(path.join(caseDir('d2v-tiny'), 'model.safetensors')).size);
   });
 
+  // The cache tests load d2v-tiny under their own URLs (a fetch mapping them to /models/d2v-tiny/), so
+  // their cache entries are theirs alone.
+  it('Cache Storage: a file refused by its check (an HTML config.json) is not kept; the next load downloads it again', async () => {
+    const r = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const real = (u: RequestInfo | URL) => fetch(String(u).replace('/cache-html/', '/models/d2v-tiny/'));
+      const login: typeof fetch = async (u) => String(u).endsWith('/config.json')
+        ? new Response('<!doctype html><p>Sign in</p>', { headers: { 'content-type': 'text/html' } }) : real(u);
+      let first = 'loaded';
+      try { (await beit.loadModel('/cache-html/', { backend: 'cpu', fetch: login })).dispose(); } catch (e) { first = (e as Error).message; }
+      const cache = await caches.open('tfjs-beit');
+      const kept = (await cache.keys()).map((k) => new URL(k.url).pathname).filter((p) => p.startsWith('/cache-html/'));
+      const seen: Array<{ file: string; cached: boolean }> = [];
+      (await beit.loadModel('/cache-html/', { backend: 'cpu', fetch: real, onProgress: (p: { file: string; cached: boolean }) => seen.push(p) })).dispose();
+      return { first, kept, configCached: seen.find((p) => p.file === 'config.json')!.cached };
+    });
+    expect(r.first).to.match(/cache-html\/config\.json: the server's answer is not valid JSON .*text\/html/);
+    expect(r.kept).to.not.include('/cache-html/config.json');
+    expect(r.configCached).to.equal(false);
+  });
+
   it('a folder with only pytorch_model.bin gets the convert command in its error', async () => {
     const message = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);
