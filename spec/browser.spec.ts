@@ -217,6 +217,31 @@ describe('browser (headless Chromium + playwright-core)', function () {
     expect(r.configCached).to.equal(false);
   });
 
+  it('Cache Storage: a download refused mid-body (longer than its Content-Length, or stopped by onProgress) ends at once', async () => {
+    const r = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const real = (u: RequestInfo | URL) => fetch(String(u).replace('/cache-endless/', '/models/d2v-tiny/'));
+      const endless = (headers: Record<string, string>) => new Response(new ReadableStream({
+        pull(c) { c.enqueue(new Uint8Array(1 << 16)); } }), { headers });
+      const attempt = async (options: object): Promise<string> => {
+        const hung = new Promise<string>((res) => setTimeout(() => res('hung'), 5000));
+        const load = beit.loadModel('/cache-endless/', { backend: 'cpu', ...options }).then(
+          (m: { dispose(): void }) => { m.dispose(); return 'loaded'; }, (e: Error) => e.message);
+        return Promise.race([load, hung]);
+      };
+      const longer = await attempt({ fetch: (u: RequestInfo | URL) => String(u).endsWith('/model.safetensors')
+        ? Promise.resolve(endless({ 'content-length': '100' })) : real(u) });
+      const stopped = await attempt({ fetch: (u: RequestInfo | URL) => String(u).endsWith('/model.safetensors')
+        ? Promise.resolve(endless({})) : real(u),
+      onProgress: (p: { file: string; loaded: number }) => { if (p.file === 'model.safetensors' && p.loaded > 1 << 20) throw new Error('stopped by the page'); } });
+      const kept = (await (await caches.open('tfjs-beit')).keys()).map((k) => new URL(k.url).pathname);
+      return { longer, stopped, keptWeights: kept.includes('/cache-endless/model.safetensors') };
+    });
+    expect(r.longer).to.match(/model\.safetensors: the server sent more than its Content-Length of 100 bytes/);
+    expect(r.stopped).to.equal('stopped by the page');
+    expect(r.keptWeights).to.equal(false);
+  });
+
   it('a folder with only pytorch_model.bin gets the convert command in its error', async () => {
     const message = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);

@@ -79,25 +79,51 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   if (res.status === 404) return undefined;
   if (!res.ok) throw statusError(url, res);
   if (!cache || !res.body) return checked(await readBody(res, src), res, src);
-  // Tee the body: one branch goes to the cache, the other is read here; neither is held twice in JS.
-  const [mine, forCache] = res.body.tee();
+  return readIntoCache(res, res.body, cache, src);
+}
+
+/**
+ * Reads the body here while copying each chunk to Cache Storage. The copy is completed only after
+ * the whole file arrived and passed its checks; any failure errors the copy, so `cache.put` stores
+ * nothing and ends at once (a tee kept the cache's branch reading an endless body forever).
+ */
+async function readIntoCache(res: Response, body: ReadableStream<Uint8Array>, cache: Cache, src: Source): Promise<Uint8Array> {
+  const copy = cacheCopy();
+  const stored = cache.put(src.url, new Response(copy.stream, { status: 200, headers: keptHeaders(res) })).then(() => true, () => false);
+  let bytes: Uint8Array;
+  try {
+    bytes = checked(await readStream(body, contentLength(res), { ...src, copy: copy.push }), res, src);
+  } catch (e) {
+    copy.fail(e);
+    await stored;
+    throw e;
+  }
+  copy.end();
+  await stored; // a full quota only means no cached copy: the bytes are here
+  return bytes;
+}
+
+/** A stream fed by hand; pushes after the cache gave up on it (e.g. quota exceeded) are dropped. */
+function cacheCopy(): { stream: ReadableStream<Uint8Array>; push: (chunk: Uint8Array) => void; end: () => void; fail: (e: unknown) => void } {
+  let feed!: ReadableStreamDefaultController<Uint8Array>;
+  const stream = new ReadableStream<Uint8Array>({ start: (c) => { feed = c; } });
+  const quietly = (f: () => void): void => { try { f(); } catch { /* the cache stopped reading */ } };
+  return {
+    stream,
+    push: (chunk) => quietly(() => feed.enqueue(chunk)),
+    end: () => quietly(() => feed.close()),
+    fail: (e) => quietly(() => feed.error(e)),
+  };
+}
+
+/** The response headers worth keeping with the cached copy (its length lets a cut-short copy be detected). */
+function keptHeaders(res: Response): Headers {
   const headers = new Headers();
   for (const h of ['content-type', 'content-length']) {
     const v = res.headers.get(h);
     if (v !== null) headers.set(h, v);
   }
-  const stored = cache.put(url, new Response(forCache, { status: 200, headers })).then(() => true, () => false);
-  const total = contentLength(res);
-  let bytes: Uint8Array;
-  try {
-    bytes = checked(await readStream(mine, total, src), res, src);
-  } catch (e) {
-    await stored;
-    await cache.delete(url);
-    throw e;
-  }
-  if (!(await stored)) await cache.delete(url);
-  return bytes;
+  return headers;
 }
 
 /**
@@ -135,6 +161,8 @@ interface Source {
   readonly cached: boolean;
   readonly onProgress: ((p: FileProgress) => void) | undefined;
   readonly expect: FileExpectation;
+  /** Receives each chunk once it is accepted (the copy for the cache). */
+  readonly copy?: (chunk: Uint8Array) => void;
 }
 
 async function readBody(res: Response, src: Source): Promise<Uint8Array> {
@@ -186,6 +214,7 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: n
       out = bigger;
     }
     out.set(value, loaded);
+    src.copy?.(value);
     loaded += value.length;
     onProgress?.({ file, loaded, total, cached });
   }
