@@ -217,6 +217,30 @@ describe('browser (headless Chromium + playwright-core)', function () {
     expect(r.configCached).to.equal(false);
   });
 
+  it('Cache Storage: a truncated or corrupt cached file is dropped and downloaded again, not an error on every load', async () => {
+    const size = fs.statSync(path.join(caseDir('d2v-tiny'), 'model.safetensors')).size;
+    const r = await page.evaluate(async (size) => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const real = (u: RequestInfo | URL) => fetch(String(u).replace('/cache-bad/', '/models/d2v-tiny/'));
+      const cache = await caches.open('tfjs-beit');
+      const whole = new Uint8Array(await (await real('/cache-bad/model.safetensors')).arrayBuffer());
+      // A copy cut short (its Content-Length says more), and a config.json cut short without a length.
+      await cache.put('/cache-bad/model.safetensors', new Response(whole.subarray(0, 100), { headers: { 'content-length': String(size) } }));
+      await cache.put('/cache-bad/config.json', new Response('{"model_type": "data2'));
+      const seen: Array<{ file: string; cached: boolean; loaded: number }> = [];
+      let result = 'loaded';
+      try {
+        (await beit.loadModel('/cache-bad/', { backend: 'cpu', fetch: real, onProgress: (p: { file: string; cached: boolean; loaded: number }) => seen.push(p) })).dispose();
+      } catch (e) { result = (e as Error).message; }
+      const again = await cache.match('/cache-bad/model.safetensors');
+      return { result, cachedNow: again ? (await again.arrayBuffer()).byteLength : 0,
+        lastWeights: seen.filter((p) => p.file === 'model.safetensors').at(-1) };
+    }, size);
+    expect(r.result).to.equal('loaded');
+    expect(r.cachedNow).to.equal(size);
+    expect(r.lastWeights).to.deep.include({ cached: false, loaded: size });
+  });
+
   it('Cache Storage: a download refused mid-body (longer than its Content-Length, or stopped by onProgress) ends at once', async () => {
     const r = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);

@@ -2,7 +2,9 @@
  * Checkpoint files over HTTP in the browser: a response body streamed chunk by chunk with a
  * progress callback, and kept in Cache Storage (`caches.open('tfjs-beit')`) so that a page reload
  * reads the weights from disk instead of downloading them again. Cache entries are keyed by URL; a
- * download that ends short of its `Content-Length` is removed from the cache and is an error.
+ * download that ends short of its `Content-Length`, or fails the caller's content check, is an error
+ * and is not cached. A cached copy that is cut short or fails the check is deleted and downloaded
+ * again (its progress restarts at 0 with `cached: false`).
  */
 
 /** Name of the Cache Storage cache this package uses. */
@@ -63,9 +65,9 @@ async function openCache(enabled: boolean): Promise<Cache | undefined> {
  */
 export async function fetchFile(url: string, file: string, options: FetchFileOptions = {}, expect: FileExpectation = {}): Promise<Uint8Array | undefined> {
   const cache = await openCache(options.cache ?? true);
-  const hit = await cache?.match(url);
   const src = { url, file, cached: false, onProgress: options.onProgress, expect };
-  if (hit) return checked(await readBody(hit, { ...src, cached: true }), hit, { ...src, cached: true });
+  const kept = cache && await fromCache(cache, src);
+  if (kept) return kept;
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   let res: Response;
   try {
@@ -80,6 +82,24 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   if (!res.ok) throw statusError(url, res);
   if (!cache || !res.body) return checked(await readBody(res, src), res, src);
   return readIntoCache(res, res.body, cache, src);
+}
+
+/**
+ * The cached copy of `src.url`, or undefined. A copy that is cut short or fails its check (a browser
+ * killed mid-write, a copy stored by an older version) is deleted, so the caller downloads it again
+ * instead of failing on every load.
+ */
+async function fromCache(cache: Cache, src: Source): Promise<Uint8Array | undefined> {
+  const hit = await cache.match(src.url);
+  if (!hit) return undefined;
+  const mine = { ...src, cached: true };
+  try {
+    return checked(await readBody(hit, mine), hit, mine);
+  } catch (e) {
+    if (!(e instanceof FetchError)) throw e; // e.g. from onProgress: not the copy's fault
+    await cache.delete(src.url);
+    return undefined;
+  }
 }
 
 /**
