@@ -241,6 +241,30 @@ describe('browser (headless Chromium + playwright-core)', function () {
     expect(r.lastWeights).to.deep.include({ cached: false, loaded: size });
   });
 
+  it('Cache Storage: a file sent compressed (Content-Length counts the encoded bytes) is read back from the cache', async () => {
+    const r = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const real = (u: RequestInfo | URL) => fetch(String(u).replace('/cache-gzip/', '/models/d2v-tiny/'));
+      // What fetch hands over for a gzip answer: the decoded body, with the encoded length in Content-Length.
+      const gzip: typeof fetch = async (u) => {
+        const res = await real(u);
+        if (!String(u).endsWith('/config.json')) return res;
+        return new Response(await res.arrayBuffer(), { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': '300' } });
+      };
+      const configs: Array<Array<{ cached: boolean; loaded: number; total?: number }>> = [];
+      for (let i = 0; i < 2; i++) {
+        const seen: Array<{ file: string; cached: boolean; loaded: number; total?: number }> = [];
+        (await beit.loadModel('/cache-gzip/', { backend: 'cpu', fetch: gzip, onProgress: (p: { file: string; cached: boolean; loaded: number }) => seen.push(p) })).dispose();
+        configs.push(seen.filter((p) => p.file === 'config.json'));
+      }
+      return configs;
+    });
+    const size = fs.statSync(path.join(caseDir('d2v-tiny'), 'config.json')).size;
+    expect(r[0]!.at(-1)).to.deep.include({ cached: false, loaded: size });
+    expect(r[1]!.every((p) => p.cached), JSON.stringify(r[1])).to.equal(true);
+    expect(r[1]!.at(-1)).to.deep.include({ loaded: size });
+  });
+
   it('Cache Storage: a download refused mid-body (longer than its Content-Length, or stopped by onProgress) ends at once', async () => {
     const r = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);

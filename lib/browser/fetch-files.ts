@@ -136,13 +136,16 @@ function cacheCopy(): { stream: ReadableStream<Uint8Array>; push: (chunk: Uint8A
   };
 }
 
-/** The response headers worth keeping with the cached copy (its length lets a cut-short copy be detected). */
+/**
+ * The response headers worth keeping with the cached copy: its type, and its length (which lets a
+ * cut-short copy be detected) unless the body was sent compressed: that length counts encoded
+ * bytes, and the cache stores the decoded ones.
+ */
 function keptHeaders(res: Response): Headers {
   const headers = new Headers();
-  for (const h of ['content-type', 'content-length']) {
-    const v = res.headers.get(h);
-    if (v !== null) headers.set(h, v);
-  }
+  const type = res.headers.get('content-type'), length = contentLength(res);
+  if (type !== null) headers.set('content-type', type);
+  if (length !== undefined) headers.set('content-length', String(length));
   return headers;
 }
 
