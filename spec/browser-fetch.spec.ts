@@ -225,4 +225,15 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     const e = await failure(fetchCheckpoint(BASE, { cache: false, fetch: cut }));
     expect(e.message).to.match(/^http:\/\/models\.test\/config\.json: the server's answer is not valid JSON \(.*\)\. Open the URL to see what it serves\.$/);
   });
+
+  it('progress without a Content-Length: loaded only grows, and the last report gives total = loaded so a bar can end full', async () => {
+    const seen: FileProgress[] = [];
+    const chunks = [new Uint8Array(5), new Uint8Array(7), new Uint8Array(1)];
+    const bytes = await fetchFile(`${BASE}model.safetensors`, 'model.safetensors', { cache: false,
+      fetch: async () => new Response(trackedBody(chunks).body), onProgress: (p) => seen.push(p) });
+    expect(bytes!.length).to.equal(13);
+    expect(seen.map((p) => p.loaded)).to.deep.equal([0, 5, 12, 13, 13]);
+    expect(seen.slice(0, -1).every((p) => p.total === undefined)).to.equal(true);
+    expect(seen.at(-1)).to.deep.equal({ file: 'model.safetensors', loaded: 13, total: 13, cached: false });
+  });
 });

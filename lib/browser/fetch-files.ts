@@ -10,7 +10,10 @@
 /** Name of the Cache Storage cache this package uses. */
 export const CACHE_NAME = 'tfjs-beit';
 
-/** One progress report. `total` is undefined when the server sent no `Content-Length`. */
+/**
+ * One progress report. `loaded` only grows within one download; `total` is undefined while the size
+ * is unknown (no `Content-Length`), and the last report of a complete file has `loaded === total`.
+ */
 export interface FileProgress {
   /** File name within the checkpoint, e.g. `model.safetensors`. */
   readonly file: string;
@@ -244,6 +247,7 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: n
   if (total !== undefined && loaded !== total) {
     throw new FetchError(`${url}: download ended after ${loaded} of ${total} bytes (connection dropped?); reload the page to retry.`, 200);
   }
+  if (total === undefined) onProgress?.({ file, loaded, total: loaded, cached }); // the size is known now
   return loaded === out.length ? out : out.subarray(0, loaded);
 }
 

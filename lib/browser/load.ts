@@ -17,7 +17,7 @@ import { readBrowserImage, setJpegWasmUrl, type BrowserImageInput } from './imag
 export interface BrowserLoadOptions extends BuildOptions {
   /** `webgpu`, `webgl`, `wasm` or `cpu`. Default: the first of those that initialises here. */
   readonly backend?: BackendName | string;
-  /** Progress of each file: `{ file, loaded, total, cached }` (`total` undefined when unknown). */
+  /** Progress of each file: `{ file, loaded, total, cached }` (`total` undefined until known; the last report has `loaded === total`). */
   readonly onProgress?: (p: FileProgress) => void;
   /** Keep the files in Cache Storage so that a reload does not download again (default true). */
   readonly cache?: boolean;
