@@ -236,4 +236,27 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     expect(seen.slice(0, -1).every((p) => p.total === undefined)).to.equal(true);
     expect(seen.at(-1)).to.deep.equal({ file: 'model.safetensors', loaded: 13, total: 13, cached: false });
   });
+
+  it('shard names are sent encoded (#, ?, %, spaces stay in the file name), a shard listed twice is fetched once, a missing shard names its URL', async () => {
+    const local = readCheckpointDir(caseDir('d2v-tiny'));
+    const { encodeSafetensors } = await import('../lib/io/safetensors.js');
+    const dtype = { float32: 'F32', int32: 'I32', uint8: 'U8', bool: 'BOOL' } as const;
+    const all = encodeSafetensors(Object.fromEntries([...local.tensors].map(([n, t]) => [n, { dtype: dtype[t.dtype], shape: t.shape, data: t.data }])));
+    const serve = (shard: string, present: boolean, served: string[]): typeof fetch => async (input) => {
+      const u = new URL(String(input));
+      served.push(u.pathname + u.search + u.hash);
+      const file = decodeURIComponent(u.pathname.slice(1));
+      if (file === 'config.json') return new Response(local.configText);
+      if (file === 'model.safetensors.index.json') return new Response(JSON.stringify({ weight_map: Object.fromEntries([...local.tensors.keys()].map((n) => [n, shard])) }));
+      return present && file === shard ? new Response(all as Uint8Array<ArrayBuffer>) : new Response('', { status: 404 });
+    };
+    for (const [shard, sent] of [['a#b?.safetensors', '/a%23b%3F.safetensors'], ['%2e%2e', '/%252e%252e'], ['a b.safetensors', '/a%20b.safetensors']]) {
+      const served: string[] = [];
+      const ckpt = await fetchCheckpoint(BASE, { cache: false, fetch: serve(shard!, true, served) });
+      expect(ckpt.tensors.size, shard).to.equal(local.tensors.size);
+      expect(served.filter((s) => s === sent), shard).to.have.length(1);
+    }
+    const e = await failure(fetchCheckpoint(BASE, { cache: false, fetch: serve('gone.safetensors', false, []) }));
+    expect(e.message).to.match(/^http:\/\/models\.test\/gone\.safetensors: HTTP 404, but http:\/\/models\.test\/model\.safetensors\.index\.json lists it as a shard; .*upload/);
+  });
 });

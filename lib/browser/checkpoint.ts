@@ -129,7 +129,10 @@ async function fetchShards(base: string, indexText: string, indexUrl: string, op
   for (const [shard, names] of byShard) {
     const url = base + encodeURIComponent(shard);
     const bytes = await fetchFile(url, shard, options, safetensorsFile(url));
-    if (!bytes) throw new WeightsError(`${indexUrl}: shard ${shard} is missing (HTTP 404).`);
+    if (!bytes) {
+      throw new WeightsError(`${url}: HTTP 404, but ${indexUrl} lists it as a shard; upload the missing shard next to the index, `
+        + 'or fix the index if the shard was renamed.');
+    }
     const got = parseSafetensors(bytes, url, (n) => names.has(n));
     const absent = [...names].filter((n) => !got.has(n));
     if (absent.length) throw new WeightsError(`${url}: lacks tensors the index assigns to it: ${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', ...' : ''}.`);
