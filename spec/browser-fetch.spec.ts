@@ -89,15 +89,15 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
       (e: Error) => expect(e.message).to.match(/pytorch_model\.bin but no safetensors.*npx beit convert/));
   });
 
-  it('an index that is JSON null or has a list weight_map says so (not "not valid JSON")', async () => {
+  it('an index that is JSON null, has a list weight_map or an empty one says so (not "not valid JSON")', async () => {
     const config = fs.readFileSync(path.join(caseDir('d2v-tiny'), 'config.json'));
-    for (const index of ['null', '{"weight_map": []}']) {
+    for (const [index, problem] of [['null', 'no "weight_map" object'], ['{"weight_map": []}', 'no "weight_map" object'], ['{"weight_map": {}}', '"weight_map" is empty']]) {
       const f: typeof fetch = async (input) => {
         const file = new URL(String(input)).pathname.slice(1);
         return file === 'config.json' ? new Response(config) : file === 'model.safetensors.index.json' ? new Response(index) : new Response('', { status: 404 });
       };
       await fetchCheckpoint(BASE, { cache: false, fetch: f }).then(() => { throw new Error('loaded'); },
-        (e: Error) => { expect(e.name).to.equal('WeightsError'); expect(e.message).to.match(/model\.safetensors\.index\.json: no "weight_map" object/); });
+        (e: Error) => { expect(e.name).to.equal('WeightsError'); expect(e.message).to.include(`model.safetensors.index.json: ${problem}`); });
     }
   });
 

@@ -69,6 +69,17 @@ describe('sharded safetensors checkpoints', () => {
     }
   });
 
+  it('an index with an empty weight_map says so (not a list of every tensor missing)', async () => {
+    const dir = path.join(tmp, 'empty-map');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'config.json'), path.join(dir, 'config.json'));
+    fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), '{"metadata": {}, "weight_map": {}}');
+    let err: Error | undefined;
+    try { await loadModel(dir, { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('WeightsError');
+    expect(err!.message).to.match(/model\.safetensors\.index\.json: "weight_map" is empty/);
+  });
+
   it('an index pointing outside the folder is refused', async () => {
     const dir = path.join(tmp, 'escape');
     shard(dir, (m) => { m['extra.weight'] = '../evil.safetensors'; });

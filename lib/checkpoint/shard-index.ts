@@ -26,5 +26,7 @@ export function shardsOfIndex(indexText: string, where: string): Map<string, Set
     if (!names) byShard.set(shard, (names = new Set()));
     names.add(name);
   }
+  // Otherwise the load fails later listing every tensor of the model as missing.
+  if (!byShard.size) throw new WeightsError(`${where}: "weight_map" is empty; it must map each tensor name to its shard file.`);
   return byShard;
 }
