@@ -55,6 +55,12 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     expect(() => checkpointBase('  ')).to.throw(/empty model location/);
   });
 
+  it('checkpointBase: a URL that cannot be a folder (query, fragment, javascript:/data:) is refused, not turned into broken file URLs', () => {
+    expect(() => checkpointBase('https://example.com/ckpt?token=1')).to.throw(/"https:\/\/example\.com\/ckpt\?token=1": a checkpoint folder URL cannot have a query or fragment/);
+    expect(() => checkpointBase('https://example.com/ckpt/#x')).to.throw(/cannot have a query or fragment/);
+    for (const s of ['javascript:alert(1)', 'data:text/plain,hi']) expect(() => checkpointBase(s), s).to.throw(/is not a folder URL/);
+  });
+
   it('fetches config, processor and weights with progress; tensors equal the Node folder reader\'s', async () => {
     const seen: FileProgress[] = [];
     const ckpt = await fetchCheckpoint(BASE, { cache: false, fetch: folderFetch(caseDir('d2v-tiny')), onProgress: (p) => seen.push(p) });

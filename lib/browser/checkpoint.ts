@@ -41,6 +41,12 @@ export function checkpointBase(urlOrRepoId: string, revision = 'main', hubUrl = 
   } catch {
     throw new ConfigError(`loadModel: "${s}" is neither a URL nor a hub repo id (owner/name).`);
   }
+  // File URLs are made by appending names: a query or fragment would swallow them.
+  if (url.search || url.hash) {
+    throw new ConfigError(`loadModel: "${s}": a checkpoint folder URL cannot have a query or fragment; `
+      + 'pass the folder (e.g. https://example.com/models/my-beit/), or a `fetch` option that adds what the server needs.');
+  }
+  if (!url.pathname.startsWith('/')) throw new ConfigError(`loadModel: "${s}" is not a folder URL (${url.protocol} has no folders); pass an http(s) folder URL or a hub repo id.`);
   return url.href.endsWith('/') ? url.href : `${url.href}/`;
 }
 
