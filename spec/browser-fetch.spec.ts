@@ -61,6 +61,16 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     for (const s of ['javascript:alert(1)', 'data:text/plain,hi']) expect(() => checkpointBase(s), s).to.throw(/is not a folder URL/);
   });
 
+  it('a hub page URL pasted instead of a repo id: the 404 on config.json names the repo id to use', async () => {
+    const base = checkpointBase('https://huggingface.co/facebook/data2vec-vision-base-ft1k/tree/main');
+    const e = await failure(fetchCheckpoint(base, { cache: false, fetch: async () => new Response('', { status: 404 }) }));
+    expect(e.message).to.match(/config\.json: not found \(HTTP 404\); .*a hub page, not a folder of files: pass the repo id "facebook\/data2vec-vision-base-ft1k"\.$/);
+    const v2 = await failure(fetchCheckpoint(checkpointBase('https://huggingface.co/owner/name/tree/v2'), { cache: false, fetch: async () => new Response('', { status: 404 }) }));
+    expect(v2.message).to.match(/pass the repo id "owner\/name" with \{ revision: "v2" \}\.$/);
+    const folder = await failure(fetchCheckpoint(BASE, { cache: false, fetch: async () => new Response('', { status: 404 }) }));
+    expect(folder.message).to.not.match(/hub page/);
+  });
+
   it('fetches config, processor and weights with progress; tensors equal the Node folder reader\'s', async () => {
     const seen: FileProgress[] = [];
     const ckpt = await fetchCheckpoint(BASE, { cache: false, fetch: folderFetch(caseDir('d2v-tiny')), onProgress: (p) => seen.push(p) });

@@ -85,7 +85,7 @@ async function fetchText(base: string, file: string, options: FetchFileOptions):
 /** Fetches and parses every file of a checkpoint folder. */
 export async function fetchCheckpoint(base: string, options: FetchFileOptions): Promise<RemoteCheckpoint> {
   const configText = await fetchText(base, 'config.json', options);
-  if (configText === undefined) throw new ConfigError(`${base}config.json: not found (HTTP 404); is this a checkpoint folder or repo id?`);
+  if (configText === undefined) throw new ConfigError(`${base}config.json: not found (HTTP 404); ${hubPageHint(base) ?? 'is this a checkpoint folder or repo id?'}`);
   const processorText = await fetchText(base, 'preprocessor_config.json', options);
   const singleUrl = `${base}model.safetensors`;
   const single = await fetchFile(singleUrl, 'model.safetensors', options, safetensorsFile(singleUrl));
@@ -102,6 +102,20 @@ export async function fetchCheckpoint(base: string, options: FetchFileOptions): 
   return processorText === undefined
     ? { base, configText, tensors, weightsUrl }
     : { base, configText, processorText, tensors, weightsUrl };
+}
+
+/**
+ * For a model page's URL pasted as the folder (`https://huggingface.co/owner/name[/tree/rev]`, where
+ * files live under `/resolve/`), the repo id to pass instead; undefined for other URLs.
+ */
+function hubPageHint(base: string): string | undefined {
+  const u = new URL(base);
+  if (u.hostname !== 'huggingface.co') return undefined;
+  const m = /^\/([\w.-]+)\/([\w.-]+)\/(?:(?:tree|blob)\/([^/]+)\/)?$/.exec(u.pathname);
+  if (!m || m[1] === 'datasets' || m[1] === 'spaces') return undefined;
+  let rev = m[3];
+  try { rev = rev && decodeURIComponent(rev); } catch { /* shown as typed */ }
+  return `${base} is a hub page, not a folder of files: pass the repo id "${m[1]}/${m[2]}"${rev && rev !== 'main' ? ` with { revision: "${rev}" }` : ''}.`;
 }
 
 /** The error for a folder without safetensors weights; names the converter when a .bin exists. */
