@@ -275,4 +275,10 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     const e = await failure(fetchCheckpoint(BASE, { cache: false, fetch: serve('gone.safetensors', false, []) }));
     expect(e.message).to.match(/^http:\/\/models\.test\/gone\.safetensors: HTTP 404, but http:\/\/models\.test\/model\.safetensors\.index\.json lists it as a shard; .*upload/);
   });
+
+  it('Content-Encoding: identity still counts Content-Length: a short body is an error, not a silently short file', async () => {
+    const e = await failure(fetchFile(`${BASE}model.safetensors`, 'model.safetensors', { cache: false,
+      fetch: async () => new Response(new Uint8Array(10), { headers: { 'content-length': '1000', 'content-encoding': 'identity' } }) }));
+    expect(e.message).to.match(/model\.safetensors: download ended after 10 of 1000 bytes/);
+  });
 });

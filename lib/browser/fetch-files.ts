@@ -177,7 +177,7 @@ function contentLength(res: Response): number | undefined {
   const v = res.headers.get('content-length');
   const n = v === null ? NaN : Number(v);
   // A compressed transfer reports the encoded length, not what the body stream yields.
-  return Number.isSafeInteger(n) && n >= 0 && !res.headers.get('content-encoding') ? n : undefined;
+  return Number.isSafeInteger(n) && n >= 0 && /^\s*(identity)?\s*$/i.test(res.headers.get('content-encoding') ?? '') ? n : undefined;
 }
 
 /** What a body is read for: its URL and file name (for messages and progress), and where it comes from. */
