@@ -217,6 +217,25 @@ describe('browser (headless Chromium + playwright-core)', function () {
     expect(r.configCached).to.equal(false);
   });
 
+  it('Cache Storage: a cached model loads offline, its missing optional file included (a remembered 404)', async () => {
+    const r = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      // d2v-tiny served without its preprocessor_config.json.
+      const online: typeof fetch = async (u) => String(u).endsWith('/preprocessor_config.json')
+        ? new Response('not found', { status: 404 }) : fetch(String(u).replace('/cache-offline/', '/models/d2v-tiny/'));
+      (await beit.loadModel('/cache-offline/', { backend: 'cpu', fetch: online, onWarning: () => {} })).dispose();
+      const asked: string[] = [];
+      const offline: typeof fetch = async (u) => { asked.push(new URL(String(u)).pathname); throw new TypeError('Failed to fetch'); };
+      let result = 'loaded';
+      try {
+        (await beit.loadModel('/cache-offline/', { backend: 'cpu', fetch: offline, onWarning: () => {} })).dispose();
+      } catch (e) { result = (e as Error).message; }
+      return { result, asked };
+    });
+    expect(r.result).to.equal('loaded');
+    expect(r.asked).to.deep.equal([]);
+  });
+
   it('Cache Storage: a truncated or corrupt cached file is dropped and downloaded again, not an error on every load', async () => {
     const size = fs.statSync(path.join(caseDir('d2v-tiny'), 'model.safetensors')).size;
     const r = await page.evaluate(async (size) => {

@@ -11,7 +11,7 @@ import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { shardsOfIndex } from '../checkpoint/shard-index.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { decodeTensor, parseHeader, readHeaderLength, type HostTensor } from '../io/safetensors.js';
-import { fetchFile, type FetchFileOptions, type FileExpectation } from './fetch-files.js';
+import { fetchFile, rememberAbsent, type FetchFileOptions, type FileExpectation } from './fetch-files.js';
 
 /** What the browser loader fetched. */
 export interface RemoteCheckpoint {
@@ -99,6 +99,9 @@ export async function fetchCheckpoint(base: string, options: FetchFileOptions): 
     if (index === undefined) throw await noSafetensors(base, options);
     tensors = await fetchShards(base, index, weightsUrl, options);
   }
+  // Everything arrived: the optional files this checkpoint lacks are remembered, so it loads offline.
+  await rememberAbsent([...(processorText === undefined ? [`${base}preprocessor_config.json`] : []),
+    ...(single === undefined ? [singleUrl] : [])], options);
   return processorText === undefined
     ? { base, configText, tensors, weightsUrl }
     : { base, configText, processorText, tensors, weightsUrl };

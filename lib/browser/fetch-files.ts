@@ -3,7 +3,8 @@
  * progress callback, and kept in Cache Storage (`caches.open('tfjs-beit')`) so that a page reload
  * reads the weights from disk instead of downloading them again. Cache entries are keyed by URL; a
  * download that ends short of its `Content-Length`, or fails the caller's content check, is an error
- * and is not cached. A cached copy that is cut short or fails the check is deleted and downloaded
+ * and is not cached. Optional files a loaded model lacks are remembered as absent
+ * ({@link rememberAbsent}), so that a cached model loads offline. A cached copy that is cut short or fails the check is deleted and downloaded
  * again (its progress restarts at 0 with `cached: false`).
  */
 
@@ -70,6 +71,7 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   const cache = await openCache(options.cache ?? true);
   const src = { url, file, cached: false, onProgress: options.onProgress, expect };
   const kept = cache && await fromCache(cache, src);
+  if (kept === ABSENT) return undefined;
   if (kept) return kept;
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   let res: Response;
@@ -87,14 +89,20 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   return readIntoCache(res, res.body, cache, src);
 }
 
+/** What {@link fromCache} returns for a file the server answered 404 for (see {@link ABSENT_HEADER}). */
+const ABSENT = Symbol('absent');
+/** Marks the cache entry of a file the server did not have. */
+const ABSENT_HEADER = 'x-tfjs-beit-absent';
+
 /**
- * The cached copy of `src.url`, or undefined. A copy that is cut short or fails its check (a browser
+ * The cached copy of `src.url`, {@link ABSENT} for a remembered 404, or undefined. A copy that is cut short or fails its check (a browser
  * killed mid-write, a copy stored by an older version) is deleted, so the caller downloads it again
  * instead of failing on every load.
  */
-async function fromCache(cache: Cache, src: Source): Promise<Uint8Array | undefined> {
+async function fromCache(cache: Cache, src: Source): Promise<Uint8Array | typeof ABSENT | undefined> {
   const hit = await cache.match(src.url);
   if (!hit) return undefined;
+  if (hit.status === 404 && hit.headers.get(ABSENT_HEADER) === '1') return ABSENT;
   const mine = { ...src, cached: true };
   try {
     return checked(await readBody(hit, mine), hit, mine);
@@ -278,6 +286,21 @@ function allocate(n: number, total: number | undefined, url: string): Uint8Array
   } catch (e) {
     throw new FetchError(`${url}: ${total === undefined ? `${n} bytes received so far` : `${total} bytes (Content-Length)`} do not fit in this browser's memory `
       + `(${(e as Error).message}); save the weights in shards instead, e.g. transformers' save_pretrained(dir, max_shard_size="2GB").`, 200);
+  }
+}
+
+/**
+ * Remembers that the server has no file at each of `urls` (it answered 404), so that later loads
+ * do not ask again: offline, a cached model whose optional files are absent (no
+ * preprocessor_config.json, a sharded checkpoint's missing model.safetensors) would otherwise fail
+ * on that question. Called only after a load succeeded, so a missing required file is never
+ * remembered; {@link clearCache} forgets these entries with the files.
+ */
+export async function rememberAbsent(urls: readonly string[], options: FetchFileOptions = {}): Promise<void> {
+  const cache = await openCache(options.cache ?? true);
+  if (!cache) return;
+  for (const url of urls) {
+    await cache.put(url, new Response(null, { status: 404, headers: { [ABSENT_HEADER]: '1' } })).catch(() => undefined);
   }
 }
 
