@@ -14,9 +14,9 @@ import type { ModelConfig } from '../checkpoint/config.js';
 import type { DeviceWeights } from './weights-device.js';
 import { layerNorm, linear } from './ops.js';
 
-/** Encoder output `[B, T, D]` -> `last_hidden_state` `[B, T, D]`. */
-export function finalNorm(x: tf.Tensor3D, w: DeviceWeights, c: ModelConfig): tf.Tensor3D {
-  return w.layernorm ? layerNorm(x, w.layernorm.weight, w.layernorm.bias, c.layer_norm_eps) as tf.Tensor3D : x;
+/** Encoder output `[B, T, D]` (or some of its tokens, `[..., D]`) -> `last_hidden_state` of the same shape. */
+export function finalNorm<T extends tf.Tensor>(x: T, w: DeviceWeights, c: ModelConfig): T {
+  return w.layernorm ? layerNorm(x, w.layernorm.weight, w.layernorm.bias, c.layer_norm_eps) as T : x;
 }
 
 /**
@@ -27,6 +27,12 @@ export function finalNorm(x: tf.Tensor3D, w: DeviceWeights, c: ModelConfig): tf.
 export function headInput(w: DeviceWeights, c: ModelConfig): 'patch-mean' | 'cls' | undefined {
   if (c.model_type === 'vit' || !c.use_mean_pooling) return 'cls';
   return w.pooler_layernorm ? 'patch-mean' : undefined;
+}
+
+/** Whether the model has a pooled output: mean pooling with its LayerNorm, BEiT CLS pooling, or ViT's tanh pooler. */
+export function hasPooler(w: DeviceWeights, c: ModelConfig): boolean {
+  const kind = headInput(w, c);
+  return kind === 'patch-mean' || (kind === 'cls' && (c.model_type !== 'vit' || w.pooler_dense !== undefined));
 }
 
 /** Mean over the patch tokens (all but token 0) of `[B, T, D]` -> `[B, D]`. */

@@ -42,9 +42,16 @@ export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D |
   headBias?: readonly tf.Tensor2D[], wantProbs = true): { hidden: tf.Tensor3D; probs?: tf.Tensor4D } {
   const [B, T, D] = x.shape;
   const { x1, probs } = attentionBlock(x, w, bias, c, headBias, wantProbs);
-  const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
-  const hidden = mlp(h2, w.intermediate, c.hidden_act, w.output, x1);
-  return { hidden: tf.reshape(hidden, [B, T, D]) as tf.Tensor3D, probs };
+  return { hidden: tf.reshape(mlpBlock(x1, w, c), [B, T, D]) as tf.Tensor3D, probs };
+}
+
+/** `x1 + mlp(layernorm_after(x1))` for token rows `[N, D]` (the residual fused into the MLP). */
+function mlpBlock(x1: tf.Tensor2D, w: DeviceLayer, c: ModelConfig): tf.Tensor2D {
+  return mlp(layerNormAfter(x1, w, c), w.intermediate, c.hidden_act, w.output, x1);
+}
+
+function layerNormAfter(x1: tf.Tensor2D, w: DeviceLayer, c: ModelConfig): tf.Tensor2D {
+  return layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
 }
 
 /** `x + attention(layernorm_before(x))` as `[B*T, D]` (the residual fused into the output projection). */
@@ -71,8 +78,7 @@ export function layerPatchMean(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D
   headBias?: readonly tf.Tensor2D[]): tf.Tensor2D {
   const [B, T, D] = x.shape;
   const { x1 } = attentionBlock(x, w, bias, c, headBias, false);
-  const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
-  const act = linearAct(h2, w.intermediate, c.hidden_act); // [B*T, I]
+  const act = linearAct(layerNormAfter(x1, w, c), w.intermediate, c.hidden_act); // [B*T, I]
   const I = act.shape[1];
   return linearResidual(patchMean(tf.reshape(act, [B, T, I]) as tf.Tensor3D), w.output, patchMean(tf.reshape(x1, [B, T, D]) as tf.Tensor3D));
 }
@@ -106,9 +112,7 @@ export function layerCls(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | und
   if (bias) scores = tf.add(scores, tf.slice(bias, [0, 0, 0, 0], [1, H, 1, T]));
   else if (headBias) scores = tf.add(scores, tf.reshape(tf.stack(headBias.map((b) => tf.slice(b, [0, 0], [1, T]))), [1, H, 1, T]));
   const context = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, D]) as tf.Tensor2D; // heads in order
-  const x1 = linearResidual(context, w.attention_output, clsToken(x));
-  const h2 = layerNorm(x1, w.layernorm_after.weight, w.layernorm_after.bias, c.layer_norm_eps) as tf.Tensor2D;
-  return mlp(h2, w.intermediate, c.hidden_act, w.output, x1);
+  return mlpBlock(linearResidual(context, w.attention_output, clsToken(x)), w, c);
 }
 
 /** Multi-head attention on normalised tokens `h [B*T, D]`; returns context `[B*T, D]` and probabilities. */

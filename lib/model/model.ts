@@ -8,7 +8,7 @@ import { patchGrid, type ModelConfig } from '../checkpoint/config.js';
 import type { ModelWeights } from '../checkpoint/weights.js';
 import { embed } from './embeddings.js';
 import { layerCls, layerForward, layerPatchMean, type AttentionImpl } from './layer.js';
-import { finalNorm, headFrom, headInput, pool } from './heads.js';
+import { finalNorm, hasPooler, headFrom, headInput, pool } from './heads.js';
 import { disposeDeviceWeights, toDevice, type DeviceWeights } from './weights-device.js';
 import { linear } from './ops.js';
 
@@ -96,23 +96,9 @@ export class BeitModel {
       const attentions: tf.Tensor4D[] = [];
       let x = embed(pixels, w.embeddings, this.config);
       if (options.outputHiddenStates) hiddenStates.push(x);
-      w.layers.forEach((layer, i) => {
-        // One tidy per layer: a layer's intermediates are freed before the next layer runs, so peak
-        // memory is one layer's activations, not the whole network's.
-        const { hidden, probs } = tf.tidy(() => {
-          const r = layerForward(x, layer, w.relativeBias[i], this.config, w.relativeBiasHeads?.[i], options.outputAttentions ?? false);
-          return options.outputAttentions ? r : { hidden: r.hidden };
-        }) as { hidden: tf.Tensor3D; probs?: tf.Tensor4D };
-        if (!options.outputHiddenStates) x.dispose();
-        x = hidden;
-        if (options.outputHiddenStates) hiddenStates.push(x);
-        if (probs) attentions.push(probs);
-      });
+      x = this.encode(w, x, w.layers.length, options, hiddenStates, attentions);
       const lastHiddenState = finalNorm(x, w, this.config);
-      const { pooled, head } = pool(lastHiddenState, w, this.config);
-      const out: ForwardOutput = { lastHiddenState };
-      if (pooled) out.pooledOutput = pooled;
-      if (w.classifier && head) out.logits = linear(head, w.classifier);
+      const out: ForwardOutput = { lastHiddenState, ...headOutputs(w, pool(lastHiddenState, w, this.config)) };
       if (options.outputHiddenStates) out.hiddenStates = hiddenStates;
       if (options.outputAttentions) out.attentions = attentions;
       return out as unknown as tf.TensorContainerObject;
@@ -121,9 +107,7 @@ export class BeitModel {
 
   /** Whether {@link forward} and {@link forwardPooled} return `pooledOutput` (see the README on pooling). */
   get hasPooledOutput(): boolean {
-    const w = this.live();
-    const kind = headInput(w, this.config);
-    return kind === 'patch-mean' || (kind === 'cls' && (this.config.model_type !== 'vit' || w.pooler_dense !== undefined));
+    return hasPooler(this.live(), this.config);
   }
 
   /**
@@ -155,22 +139,13 @@ export class BeitModel {
       return { ...(logits ? { logits } : {}), ...(pooledOutput ? { pooledOutput } : {}) };
     }
     return tf.tidy(() => {
-      let x = embed(this.toPixels(pixelValues), w.embeddings, this.config);
       const L = w.layers.length;
-      for (let i = 0; i < L - 1; i++) {
-        const next = tf.tidy(() => layerForward(x, w.layers[i]!, w.relativeBias[i], this.config, w.relativeBiasHeads?.[i], false).hidden);
-        x.dispose();
-        x = next;
-      }
+      const x = this.encode(w, embed(this.toPixels(pixelValues), w.embeddings, this.config), L - 1, {});
       const last = w.layers[L - 1]!, bias = w.relativeBias[L - 1], headBias = w.relativeBiasHeads?.[L - 1];
       const v = kind === 'patch-mean'
         ? layerPatchMean(x, last, bias, this.config, headBias)
-        : finalNorm(tf.reshape(layerCls(x, last, bias, this.config, headBias), [x.shape[0], 1, x.shape[2]]) as tf.Tensor3D, w, this.config);
-      const { pooled, head } = headFrom(kind, tf.reshape(v, [x.shape[0], x.shape[2]]) as tf.Tensor2D, w, this.config);
-      const out: PooledForwardOutput = {};
-      if (pooled) out.pooledOutput = pooled;
-      if (w.classifier && head) out.logits = linear(head, w.classifier);
-      return out as unknown as tf.TensorContainerObject;
+        : finalNorm(layerCls(x, last, bias, this.config, headBias), w, this.config);
+      return headOutputs(w, headFrom(kind, v, w, this.config)) as unknown as tf.TensorContainerObject;
     }) as unknown as PooledForwardOutput;
   }
 
@@ -186,6 +161,26 @@ export class BeitModel {
   dispose(): void {
     if (this.weights) disposeDeviceWeights(this.weights);
     this.weights = undefined;
+  }
+
+  /**
+   * Runs layers [0, end) on `x` (which it disposes unless kept as a hidden state), collecting hidden
+   * states and attention probabilities when `options` asks. One tidy per layer: a layer's
+   * intermediates are freed before the next layer runs, so peak memory is one layer's activations.
+   */
+  private encode(w: DeviceWeights, x: tf.Tensor3D, end: number, options: ForwardOptions,
+    hiddenStates: tf.Tensor3D[] = [], attentions: tf.Tensor4D[] = []): tf.Tensor3D {
+    for (let i = 0; i < end; i++) {
+      const { hidden, probs } = tf.tidy(() => {
+        const r = layerForward(x, w.layers[i]!, w.relativeBias[i], this.config, w.relativeBiasHeads?.[i], options.outputAttentions ?? false);
+        return options.outputAttentions ? r : { hidden: r.hidden };
+      }) as { hidden: tf.Tensor3D; probs?: tf.Tensor4D };
+      if (!options.outputHiddenStates) x.dispose();
+      x = hidden;
+      if (options.outputHiddenStates) hiddenStates.push(x);
+      if (probs) attentions.push(probs);
+    }
+    return x;
   }
 
   private live(): DeviceWeights {
@@ -209,6 +204,14 @@ export class BeitModel {
     if (p.data.length !== n) throw new InputError(`pixel_values has ${p.data.length} values, shape [${shape}] needs ${n}.`);
     return tf.tensor4d(p.data, shape as [number, number, number, number]);
   }
+}
+
+/** The outputs of the head: the pooled output, and the logits when the checkpoint has a classifier. */
+function headOutputs(w: DeviceWeights, h: { pooled?: tf.Tensor2D; head?: tf.Tensor2D }): PooledForwardOutput {
+  return {
+    ...(h.pooled ? { pooledOutput: h.pooled } : {}),
+    ...(w.classifier && h.head ? { logits: linear(h.head, w.classifier) } : {}),
+  };
 }
 
 /** Disposes every tensor of a forward output. */
