@@ -1,6 +1,7 @@
 /**
  * Configs the fixtures do not cover — non-square images, rectangular patches, per-layer and shared
- * relative bias together, every activation, ViT without qkv_bias, head-less ViT with its tanh pooler —
+ * relative bias together, every activation, ViT without qkv_bias, head-less ViT with its tanh pooler
+ * and with a newer config's pooler_output_size / pooler_act —
  * with seeded random weights, against the independent float64 reference in helpers/reference.ts.
  * Same tolerance as the fixtures: 1e-4 * max(1, max|ref|).
  */
@@ -11,6 +12,7 @@ import { buildModel } from '../lib/checkpoint/build.js';
 import { parseConfig, patchGrid } from '../lib/checkpoint/config.js';
 import type { HostTensor } from '../lib/io/safetensors.js';
 import { disposeOutput } from '../lib/model/model.js';
+import { embedPixels } from '../lib/pipeline/pipeline.js';
 import { referenceForward, hfRelativeIndex } from './helpers/reference.js';
 import { relativePositionIndex } from '../lib/model/relative-bias.js';
 import { PARITY_BACKENDS } from './helpers/fixtures.js';
@@ -29,6 +31,9 @@ const CASES: Case[] = [
   { name: 'head-less ViTModel, 16x24 image, 8x4 patches, no qkv_bias, relu, tanh pooler, eps 1e-6', prefix: '', head: false, vitPooler: true, batch: 1,
     raw: { model_type: 'vit', hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32, image_size: [16, 24], patch_size: [8, 4],
       qkv_bias: false, hidden_act: 'relu', layer_norm_eps: 1e-6 } },
+  { name: 'head-less ViTModel, newer config: pooler_output_size 10, pooler_act gelu', prefix: '', head: false, vitPooler: true, batch: 2,
+    raw: { model_type: 'vit', hidden_size: 12, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16, image_size: 8, patch_size: 4,
+      hidden_act: 'gelu', pooler_output_size: 10, pooler_act: 'gelu' } },
   { name: 'data2vec-vision, absolute + relative positions, CLS pooling, quick_gelu, no layer scale', prefix: 'data2vec_vision.', head: true, batch: 3,
     raw: { model_type: 'data2vec-vision', hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 4, intermediate_size: 24, image_size: 16, patch_size: 4,
       use_absolute_position_embeddings: true, use_relative_position_bias: true, layer_scale_init_value: 0, use_mean_pooling: false, hidden_act: 'quick_gelu' } },
@@ -76,7 +81,7 @@ function randomCheckpoint(k: Case, seed: number): Map<string, HostTensor> {
   }
   if (!c.use_mean_pooling) { put('layernorm.weight', [D], 0.3, 1); put('layernorm.bias', [D], 0.2); }
   if (beit && c.use_mean_pooling && k.head) { put('pooler.layernorm.weight', [D], 0.3, 1); put('pooler.layernorm.bias', [D], 0.2); }
-  if (k.vitPooler) { put('pooler.dense.weight', [D, D], 0.5); put('pooler.dense.bias', [D], 0.2); }
+  if (k.vitPooler) { put('pooler.dense.weight', [c.pooler_output_size, D], 0.5); put('pooler.dense.bias', [c.pooler_output_size], 0.2); }
   if (k.head) { put('classifier.weight', [7, D], 0.5); put('classifier.bias', [7], 0.2); }
   return m;
 }
@@ -98,7 +103,7 @@ describe('general configs against an independent float64 reference', () => {
     describe(backend, () => {
       before(async () => { await selectBackend(backend); });
       CASES.forEach((k, ci) => {
-        it(k.name, () => {
+        it(k.name, async () => {
           const tensors = randomCheckpoint(k, 100 + ci);
           const warnings: string[] = [];
           const model = buildModel(JSON.stringify(k.raw), 'config.json', tensors, k.name, { onWarning: (m) => warnings.push(m), onNotice: () => {} });
@@ -133,6 +138,15 @@ describe('general configs against an independent float64 reference', () => {
             check('forwardPooled logits', pooled.logits, ref.logits, b);
           }
           expect(model.hasPooledOutput).to.equal(out.pooledOutput !== undefined);
+          if (out.pooledOutput) {
+            expect(out.pooledOutput.shape).to.deep.equal([k.batch, model.embeddingSize]);
+            // embed() returns the pooled output, whatever its width.
+            const emb = (await embedPixels(model, [pixels.slice(0, per)]))[0]!.embedding;
+            const ref = referenceForward(c, tensors, k.prefix, pixels.subarray(0, per)).pooled!;
+            expect(emb.length).to.equal(ref.length);
+            const { err, tol } = maxErr(emb, ref);
+            expect(err, `embed(): max abs error ${err} > ${tol}`).to.be.at.most(tol);
+          }
           disposeOutput(pooled);
           expect(out.lastHiddenState.shape).to.deep.equal([k.batch, T, D]);
           disposeOutput(out);

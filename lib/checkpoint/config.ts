@@ -12,6 +12,10 @@ export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
 export const SUPPORTED_ACTIVATIONS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'quick_gelu', 'relu'] as const;
 export type HiddenAct = (typeof SUPPORTED_ACTIVATIONS)[number];
 
+/** Activations a ViT pooler may use (`pooler_act`, an ACT2FN name): the hidden ones and a few more. */
+export const SUPPORTED_POOLER_ACTIVATIONS = ['tanh', ...SUPPORTED_ACTIVATIONS, 'sigmoid', 'silu', 'swish', 'linear'] as const;
+export type PoolerAct = (typeof SUPPORTED_POOLER_ACTIVATIONS)[number];
+
 /** The validated model configuration. Field names follow the HF config. */
 export interface ModelConfig {
   readonly model_type: ModelType;
@@ -39,6 +43,10 @@ export interface ModelConfig {
   readonly use_mean_pooling: boolean;
   /** ViT: bias on query, key and value (BEiT never has a key bias). */
   readonly qkv_bias: boolean;
+  /** ViT: width of `pooler.dense` (newer transformers; default hidden_size). hidden_size for BEiT. */
+  readonly pooler_output_size: number;
+  /** ViT: activation after `pooler.dense` (newer transformers; default tanh). */
+  readonly pooler_act: PoolerAct;
   /** Class index -> label, from `id2label` (empty when the config has none). */
   readonly id2label: Readonly<Record<number, string>>;
 }
@@ -135,6 +143,10 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
   }
   const lsv = get('layer_scale_init_value');
   if (typeof lsv !== 'number' || !Number.isFinite(lsv)) fail(`layer_scale_init_value must be a number, got ${JSON.stringify(lsv)}.`);
+  const pooler_act = isVit ? (raw.pooler_act ?? 'tanh') : 'tanh';
+  if (typeof pooler_act !== 'string' || !(SUPPORTED_POOLER_ACTIVATIONS as readonly string[]).includes(pooler_act)) {
+    fail(`unsupported pooler_act ${JSON.stringify(pooler_act)}; supported: ${SUPPORTED_POOLER_ACTIVATIONS.join(', ')}.`);
+  }
   const architectures = Array.isArray(raw.architectures) ? raw.architectures.filter((a): a is string => typeof a === 'string') : [];
 
   return Object.freeze({
@@ -155,6 +167,8 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
     layer_scale_init_value: isVit ? 0 : (lsv as number),
     use_mean_pooling: isVit ? false : bool('use_mean_pooling'),
     qkv_bias: isVit ? bool('qkv_bias') : false,
+    pooler_output_size: isVit && raw.pooler_output_size !== undefined && raw.pooler_output_size !== null ? int('pooler_output_size') : hidden_size,
+    pooler_act: pooler_act as PoolerAct,
     id2label: Object.freeze(parseId2Label(raw.id2label, fail)),
   });
 }

@@ -42,7 +42,7 @@ export interface ModelWeights {
   readonly layernorm?: { weight: HostTensor; bias: HostTensor };
   /** BEiT-family mean-pooling `pooler.layernorm`. */
   readonly pooler_layernorm?: { weight: HostTensor; bias: HostTensor };
-  /** ViT `pooler.dense` (tanh pooler of head-less ViTModel checkpoints). */
+  /** ViT `pooler.dense` (`[pooler_output_size, hidden_size]`, the pooler of head-less ViTModel checkpoints). */
   readonly pooler_dense?: { weight: HostTensor; bias: HostTensor };
   readonly classifier?: { weight: HostTensor; bias: HostTensor };
 }
@@ -179,7 +179,7 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
   if (isBeit && config.use_mean_pooling) {
     pooler_layernorm = norm('pooler.layernorm', classifier !== undefined);
   } else if (!isBeit && local.has('pooler.dense.weight')) {
-    pooler_dense = linear('pooler.dense', D, D) as { weight: HostTensor; bias: HostTensor };
+    pooler_dense = linear('pooler.dense', config.pooler_output_size, D) as { weight: HostTensor; bias: HostTensor };
   }
   Object.assign(weights, { classifier, pooler_layernorm, pooler_dense });
 

@@ -4,7 +4,7 @@
  *  - BEiT family, `use_mean_pooling`: no final LayerNorm; pooled = pooler.layernorm(mean of patch tokens).
  *  - BEiT family, CLS pooling: final `layernorm`, pooled = token 0.
  *  - ViT: final `layernorm`; the classifier reads token 0; a head-less ViTModel with `pooler.dense`
- *    pools with tanh(dense(token 0)).
+ *    pools with pooler_act(dense(token 0)) (tanh unless the config says otherwise).
  * Pooled output and logits depend on the last layer's output only through the mean of its patch
  * tokens or through its CLS token ({@link headInput}); the logits forward uses that to run the last
  * layer on just what it needs (see model.ts, `forwardPooled`).
@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
 import type { DeviceWeights } from './weights-device.js';
-import { layerNorm, linear } from './ops.js';
+import { layerNorm, linear, poolerActivation } from './ops.js';
 
 /** Encoder output `[B, T, D]` (or some of its tokens, `[..., D]`) -> `last_hidden_state` of the same shape. */
 export function finalNorm<T extends tf.Tensor>(x: T, w: DeviceWeights, c: ModelConfig): T {
@@ -29,7 +29,7 @@ export function headInput(w: DeviceWeights, c: ModelConfig): 'patch-mean' | 'cls
   return w.pooler_layernorm ? 'patch-mean' : undefined;
 }
 
-/** Whether the model has a pooled output: mean pooling with its LayerNorm, BEiT CLS pooling, or ViT's tanh pooler. */
+/** Whether the model has a pooled output: mean pooling with its LayerNorm, BEiT CLS pooling, or ViT's dense pooler. */
 export function hasPooler(w: DeviceWeights, c: ModelConfig): boolean {
   const kind = headInput(w, c);
   return kind === 'patch-mean' || (kind === 'cls' && (c.model_type !== 'vit' || w.pooler_dense !== undefined));
@@ -57,7 +57,10 @@ export function headFrom(kind: 'patch-mean' | 'cls', v: tf.Tensor2D, w: DeviceWe
     const pooled = layerNorm(v, w.pooler_layernorm!.weight, w.pooler_layernorm!.bias, c.layer_norm_eps) as tf.Tensor2D;
     return { pooled, head: pooled };
   }
-  if (c.model_type === 'vit') return { pooled: w.pooler_dense ? tf.tanh(linear(v, w.pooler_dense)) : undefined, head: v };
+  if (c.model_type === 'vit') {
+    const pooled = w.pooler_dense ? tf.tidy(() => poolerActivation(linear(v, w.pooler_dense!), c.pooler_act) as tf.Tensor2D) : undefined;
+    return { pooled, head: v };
+  }
   return { pooled: v, head: v };
 }
 

@@ -111,6 +111,15 @@ export class BeitModel {
   }
 
   /**
+   * Width of `pooledOutput` and of the embeddings `embed` returns (the pooled output, or the patch-token
+   * mean without one): `pooler_output_size` for a ViT with a dense pooler, else `hidden_size`.
+   */
+  get embeddingSize(): number {
+    const w = this.live();
+    return this.config.model_type === 'vit' && w.pooler_dense ? this.config.pooler_output_size : this.config.hidden_size;
+  }
+
+  /**
    * What {@link forwardPooled} computes of the last layer: `patch-mean` (its patch tokens' mean: the
    * MLP's second product runs once per image), `cls` (the CLS token only, after the QKV product) or
    * `none` (everything: models whose head reads neither).

@@ -7,7 +7,7 @@
  * backend-neutral (and browser-safe).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { HiddenAct } from '../checkpoint/config.js';
+import type { HiddenAct, PoolerAct } from '../checkpoint/config.js';
 
 /** Names of the optional fused kernels (see lib/node/native-*.ts). */
 export const FUSED_KERNELS = {
@@ -62,6 +62,17 @@ export function activation(x: tf.Tensor, act: HiddenAct): tf.Tensor {
         return tf.relu(x);
     }
   });
+}
+
+/** Applies a pooler activation (`pooler_act`) exactly as HF's ACT2FN defines it. */
+export function poolerActivation(x: tf.Tensor, act: PoolerAct): tf.Tensor {
+  switch (act) {
+    case 'tanh': return tf.tanh(x);
+    case 'sigmoid': return tf.sigmoid(x);
+    case 'silu': case 'swish': return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+    case 'linear': return tf.clone(x);
+    default: return activation(x, act);
+  }
 }
 
 /**

@@ -123,7 +123,8 @@ export async function classifyPixels(model: BeitModel, pixels: Float32Array[], o
 /** Pooled embeddings (and optionally attentions) for preprocessed pixel arrays. */
 export async function embedPixels(model: BeitModel, pixels: Float32Array[], options: EmbedOptions = {}): Promise<Embedding[]> {
   const results: Embedding[] = new Array(pixels.length);
-  const D = model.config.hidden_size, H = model.config.num_attention_heads, T = model.numTokens;
+  const D = model.embeddingSize;
+  const H = model.config.num_attention_heads, T = model.numTokens;
   await inBatches(model, pixels, options.batchSize ?? 8, 'embedding', options.outputAttentions ?? false, (start, out) => {
     const n = out.values.length / D;
     for (let i = 0; i < n; i++) {

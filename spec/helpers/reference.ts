@@ -29,6 +29,16 @@ function erf(x: number): number {
   return Math.sign(x) * (1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f));
 }
 
+function poolerAct(x: number, a: ModelConfig['pooler_act']): number {
+  switch (a) {
+    case 'tanh': return Math.tanh(x);
+    case 'sigmoid': return 1 / (1 + Math.exp(-x));
+    case 'silu': case 'swish': return x / (1 + Math.exp(-x));
+    case 'linear': return x;
+    default: return act(x, a);
+  }
+}
+
 function act(x: number, a: ModelConfig['hidden_act']): number {
   switch (a) {
     case 'gelu': return 0.5 * x * (1 + erf(x / Math.SQRT2));
@@ -146,7 +156,7 @@ export function referenceForward(c: ModelConfig, tensors: ReadonlyMap<string, Ho
   let head: number[] | undefined;
   if (c.model_type === 'vit') {
     const pd = w('pooler.dense.weight');
-    if (pd) pooled = linear(last[0]!, pd, w('pooler.dense.bias'), D).map(Math.tanh);
+    if (pd) pooled = linear(last[0]!, pd, w('pooler.dense.bias'), pd.length / D).map((v) => poolerAct(v, c.pooler_act));
     head = last[0];
   } else if (c.use_mean_pooling) {
     const pl = w('pooler.layernorm.weight');

@@ -48,7 +48,7 @@ export const embedCommand: Command = {
       const bar = createProgress({ label: 'embed', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
       const emb = await embedPixels(model, pixels, { batchSize, onProgress: (d) => bar.update(d) });
       bar.finish();
-      const D = model.config.hidden_size;
+      const D = model.embeddingSize;
       const data = new Float32Array(files.length * D);
       emb.forEach((e, i) => data.set(e.embedding, i * D));
       writeSafetensorsFile(out, { embeddings: { dtype: 'F32', shape: [files.length, D], data } },
