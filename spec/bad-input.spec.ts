@@ -129,7 +129,7 @@ describe('config.json validation', () => {
     expectError(() => parseConfig(cfg({ model_type: 'deit' })), ConfigError, '"deit"', 'data2vec-vision, beit, vit'));
   it('hidden_size not divisible by heads', () =>
     expectError(() => parseConfig(cfg({ hidden_size: 50 })), ConfigError, 'hidden_size 50 is not a multiple of num_attention_heads 4'));
-  it('unknown hidden_act', () => expectError(() => parseConfig(cfg({ hidden_act: 'swish' })), ConfigError, 'hidden_act', 'gelu_new'));
+  it('unknown hidden_act', () => expectError(() => parseConfig(cfg({ hidden_act: 'xielu' })), ConfigError, 'hidden_act "xielu"', 'gelu_new'));
   it('ViT pooler_act and pooler_output_size are validated; BEiT ignores them as transformers does', () => {
     expectError(() => parseConfig(cfg({ model_type: 'vit', pooler_act: 'mish' })), ConfigError, 'unsupported pooler_act "mish"', 'tanh');
     expectError(() => parseConfig(cfg({ model_type: 'vit', pooler_output_size: 0 })), ConfigError, 'pooler_output_size must be an integer >= 1, got 0');

@@ -13,7 +13,9 @@ import { parseConfig, patchGrid } from '../lib/checkpoint/config.js';
 import type { HostTensor } from '../lib/io/safetensors.js';
 import { disposeOutput } from '../lib/model/model.js';
 import { embedPixels } from '../lib/pipeline/pipeline.js';
-import { referenceForward, hfRelativeIndex } from './helpers/reference.js';
+import { referenceForward, hfRelativeIndex, act } from './helpers/reference.js';
+import { SUPPORTED_ACTIVATIONS } from '../lib/checkpoint/config.js';
+import { activation } from '../lib/model/ops.js';
 import { relativePositionIndex } from '../lib/model/relative-bias.js';
 import { PARITY_BACKENDS } from './helpers/fixtures.js';
 
@@ -34,6 +36,12 @@ const CASES: Case[] = [
   { name: 'head-less ViTModel, newer config: pooler_output_size 10, pooler_act gelu', prefix: '', head: false, vitPooler: true, batch: 2,
     raw: { model_type: 'vit', hidden_size: 12, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16, image_size: 8, patch_size: 4,
       hidden_act: 'gelu', pooler_output_size: 10, pooler_act: 'gelu' } },
+  { name: 'head-less ViTModel, silu MLP (no fused epilogue), mish pooler of width 6', prefix: 'vit.', head: false, vitPooler: true, batch: 2,
+    raw: { model_type: 'vit', hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 12, image_size: 8, patch_size: 4,
+      hidden_act: 'silu', pooler_output_size: 6, pooler_act: 'mish' } },
+  { name: 'beit, gelu_accurate (the tanh GELU under another name), CLS pooling', prefix: 'beit.', head: true, batch: 2,
+    raw: { model_type: 'beit', hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16, image_size: 8, patch_size: 4,
+      use_relative_position_bias: true, use_mean_pooling: false, hidden_act: 'gelu_accurate' } },
   { name: 'data2vec-vision, absolute + relative positions, CLS pooling, quick_gelu, no layer scale', prefix: 'data2vec_vision.', head: true, batch: 3,
     raw: { model_type: 'data2vec-vision', hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 4, intermediate_size: 24, image_size: 16, patch_size: 4,
       use_absolute_position_embeddings: true, use_relative_position_bias: true, layer_scale_init_value: 0, use_mean_pooling: false, hidden_act: 'quick_gelu' } },
@@ -102,6 +110,19 @@ describe('general configs against an independent float64 reference', () => {
   for (const backend of PARITY_BACKENDS) {
     describe(backend, () => {
       before(async () => { await selectBackend(backend); });
+      it('every supported activation matches ACT2FN in float64 over [-12, 12]', () => {
+        const xs = Float32Array.from({ length: 481 }, (_, i) => -12 + i * 0.05);
+        for (const a of SUPPORTED_ACTIVATIONS) {
+          const got = tf.tidy(() => activation(tf.tensor1d(xs), a).dataSync());
+          let worst = 0, at = 0;
+          xs.forEach((x, i) => {
+            const ref = act(x, a);
+            const err = Math.abs(got[i]! - ref) / Math.max(1, Math.abs(ref));
+            if (err > worst) { worst = err; at = x; }
+          });
+          expect(worst, `${a}: relative error ${worst} at x = ${at}`).to.be.at.most(1e-5);
+        }
+      });
       CASES.forEach((k, ci) => {
         it(k.name, async () => {
           const tensors = randomCheckpoint(k, 100 + ci);

@@ -8,13 +8,18 @@
 export const SUPPORTED_MODEL_TYPES = ['data2vec-vision', 'beit', 'vit'] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
 
-/** Activations as Hugging Face's ACT2FN defines them. */
-export const SUPPORTED_ACTIVATIONS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'quick_gelu', 'relu'] as const;
-export type HiddenAct = (typeof SUPPORTED_ACTIVATIONS)[number];
-
-/** Activations a ViT pooler may use (`pooler_act`, an ACT2FN name): the hidden ones and a few more. */
-export const SUPPORTED_POOLER_ACTIVATIONS = ['tanh', ...SUPPORTED_ACTIVATIONS, 'sigmoid', 'silu', 'swish', 'linear'] as const;
-export type PoolerAct = (typeof SUPPORTED_POOLER_ACTIVATIONS)[number];
+/**
+ * Activations as Hugging Face's ACT2FN defines them: every one without learned parameters (`prelu` and
+ * `xielu` have some, and no checkpoint of these families uses them).
+ */
+export const SUPPORTED_ACTIVATIONS = [
+  'gelu', 'gelu_python', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_python_tanh', 'gelu_accurate', 'gelu_fast', 'gelu_10',
+  'quick_gelu', 'relu', 'relu2', 'relu6', 'leaky_relu', 'silu', 'swish', 'mish', 'hardswish', 'sigmoid', 'tanh',
+  'laplace', 'sqrtsoftplus', 'linear',
+] as const;
+export type Activation = (typeof SUPPORTED_ACTIVATIONS)[number];
+export type HiddenAct = Activation;
+export type PoolerAct = Activation;
 
 /** The validated model configuration. Field names follow the HF config. */
 export interface ModelConfig {
@@ -144,8 +149,8 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
   const lsv = get('layer_scale_init_value');
   if (typeof lsv !== 'number' || !Number.isFinite(lsv)) fail(`layer_scale_init_value must be a number, got ${JSON.stringify(lsv)}.`);
   const pooler_act = isVit ? (raw.pooler_act ?? 'tanh') : 'tanh';
-  if (typeof pooler_act !== 'string' || !(SUPPORTED_POOLER_ACTIVATIONS as readonly string[]).includes(pooler_act)) {
-    fail(`unsupported pooler_act ${JSON.stringify(pooler_act)}; supported: ${SUPPORTED_POOLER_ACTIVATIONS.join(', ')}.`);
+  if (typeof pooler_act !== 'string' || !(SUPPORTED_ACTIVATIONS as readonly string[]).includes(pooler_act)) {
+    fail(`unsupported pooler_act ${JSON.stringify(pooler_act)}; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}.`);
   }
   const architectures = Array.isArray(raw.architectures) ? raw.architectures.filter((a): a is string => typeof a === 'string') : [];
 

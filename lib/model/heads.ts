@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
 import type { DeviceWeights } from './weights-device.js';
-import { layerNorm, linear, poolerActivation } from './ops.js';
+import { activation, layerNorm, linear } from './ops.js';
 
 /** Encoder output `[B, T, D]` (or some of its tokens, `[..., D]`) -> `last_hidden_state` of the same shape. */
 export function finalNorm<T extends tf.Tensor>(x: T, w: DeviceWeights, c: ModelConfig): T {
@@ -58,7 +58,7 @@ export function headFrom(kind: 'patch-mean' | 'cls', v: tf.Tensor2D, w: DeviceWe
     return { pooled, head: pooled };
   }
   if (c.model_type === 'vit') {
-    const pooled = w.pooler_dense ? tf.tidy(() => poolerActivation(linear(v, w.pooler_dense!), c.pooler_act) as tf.Tensor2D) : undefined;
+    const pooled = w.pooler_dense ? tf.tidy(() => activation(linear(v, w.pooler_dense!), c.pooler_act) as tf.Tensor2D) : undefined;
     return { pooled, head: v };
   }
   return { pooled: v, head: v };

@@ -7,7 +7,7 @@
  * backend-neutral (and browser-safe).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { HiddenAct, PoolerAct } from '../checkpoint/config.js';
+import type { Activation } from '../checkpoint/config.js';
 
 /** Names of the optional fused kernels (see lib/node/native-*.ts). */
 export const FUSED_KERNELS = {
@@ -41,14 +41,19 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, 
 const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** Applies a hidden activation exactly as HF's ACT2FN defines it. */
-export function activation(x: tf.Tensor, act: HiddenAct): tf.Tensor {
+/** Applies an activation (`hidden_act`, `pooler_act`) exactly as HF's ACT2FN defines it. */
+export function activation(x: tf.Tensor, act: Activation): tf.Tensor {
   return tf.tidy(() => {
     switch (act) {
-      case 'gelu': // exact: 0.5 x (1 + erf(x / sqrt 2))
-        return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1));
+      case 'gelu':
+      case 'gelu_python': // exact: 0.5 x (1 + erf(x / sqrt 2))
+        return gelu(x);
+      case 'gelu_10': // exact GELU clipped to [-10, 10]
+        return tf.clipByValue(gelu(x), -10, 10);
       case 'gelu_new':
-      case 'gelu_pytorch_tanh': { // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      case 'gelu_pytorch_tanh':
+      case 'gelu_python_tanh':
+      case 'gelu_accurate': { // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
         const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI);
         return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
       }
@@ -60,27 +65,45 @@ export function activation(x: tf.Tensor, act: HiddenAct): tf.Tensor {
         return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
       case 'relu':
         return tf.relu(x);
+      case 'relu2': // relu(x)^2
+        return tf.square(tf.relu(x));
+      case 'relu6':
+        return tf.relu6(x);
+      case 'leaky_relu': // torch.nn.LeakyReLU's default slope
+        return tf.leakyRelu(x, 0.01);
+      case 'silu':
+      case 'swish': // x * sigmoid(x)
+        return tf.mul(x, tf.sigmoid(x));
+      case 'mish': // x * tanh(softplus(x))
+        return tf.mul(x, tf.tanh(tf.softplus(x)));
+      case 'hardswish': // x * relu6(x + 3) / 6
+        return tf.div(tf.mul(x, tf.relu6(tf.add(x, 3))), 6);
+      case 'sigmoid':
+        return tf.sigmoid(x);
+      case 'tanh':
+        return tf.tanh(x);
+      case 'laplace': // 0.5 (1 + erf((x - mu) / (sigma sqrt 2))), mu = 0.707107, sigma = 0.282095 (MEGA)
+        return tf.mul(tf.add(tf.erf(tf.div(tf.sub(x, 0.707107), 0.282095 * Math.SQRT2)), 1), 0.5);
+      case 'sqrtsoftplus':
+        return tf.sqrt(tf.softplus(x));
+      case 'linear':
+        return x;
     }
   });
 }
 
-/** Applies a pooler activation (`pooler_act`) exactly as HF's ACT2FN defines it. */
-export function poolerActivation(x: tf.Tensor, act: PoolerAct): tf.Tensor {
-  switch (act) {
-    case 'tanh': return tf.tanh(x);
-    case 'sigmoid': return tf.sigmoid(x);
-    case 'silu': case 'swish': return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
-    case 'linear': return tf.clone(x);
-    default: return activation(x, act);
-  }
+/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1));
 }
 
 /**
  * Activations the packed product's epilogue computes natively. gelu_fast is gelu_new rewritten
  * (sqrt(2/pi) = 0.7978845608...), so it maps to the same tanh form.
  */
-const EPILOGUE: Partial<Record<HiddenAct, string>> = {
-  gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_tanh', relu: 'relu',
+const EPILOGUE: Partial<Record<Activation, string>> = {
+  gelu: 'gelu', gelu_python: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_python_tanh: 'gelu_tanh',
+  gelu_accurate: 'gelu_tanh', gelu_fast: 'gelu_tanh', relu: 'relu',
 };
 
 /**
@@ -125,7 +148,7 @@ export function linearResidual(x: tf.Tensor2D, l: Linear, residual: tf.Tensor2D)
 }
 
 /** `act(x @ w + b)`: the activation runs in the product's epilogue when the backend supports it. */
-export function linearAct(x: tf.Tensor2D, l: Linear, act: HiddenAct): tf.Tensor2D {
+export function linearAct(x: tf.Tensor2D, l: Linear, act: Activation): tf.Tensor2D {
   const fused = EPILOGUE[act];
   if (l.packed && fused) {
     return tf.engine().runKernel(FUSED_KERNELS.packedMatMul, { a: x, b: l.w, ...(l.b ? { bias: l.b } : {}) },
@@ -138,7 +161,7 @@ export function linearAct(x: tf.Tensor2D, l: Linear, act: HiddenAct): tf.Tensor2
  * The MLP of a layer with its residual: `residual + act(x @ fc1 + b1) @ fc2 + b2`. One kernel where
  * the backend has it (its intermediate never becomes a tensor), otherwise the two products above.
  */
-export function mlp(x: tf.Tensor2D, fc1: Linear, act: HiddenAct, fc2: Linear, residual: tf.Tensor2D): tf.Tensor2D {
+export function mlp(x: tf.Tensor2D, fc1: Linear, act: Activation, fc2: Linear, residual: tf.Tensor2D): tf.Tensor2D {
   const fused = EPILOGUE[act];
   if (fc1.packed && fc2.packed && fused && hasKernel(FUSED_KERNELS.mlp)) {
     return tf.engine().runKernel(FUSED_KERNELS.mlp, {

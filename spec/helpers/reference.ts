@@ -29,23 +29,30 @@ function erf(x: number): number {
   return Math.sign(x) * (1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f));
 }
 
-function poolerAct(x: number, a: ModelConfig['pooler_act']): number {
+/** ACT2FN in float64, from the definitions in transformers' activations.py and torch.nn. */
+export function act(x: number, a: ModelConfig['hidden_act']): number {
+  const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+  const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v))); // torch's threshold 20
+  const gelu = 0.5 * x * (1 + erf(x / Math.SQRT2));
   switch (a) {
-    case 'tanh': return Math.tanh(x);
-    case 'sigmoid': return 1 / (1 + Math.exp(-x));
-    case 'silu': case 'swish': return x / (1 + Math.exp(-x));
-    case 'linear': return x;
-    default: return act(x, a);
-  }
-}
-
-function act(x: number, a: ModelConfig['hidden_act']): number {
-  switch (a) {
-    case 'gelu': return 0.5 * x * (1 + erf(x / Math.SQRT2));
-    case 'gelu_new': case 'gelu_pytorch_tanh': return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    case 'gelu': case 'gelu_python': return gelu;
+    case 'gelu_10': return Math.min(10, Math.max(-10, gelu));
+    case 'gelu_new': case 'gelu_pytorch_tanh': case 'gelu_python_tanh': case 'gelu_accurate':
+      return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
     case 'gelu_fast': return 0.5 * x * (1 + Math.tanh(x * 0.7978845608 * (1 + 0.044715 * x * x)));
-    case 'quick_gelu': return x / (1 + Math.exp(-1.702 * x));
+    case 'quick_gelu': return x * sigmoid(1.702 * x);
     case 'relu': return Math.max(0, x);
+    case 'relu2': return Math.max(0, x) ** 2;
+    case 'relu6': return Math.min(6, Math.max(0, x));
+    case 'leaky_relu': return x >= 0 ? x : 0.01 * x;
+    case 'silu': case 'swish': return x * sigmoid(x);
+    case 'mish': return x * Math.tanh(softplus(x));
+    case 'hardswish': return x <= -3 ? 0 : x >= 3 ? x : (x * (x + 3)) / 6;
+    case 'sigmoid': return sigmoid(x);
+    case 'tanh': return Math.tanh(x);
+    case 'laplace': return 0.5 * (1 + erf((x - 0.707107) / (0.282095 * Math.sqrt(2))));
+    case 'sqrtsoftplus': return Math.sqrt(softplus(x));
+    case 'linear': return x;
   }
 }
 
@@ -156,7 +163,7 @@ export function referenceForward(c: ModelConfig, tensors: ReadonlyMap<string, Ho
   let head: number[] | undefined;
   if (c.model_type === 'vit') {
     const pd = w('pooler.dense.weight');
-    if (pd) pooled = linear(last[0]!, pd, w('pooler.dense.bias'), pd.length / D).map((v) => poolerAct(v, c.pooler_act));
+    if (pd) pooled = linear(last[0]!, pd, w('pooler.dense.bias'), pd.length / D).map((v) => act(v, c.pooler_act));
     head = last[0];
   } else if (c.use_mean_pooling) {
     const pl = w('pooler.layernorm.weight');
