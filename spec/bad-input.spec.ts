@@ -131,13 +131,13 @@ describe('config.json validation', () => {
     expectError(() => parseConfig(cfg({ hidden_size: 50 })), ConfigError, 'hidden_size 50 is not a multiple of num_attention_heads 4'));
   it('unknown hidden_act', () => expectError(() => parseConfig(cfg({ hidden_act: 'xielu' })), ConfigError, 'hidden_act "xielu"', 'gelu_new'));
   it('ViT pooler_act and pooler_output_size are validated; BEiT ignores them as transformers does', () => {
-    expectError(() => parseConfig(cfg({ model_type: 'vit', pooler_act: 'mish' })), ConfigError, 'unsupported pooler_act "mish"', 'tanh');
+    expectError(() => parseConfig(cfg({ model_type: 'vit', pooler_act: 'prelu' })), ConfigError, 'unsupported pooler_act "prelu"', 'tanh');
     expectError(() => parseConfig(cfg({ model_type: 'vit', pooler_output_size: 0 })), ConfigError, 'pooler_output_size must be an integer >= 1, got 0');
     const vit = parseConfig(cfg({ model_type: 'vit', pooler_output_size: 5, pooler_act: 'relu' }));
     expect([vit.pooler_output_size, vit.pooler_act]).to.deep.equal([5, 'relu']);
     const vitDefaults = parseConfig(cfg({ model_type: 'vit' }));
     expect([vitDefaults.pooler_output_size, vitDefaults.pooler_act]).to.deep.equal([vitDefaults.hidden_size, 'tanh']);
-    const beit = parseConfig(cfg({ pooler_output_size: 5, pooler_act: 'mish' }));
+    const beit = parseConfig(cfg({ pooler_output_size: 5, pooler_act: 'prelu' }));
     expect([beit.pooler_output_size, beit.pooler_act]).to.deep.equal([beit.hidden_size, 'tanh']);
   });
   it('image_size not divisible by patch_size', () =>
