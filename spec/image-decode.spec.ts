@@ -9,7 +9,7 @@ import { readImageFile } from '../lib/node/image-file.js';
 import { initImageDecodersForNode, zlibInflatedSize } from '../lib/node/image-codecs.js';
 import { setPngInflatedSizeCounter, streamInflatedSize } from '../lib/image/png.js';
 import zlib from 'node:zlib';
-import { chunk, crc32, IMAGES, imageIndex, makePng, sha256, type PngSpec } from './image-fixtures.js';
+import { chunk, crc32, extraImageIndex, IMAGES, IMAGES_EXTRA, imageIndex, makePng, sha256, type PngSpec } from './image-fixtures.js';
 
 async function expectImageError(p: Promise<unknown>, pattern?: RegExp): Promise<ImageError> {
   try {
@@ -48,6 +48,16 @@ function expectedRgb(spec: PngSpec): Uint8Array {
   return out;
 }
 
+/** Offset of the transform byte of the APP14 "Adobe" segment. */
+function findAdobeTransform(b: Uint8Array): number {
+  for (let p = 2; p + 4 < b.length;) {
+    const len = (b[p + 2]! << 8) | b[p + 3]!;
+    if (b[p + 1] === 0xee) return p + 4 + 11;
+    p += 2 + len;
+  }
+  throw new Error('no Adobe segment');
+}
+
 describe('image decode', function () {
   before(async () => { await initImageDecodersForNode(); });
 
@@ -57,6 +67,16 @@ describe('image decode', function () {
         const img = await readImageFile(path.join(IMAGES, file));
         expect([img.height, img.width]).to.deep.equal([info.height, info.width]);
         expect(img.data.length).to.equal(info.height * info.width * 3);
+        expect(sha256(img.data)).to.equal(info.rgb_sha256);
+      });
+    }
+  });
+
+  describe('more encodings (CMYK JPEG, subsampling, odd sizes, EXIF 1-8, PNG modes): RGB equals Pillow 9.4', () => {
+    for (const [file, info] of Object.entries(extraImageIndex())) {
+      it(`${file} (${info.mode}, ${info.width}x${info.height})`, async () => {
+        const img = await readImageFile(path.join(IMAGES_EXTRA, file));
+        expect([img.height, img.width]).to.deep.equal([info.height, info.width]);
         expect(sha256(img.data)).to.equal(info.rgb_sha256);
       });
     }
@@ -184,11 +204,41 @@ describe('image decode', function () {
       const ok = await decodeImage(png, { maxPixels: 451 * 300 });
       expect(ok.width).to.equal(451);
     });
-    it('CMYK JPEG is refused clearly', async () => {
-      // SOI, SOF0 with 4 components, SOS: enough for the header scan to see a CMYK frame.
+    it('a CMYK JPEG whose scan header is broken is refused clearly', async () => {
+      // SOI, SOF0 with 4 components, an empty SOS.
       const sof = [0xff, 0xc0, 0, 20, 8, 0, 8, 0, 8, 4, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 4, 0x11, 0];
       const b = Uint8Array.from([0xff, 0xd8, ...sof, 0xff, 0xda, 0, 2, 0xff, 0xd9]);
-      await expectImageError(decodeImage(b), /CMYK/);
+      await expectImageError(decodeImage(b), /CMYK JPEG: bad scan header/);
+    });
+    it('YCCK JPEG (Adobe transform 2) is refused clearly', async () => {
+      const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'cmyk_444.jpg')));
+      const at = findAdobeTransform(b);
+      b[at] = 2;
+      await expectImageError(decodeImage(b, { name: 'ycck.jpg' }), /ycck\.jpg: CMYK JPEG: YCCK \(Adobe transform 2\) is not supported/);
+    });
+    for (const frac of [0.3, 0.7, 0.98]) {
+      it(`truncated CMYK JPEG (${frac * 100}%), baseline and progressive`, async () => {
+        for (const f of ['cmyk_420.jpg', 'cmyk_progressive_restart.jpg']) {
+          const b = fs.readFileSync(path.join(IMAGES_EXTRA, f));
+          await expectImageError(decodeImage(new Uint8Array(b.subarray(0, Math.floor(b.length * frac))), { name: f }), /truncated|runs into marker/);
+        }
+      });
+    }
+    it('CMYK JPEGs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
+      for (const f of ['cmyk_420.jpg', 'cmyk_progressive_restart.jpg', 'cmyk_restart.jpg']) {
+        const good = fs.readFileSync(path.join(IMAGES_EXTRA, f));
+        const pos = samples(150, good.length - 1, 7), val = samples(150, 255, 11);
+        for (let i = 0; i < pos.length; i++) {
+          const b = new Uint8Array(good);
+          b[pos[i]!] = val[i]!;
+          try {
+            const img = await decodeImage(b, { name: f });
+            expect(img.data.length).to.equal(img.width * img.height * 3);
+          } catch (e) {
+            expect(e, `${f}, byte ${pos[i]} = ${val[i]}: ${String(e)}`).to.be.instanceOf(ImageError);
+          }
+        }
+      }
     });
     it('PNG with a bad colour type / bit depth', async () => {
       const b = makePng({ width: 2, height: 2, colorType: 2, bitDepth: 8, samples: new Array(12).fill(0) });

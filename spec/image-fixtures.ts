@@ -21,6 +21,16 @@ export function imageIndex(): Record<string, IndexEntry> {
   return JSON.parse(fs.readFileSync(path.join(IMAGES, 'index.json'), 'utf8')).images;
 }
 
+/**
+ * More encodings of the photos, made with the reference's Pillow 9.4 by
+ * tools/fixtures/make-extra-images.py: CMYK JPEG, chroma subsampling, odd sizes, EXIF 1-8, PNG modes.
+ */
+export const IMAGES_EXTRA = path.resolve('spec/fixtures/images-extra');
+
+export function extraImageIndex(): Record<string, IndexEntry & { mode: string }> {
+  return JSON.parse(fs.readFileSync(path.join(IMAGES_EXTRA, 'index.json'), 'utf8')).images;
+}
+
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }

@@ -12,7 +12,7 @@ import {
 } from '../lib/image/processor.js';
 import { readImageFile } from '../lib/node/image-file.js';
 import { readProcessorConfigFile } from '../lib/node/processor-file.js';
-import { IMAGES, imageIndex, sha256 } from './image-fixtures.js';
+import { extraImageIndex, IMAGES, IMAGES_EXTRA, imageIndex, sha256 } from './image-fixtures.js';
 
 const PROCESSORS = ['d2v-ft1k', 'beit-default', 'vit-default'];
 const configFor = (p: string): ProcessorConfig => readProcessorConfigFile(path.join(IMAGES, `preprocessor_config.${p}.json`));
@@ -30,6 +30,19 @@ function expectProcessorError(f: () => unknown, pattern: RegExp): void {
 }
 
 describe('image preprocessing', () => {
+  describe('more encodings x processor equal Pillow 9.4 (CMYK JPEG, subsampling, odd sizes, EXIF, PNG modes)', () => {
+    for (const [file, info] of Object.entries(extraImageIndex())) {
+      it(file, async () => {
+        const img = await readImageFile(path.join(IMAGES_EXTRA, file));
+        for (const proc of PROCESSORS) {
+          const r = preprocess(img, configFor(proc));
+          expect([r.height, r.width, 3], proc).to.deep.equal(info.processed[proc]!.shape);
+          expect(sha256(r.u8), proc).to.equal(info.processed[proc]!.sha256);
+        }
+      });
+    }
+  });
+
   describe('every fixture x processor equals Pillow + transformers', () => {
     const expected = readSafetensorsFile(path.join(IMAGES, 'expected.safetensors')).tensors;
     for (const [file, info] of Object.entries(imageIndex())) {

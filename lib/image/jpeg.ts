@@ -9,12 +9,13 @@
  * calls `initJpegDecoderForNode()` from lib/node/jpeg-wasm.ts, which reads the .wasm file.
  *
  * Before handing bytes to the decoder, the marker segments are scanned here to read the frame size
- * (for the decompression-bomb guard), the component count (CMYK/YCCK is refused: libjpeg-turbo cannot
- * convert it to RGB and Pillow's CMYK conversion would need Adobe-inversion handling) and the first
- * APP1 "Exif" block (Pillow keeps the first one).
+ * (for the decompression-bomb guard), the component count (4-component CMYK files go to jpeg-cmyk.ts:
+ * this libjpeg-turbo build only outputs RGBA, and cannot convert CMYK to it) and the first APP1 "Exif"
+ * block (Pillow keeps the first one).
  */
 import decodeWasm, { init as initWasm } from '@jsquash/jpeg/decode.js';
 import { ImageError, named, type RgbImage } from './errors.js';
+import { cmykJpegToRgb } from './jpeg-cmyk.js';
 
 /** What the marker scan learns before decoding. */
 export interface JpegHeader {
@@ -97,12 +98,11 @@ export function jpegDecoderInitialised(): boolean {
  * Decodes a baseline or progressive, gray or YCbCr JPEG to 8-bit RGB (gray is replicated, as
  * Pillow's `convert("RGB")` does). No EXIF rotation here: see exif.ts.
  * Throws ImageError for corrupt or truncated data ("Premature end of JPEG file" is an error, as it
- * is for Pillow without LOAD_TRUNCATED_IMAGES) and for CMYK/YCCK files.
+ * is for Pillow without LOAD_TRUNCATED_IMAGES). CMYK files are converted as Pillow does (jpeg-cmyk.ts);
+ * YCCK files are refused.
  */
 export async function decodeJpeg(bytes: Uint8Array, header: JpegHeader, name?: string): Promise<RgbImage> {
-  if (header.components === 4) {
-    throw new ImageError(named(name, 'CMYK/YCCK JPEG files are not supported; convert the image to RGB first.'));
-  }
+  if (header.components === 4) return cmykJpegToRgb(bytes, name);
   if (header.components !== 1 && header.components !== 3) {
     throw new ImageError(named(name, `JPEG with ${header.components} colour components is not supported.`));
   }
