@@ -30,6 +30,26 @@ function expectProcessorError(f: () => unknown, pattern: RegExp): void {
 }
 
 describe('image preprocessing', () => {
+  describe('resize equals Pillow 9.4 for all six filters, up, down and to extreme shapes', () => {
+    const { resized } = JSON.parse(fs.readFileSync(path.join(IMAGES_EXTRA, 'resize.json'), 'utf8')) as { resized: Record<string, string> };
+    const bySource = new Map<string, [string, string][]>();
+    for (const [key, want] of Object.entries(resized)) {
+      const src = key.split('/')[0]!;
+      bySource.set(src, [...(bySource.get(src) ?? []), [key, want]]);
+    }
+    for (const [src, cases] of bySource) {
+      it(`${src}: ${cases.length} (size, filter) pairs`, async () => {
+        const img = await readImageFile(path.join(src === 'chelsea.png' ? IMAGES : IMAGES_EXTRA, src));
+        const wrong = cases.filter(([key, want]) => {
+          const [, wh, f] = key.split('/');
+          const [w, h] = wh!.split('x').map(Number);
+          return sha256(resize(img, w!, h!, Number(f) as 0 | 1 | 2 | 3 | 4 | 5).data) !== want;
+        }).map(([key]) => key);
+        expect(wrong).to.deep.equal([]);
+      });
+    }
+  });
+
   describe('more encodings x processor equal Pillow 9.4 (CMYK JPEG, subsampling, odd sizes, EXIF, PNG modes)', () => {
     for (const [file, info] of Object.entries(extraImageIndex())) {
       it(file, async () => {
