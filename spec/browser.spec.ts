@@ -18,6 +18,7 @@ import { toleranceFor } from '../lib/checkpoint/parity.js';
 import { readImageFile } from '../lib/node/image-file.js';
 import { preprocess, parseProcessorConfig } from '../lib/image/processor.js';
 import { caseDir, FIXTURES } from './helpers/fixtures.js';
+import { extraImageIndex } from './image-fixtures.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('spec/artifacts');
@@ -157,6 +158,23 @@ describe('browser (headless Chromium + playwright-core)', function () {
       } catch (e) { return (e as Error).message; }
     });
     expect(message).to.match(/backend "webgpu" is not available in this browser \(no WebGPU adapter/);
+  });
+
+  it('WebP (its decoder fetched on first use) and CMYK JPEG decode to Pillow\'s pixels in the page', async () => {
+    const index = extraImageIndex();
+    const files = Object.keys(index).filter((f) => f.endsWith('.webp') || f.startsWith('cmyk_'));
+    const got = await page.evaluate(async (files) => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const out: Record<string, string> = {};
+      for (const f of files) {
+        const img = await beit.readBrowserImage(await (await fetch(`/images-extra/${f}`)).blob());
+        const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', img.data));
+        out[f] = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+      }
+      return out;
+    }, files);
+    expect(files.length).to.be.greaterThan(20);
+    for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
   });
 
   it('<img> elements decode their bytes (same logits as the Blob); ImageData is accepted as raw pixels', async () => {

@@ -72,7 +72,7 @@ describe('image decode', function () {
     }
   });
 
-  describe('more encodings (CMYK JPEG, subsampling, odd sizes, EXIF 1-8, PNG modes): RGB equals Pillow 9.4', () => {
+  describe('more encodings (CMYK JPEG, subsampling, odd sizes, EXIF 1-8, PNG modes, WebP): RGB equals Pillow 9.4', () => {
     for (const [file, info] of Object.entries(extraImageIndex())) {
       it(`${file} (${info.mode}, ${info.width}x${info.height})`, async () => {
         const img = await readImageFile(path.join(IMAGES_EXTRA, file));
@@ -150,7 +150,7 @@ describe('image decode', function () {
     });
     it('text file', async () => {
       const p = file('hello.jpg', 'hello\n'.repeat(20));
-      const e = await expectImageError(readImageFile(p), /not a PNG or JPEG/);
+      const e = await expectImageError(readImageFile(p), /not a PNG, JPEG or WebP/);
       expect(e.message).to.contain(p);
     });
     it('missing file', async () => {
@@ -209,6 +209,43 @@ describe('image decode', function () {
       const sof = [0xff, 0xc0, 0, 20, 8, 0, 8, 0, 8, 4, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 4, 0x11, 0];
       const b = Uint8Array.from([0xff, 0xd8, ...sof, 0xff, 0xda, 0, 2, 0xff, 0xd9]);
       await expectImageError(decodeImage(b), /CMYK JPEG: bad scan header/);
+    });
+    it('animated WebP is refused clearly (Pillow would composite the first frame)', async () => {
+      const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'animated.webp.refused')));
+      await expectImageError(decodeImage(b, { name: 'anim.webp' }), /anim\.webp: animated WebP is not supported/);
+    });
+    for (const frac of [0.05, 0.5, 0.97]) {
+      it(`truncated WebP (${frac * 100}%), lossy and lossless`, async () => {
+        for (const f of ['lossy.webp', 'lossless_alpha.webp']) {
+          const b = fs.readFileSync(path.join(IMAGES_EXTRA, f));
+          await expectImageError(decodeImage(new Uint8Array(b.subarray(0, Math.floor(b.length * frac))), { name: f }), /WebP/);
+        }
+      });
+    }
+    it('WebP with a header claiming a huge canvas is refused before decoding', async () => {
+      const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'lossy_exif6.webp'))); // has a VP8X chunk
+      expect(String.fromCharCode(...b.subarray(12, 16))).to.equal('VP8X');
+      b.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 24); // canvas 16777216 x 16777216
+      await expectImageError(decodeImage(b), /possible decompression bomb/);
+    });
+    it('WebPs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
+      for (const f of ['lossy_alpha.webp', 'lossless.webp']) {
+        const good = fs.readFileSync(path.join(IMAGES_EXTRA, f));
+        const pos = samples(120, good.length - 1, 3), val = samples(120, 255, 5);
+        for (let i = 0; i < pos.length; i++) {
+          const b = new Uint8Array(good);
+          b[pos[i]!] = val[i]!;
+          try {
+            const img = await decodeImage(b, { name: f });
+            expect(img.data.length).to.equal(img.width * img.height * 3);
+          } catch (e) {
+            expect(e, `${f}, byte ${pos[i]} = ${val[i]}: ${String(e)}`).to.be.instanceOf(ImageError);
+          }
+        }
+      }
+      // The decoder still works afterwards.
+      const ok = await readImageFile(path.join(IMAGES_EXTRA, 'lossy.webp'));
+      expect(sha256(ok.data)).to.equal(extraImageIndex()['lossy.webp']!.rgb_sha256);
     });
     it('YCCK JPEG (Adobe transform 2) is refused clearly', async () => {
       const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'cmyk_444.jpg')));

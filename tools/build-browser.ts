@@ -57,6 +57,7 @@ const WASM_FILES = [
   '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm',
   '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm',
   '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm',
+  '@jsquash/webp/codec/dec/webp_dec.wasm',
 ];
 
 /** Builds dist/browser/ (bundle, demo script, wasm files, size.json) and returns the measured size. */

@@ -5,6 +5,7 @@
  * - `/dist/browser/*`      -> dist/browser/ (the bundle, the demo script, the wasm files)
  * - `/models/<name>/*`     -> spec/fixtures/<name>/ or weights/<name>/ (local checkpoints, offline)
  * - `/images/*`            -> spec/fixtures/images/, then examples/
+ * - `/images-extra/*`      -> spec/fixtures/images-extra/ (more encodings, for the browser decode spec)
  * `PORT` (default 8080, 0 = any free port) chooses the port.
  */
 import fs from 'node:fs';
@@ -17,7 +18,7 @@ const ROOT = path.resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg', '.safetensors': 'application/octet-stream', '.map': 'application/json',
+  '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.safetensors': 'application/octet-stream', '.map': 'application/json',
 };
 
 /** URL prefix -> folders searched in order. */
@@ -25,6 +26,7 @@ const ROUTES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['/dist/browser/', ['dist/browser']],
   ['/models/', ['spec/fixtures', 'weights']],
   ['/images/', ['spec/fixtures/images', 'examples']],
+  ['/images-extra/', ['spec/fixtures/images-extra']],
   ['/demo/', ['demo']],
   ['/', ['demo']],
 ];

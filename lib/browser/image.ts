@@ -1,19 +1,20 @@
 /**
  * Browser image inputs -> 8-bit RGB. Encoded bytes (a `Blob`/`File`, or the bytes behind an
- * `<img>`'s `src`) go through this package's own PNG/JPEG decoders, so the pixels are identical to
+ * `<img>`'s `src`) go through this package's own PNG/JPEG/WebP decoders, so the pixels are identical to
  * Node's and to Pillow's. The browser's own decoding (canvas) differs (colour management, its JPEG
  * IDCT, premultiplied alpha), so it is used only for inputs that are already decoded pixels:
- * `ImageBitmap` and `ImageData`, taken as they are and documented as such. The JPEG decoder's
- * `.wasm` is fetched from next to the bundle unless the caller provides it.
+ * `ImageBitmap` and `ImageData`, taken as they are and documented as such. The JPEG and WebP decoders'
+ * `.wasm` files are fetched from next to the bundle (on first use) unless the caller provides them.
  */
 import { sniffFormat, type DecodeOptions } from '../image/decode.js';
 import { ImageError, named, type RgbImage } from '../image/errors.js';
 import { toRgbImage, type ImageInput } from '../image/input.js';
 import { initJpegDecoder, jpegDecoderInitialised } from '../image/jpeg.js';
+import { initWebpDecoder, webpDecoderInitialised } from '../image/webp.js';
 
 /**
  * What the browser model reads:
- * - `Blob` / `File`: PNG or JPEG bytes, decoded like in Node (exact);
+ * - `Blob` / `File`: PNG, JPEG or WebP bytes, decoded like in Node (exact);
  * - `HTMLImageElement`: its `currentSrc`/`src` is fetched again (normally from the HTTP cache) and the
  *   bytes are decoded like a Blob (exact); never its rendered pixels;
  * - `ImageBitmap`, `ImageData`: pixels the browser already decoded, taken as they are (not
@@ -22,25 +23,48 @@ import { initJpegDecoder, jpegDecoderInitialised } from '../image/jpeg.js';
  */
 export type BrowserImageInput = Blob | HTMLImageElement | ImageBitmap | ImageData | ImageInput;
 
-let jpegWasmUrl: string | undefined;
-let jpegInit: Promise<void> | undefined;
+/** Fetches a decoder's .wasm (from `url`, else next to the bundle) and initialises it once. */
+function wasmLoader(label: string, file: string, setter: string, initialised: () => boolean,
+  initDecoder: (wasm: BufferSource) => Promise<void>): { setUrl: (url: string) => void; init: () => Promise<void> } {
+  let url: string | undefined;
+  let pending: Promise<void> | undefined;
+  return {
+    setUrl: (u) => { url = u; },
+    init: () => {
+      if (initialised()) return pending ?? Promise.resolve();
+      pending = (async () => {
+        const where = url ?? new URL(`./${file}`, import.meta.url).href;
+        const res = await fetch(where);
+        if (!res.ok) throw new ImageError(`${label} decoder: ${where}: HTTP ${res.status}; serve ${file} next to the bundle or call ${setter}().`);
+        await initDecoder(new Uint8Array(await res.arrayBuffer()));
+      })();
+      pending.catch(() => { pending = undefined; });
+      return pending;
+    },
+  };
+}
+
+const jpegWasm = wasmLoader('JPEG', 'mozjpeg_dec.wasm', 'setJpegWasmUrl', jpegDecoderInitialised, initJpegDecoder);
+const webpWasm = wasmLoader('WebP', 'webp_dec.wasm', 'setWebpWasmUrl', webpDecoderInitialised, initWebpDecoder);
 
 /** Sets where the JPEG decoder's `mozjpeg_dec.wasm` is fetched from (default: next to this bundle). */
 export function setJpegWasmUrl(url: string): void {
-  jpegWasmUrl = url;
+  jpegWasm.setUrl(url);
 }
 
 /** Fetches and compiles the JPEG decoder's wasm once. */
 export function initBrowserJpeg(): Promise<void> {
-  if (jpegDecoderInitialised()) return jpegInit ?? Promise.resolve();
-  jpegInit = (async () => {
-    const url = jpegWasmUrl ?? new URL('./mozjpeg_dec.wasm', import.meta.url).href;
-    const res = await fetch(url);
-    if (!res.ok) throw new ImageError(`JPEG decoder: ${url}: HTTP ${res.status}; serve mozjpeg_dec.wasm next to the bundle or call setJpegWasmUrl().`);
-    await initJpegDecoder(new Uint8Array(await res.arrayBuffer()));
-  })();
-  jpegInit.catch(() => { jpegInit = undefined; });
-  return jpegInit;
+  return jpegWasm.init();
+}
+
+/** Sets where the WebP decoder's `webp_dec.wasm` is fetched from (default: next to this bundle). */
+export function setWebpWasmUrl(url: string): void {
+  webpWasm.setUrl(url);
+}
+
+/** Fetches and compiles the WebP decoder's wasm once (done on the first WebP image). */
+export function initBrowserWebp(): Promise<void> {
+  return webpWasm.init();
 }
 
 const isBlob = (x: unknown): x is Blob => typeof Blob !== 'undefined' && x instanceof Blob;
@@ -77,7 +101,9 @@ export async function readBrowserImage(input: BrowserImageInput, options: Decode
   }
   if (isBitmap(input)) return toRgbImage(bitmapPixels(input, options.name), options);
   if (input instanceof Uint8Array || input instanceof ArrayBuffer) {
-    if (sniffFormat(new Uint8Array(input instanceof Uint8Array ? input.subarray(0, 8) : input.slice(0, 8))) === 'jpeg') await initBrowserJpeg();
+    const format = sniffFormat(new Uint8Array(input instanceof Uint8Array ? input.subarray(0, 12) : input.slice(0, 12)));
+    if (format === 'jpeg') await initBrowserJpeg();
+    if (format === 'webp') await initBrowserWebp();
   }
   return toRgbImage(input as ImageInput, options);
 }

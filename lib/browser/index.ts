@@ -1,6 +1,6 @@
 /**
  * tfjs-beit for browsers: the same engine as the Node entry (config, strict weight mapping, model,
- * Pillow-exact preprocessing, PNG/JPEG decoding), with HTTP loading into Cache Storage, browser image
+ * Pillow-exact preprocessing, PNG/JPEG/WebP decoding), with HTTP loading into Cache Storage, browser image
  * inputs and the webgpu / webgl / wasm / cpu backends. Nothing here imports a Node built-in; the
  * bundle (`npm run build:browser`) checks that by building for `--platform=browser`.
  *
@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 export { tf };
 export { loadModel, type BrowserLoadOptions, type BrowserModel } from './load.js';
-export { readBrowserImage, setJpegWasmUrl, initBrowserJpeg, type BrowserImageInput } from './image.js';
+export { readBrowserImage, setJpegWasmUrl, initBrowserJpeg, setWebpWasmUrl, initBrowserWebp, type BrowserImageInput } from './image.js';
 export { selectBrowserBackend, setWasmPrefix, activeBackend, BROWSER_ORDER } from './backends.js';
 export { checkpointBase, fetchCheckpoint, parseSafetensors, type RemoteCheckpoint } from './checkpoint.js';
 export { fetchFile, clearCache, CACHE_NAME, FetchError, type FileProgress, type FetchFileOptions, type FileExpectation } from './fetch-files.js';

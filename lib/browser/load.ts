@@ -11,7 +11,7 @@ import type { ImageModel } from '../pipeline/image-model.js';
 import { selectBrowserBackend, setWasmPrefix } from './backends.js';
 import { checkpointBase, fetchCheckpoint } from './checkpoint.js';
 import type { FileProgress } from './fetch-files.js';
-import { readBrowserImage, setJpegWasmUrl, type BrowserImageInput } from './image.js';
+import { readBrowserImage, setJpegWasmUrl, setWebpWasmUrl, type BrowserImageInput } from './image.js';
 
 /** Options of {@link loadModel} in the browser. */
 export interface BrowserLoadOptions extends BuildOptions {
@@ -29,6 +29,8 @@ export interface BrowserLoadOptions extends BuildOptions {
   readonly wasmPaths?: string;
   /** URL of `mozjpeg_dec.wasm` (default: next to the bundle). */
   readonly jpegWasmUrl?: string;
+  /** URL of `webp_dec.wasm` (default: next to the bundle; fetched on the first WebP image). */
+  readonly webpWasmUrl?: string;
   /** Image decoding options (e.g. `maxPixels`). */
   readonly decode?: Omit<DecodeOptions, 'name'>;
 }
@@ -47,6 +49,7 @@ export type BrowserModel = ImageModel<BrowserImageInput>;
 export async function loadModel(urlOrRepoId: string, options: BrowserLoadOptions = {}): Promise<BrowserModel> {
   if (options.wasmPaths) setWasmPrefix(options.wasmPaths);
   if (options.jpegWasmUrl) setJpegWasmUrl(options.jpegWasmUrl);
+  if (options.webpWasmUrl) setWebpWasmUrl(options.webpWasmUrl);
   const base = checkpointBase(urlOrRepoId, options.revision);
   const fetchOptions = {
     cache: options.cache ?? true,

@@ -9,6 +9,7 @@ import { ImageError, named, type RgbImage } from './errors.js';
 import { applyOrientation, exifOrientation } from './exif.js';
 import { decodeJpeg, readJpegHeader } from './jpeg.js';
 import { decodePng, PNG_SIGNATURE, readPngHeader } from './png.js';
+import { decodeWebp, isWebp, readWebpHeader } from './webp.js';
 
 export { ImageError, type RgbImage } from './errors.js';
 
@@ -26,12 +27,13 @@ export interface DecodeOptions {
 }
 
 /** The formats {@link sniffFormat} recognises. */
-export type ImageFormat = 'png' | 'jpeg';
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
 
-/** Identifies the format from magic bytes; `undefined` when it is neither PNG nor JPEG. */
+/** Identifies the format from magic bytes; `undefined` when it is not PNG, JPEG or WebP. */
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   if (bytes.length >= 8 && PNG_SIGNATURE.every((v, i) => bytes[i] === v)) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (isWebp(bytes)) return 'webp';
   return undefined;
 }
 
@@ -44,7 +46,7 @@ export function checkPixelLimit(width: number, height: number, maxPixels: number
 }
 
 /**
- * Decodes PNG or JPEG bytes to RGB (row-major HWC), EXIF orientation applied.
+ * Decodes PNG, JPEG or WebP bytes to RGB (row-major HWC), EXIF orientation applied.
  * @throws ImageError for empty, truncated, corrupt, unsupported or oversized input
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
@@ -63,8 +65,13 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
     checkPixelLimit(header.width, header.height, maxPixels, name);
     img = await decodeJpeg(bytes, header, name);
     exif = header.exif;
+  } else if (format === 'webp') {
+    const header = readWebpHeader(bytes, name);
+    checkPixelLimit(header.width, header.height, maxPixels, name);
+    img = await decodeWebp(bytes, header, name);
+    exif = header.exif;
   } else {
-    throw new ImageError(named(name, `not a PNG or JPEG image (starts with ${hexPrefix(bytes)}).`));
+    throw new ImageError(named(name, `not a PNG, JPEG or WebP image (starts with ${hexPrefix(bytes)}).`));
   }
   return exifTranspose && exif ? applyOrientation(img, exifOrientation(exif)) : img;
 }

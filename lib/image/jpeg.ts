@@ -6,7 +6,7 @@
  *
  * This module is runtime-neutral: it never touches the file system. Browsers can let @jsquash fetch
  * its .wasm next to its script, or call {@link initJpegDecoder} with a compiled module; Node code
- * calls `initJpegDecoderForNode()` from lib/node/jpeg-wasm.ts, which reads the .wasm file.
+ * calls `initJpegDecoderForNode()` from lib/node/codec-wasm.ts, which reads the .wasm file.
  *
  * Before handing bytes to the decoder, the marker segments are scanned here to read the frame size
  * (for the decompression-bomb guard), the component count (4-component CMYK files go to jpeg-cmyk.ts:
@@ -78,7 +78,7 @@ const init = initWasm as unknown as (module?: WebAssembly.Module | object, optio
 /**
  * Initialises the JPEG decoder from a compiled WebAssembly module or the raw .wasm bytes.
  * Optional in browsers (the default fetches the .wasm next to @jsquash's script); Node code should
- * call `initJpegDecoderForNode()` from lib/node/jpeg-wasm.ts. Calling it again is harmless.
+ * call `initJpegDecoderForNode()` from lib/node/codec-wasm.ts. Calling it again is harmless.
  */
 export function initJpegDecoder(wasm: WebAssembly.Module | BufferSource): Promise<void> {
   ready = (async () => {

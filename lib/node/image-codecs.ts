@@ -1,12 +1,12 @@
 /**
- * Node-only set-up of the runtime-neutral image decoders (lib/image): the JPEG decoder's .wasm read
- * from disk (./jpeg-wasm.ts), and native zlib for the PNG image-data size check (lib/image/png.ts
+ * Node-only set-up of the runtime-neutral image decoders (lib/image): the JPEG and WebP decoders' .wasm
+ * read from disk (./codec-wasm.ts), and native zlib for the PNG image-data size check (lib/image/png.ts
  * inflates the IDAT stream once before pngjs decodes it; zlib does that in ~3 ms for a 640×480 RGB
  * image, where the DecompressionStream default takes ~12 ms).
  */
 import zlib from 'node:zlib';
 import { setPngInflatedSizeCounter } from '../image/png.js';
-import { initJpegDecoderForNode } from './jpeg-wasm.js';
+import { initJpegDecoderForNode, initWebpDecoderForNode } from './codec-wasm.js';
 
 /** Inflated size of a zlib stream, capped at `limit` (see InflatedSizeCounter); undefined when corrupt. */
 export function zlibInflatedSize(zlibStream: Uint8Array, limit: number): number | undefined {
@@ -22,11 +22,11 @@ export function zlibInflatedSize(zlibStream: Uint8Array, limit: number): number 
 
 let pngReady = false;
 
-/** Prepares both decoders; later calls return at once. */
+/** Prepares the decoders; later calls return at once. */
 export async function initImageDecodersForNode(): Promise<void> {
   if (!pngReady) {
     setPngInflatedSizeCounter(zlibInflatedSize);
     pngReady = true;
   }
-  await initJpegDecoderForNode();
+  await Promise.all([initJpegDecoderForNode(), initWebpDecoderForNode()]);
 }
