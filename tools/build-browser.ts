@@ -34,9 +34,6 @@ const common: BuildOptions = {
   minify: true,
   legalComments: 'none',
   logLevel: 'warning',
-  // pngjs's Node build needs zlib/stream; its browser build carries pure-JS ports (same inflate output).
-  alias: { pngjs: 'pngjs/browser.js' },
-  inject: [path.join(ROOT, 'tools', 'browser-shims', 'buffer.ts')],
 };
 
 /** The demo imports the library's source; in the bundle it is the sibling tfjs-beit.js instead. */

@@ -2,16 +2,25 @@
  * PNG decoding to 8-bit RGB with Pillow 9.4's `open` + `convert("RGB")` semantics
  * (docs/pillow-resample.md §8–§9):
  * - alpha is dropped, never composited; gray is replicated to R, G, B;
- * - palette images use the palette colours; `tRNS` transparency is ignored;
+ * - palette images use the palette colours; indices past the end of PLTE (or every index, without
+ *   PLTE) map to gray (i, i, i), as Pillow's default palette does; `tRNS` transparency is ignored;
  * - 1/2/4-bit gray is scaled to 0…255 (×255, ×85, ×17), as Pillow's unpackers do;
  * - 16-bit samples keep their high byte (v >> 8), as Pillow does for 16-bit RGB(A) and gray+alpha.
  *   16-bit *gray* also keeps the high byte here. This deliberately differs from Pillow 9.4, which
  *   opens it as mode "I" and clamps almost every pixel to 255 (a white image) on `convert("RGB")`.
+ * Which malformed files decode also follows Pillow: the CRC of every chunk before the image data is
+ * checked (a mismatch is an error), unknown chunks are skipped, the image data is the first run of
+ * consecutive IDAT chunks (their CRCs are not checked), and once the rows are complete nothing after
+ * them is read: extra inflated data, a missing IEND or trailing bytes do not matter. Data that ends
+ * before the last row is an error.
  *
- * The inflate/unfilter/de-interlace work is pngjs's; `tRNS` chunks are removed before pngjs sees the
- * file because pngjs zeroes the colour of transparent gray/RGB pixels.
+ * Written here rather than with pngjs (the previous decoder): pngjs refuses several files Pillow opens
+ * (no IEND, trailing bytes, a bad IDAT CRC, unknown critical chunks, extra image data), fills the rows
+ * of a short non-interlaced image from uninitialised memory, zeroes transparent colours, and its
+ * browser build carries browserify's zlib (most of this package's browser bundle). Inflating is the
+ * platform's (DecompressionStream, or Node's zlib via {@link setPngInflater}); unfiltering and Adam7
+ * de-interlacing are a few dozen lines of the PNG specification.
  */
-import { PNG } from 'pngjs';
 import { ImageError, named, type RgbImage } from './errors.js';
 
 /** The PNG signature, 8 bytes. */
@@ -80,128 +89,184 @@ export function readPngHeader(bytes: Uint8Array, name?: string): PngHeader {
   return exif ? { width, height, bitDepth, colorType, exif } : { width, height, bitDepth, colorType };
 }
 
-/** Returns the file without its tRNS chunks (other chunks and their CRCs are kept byte for byte). */
-function withoutTrns(bytes: Uint8Array): Uint8Array {
-  const keep: Array<[number, number]> = [];
-  let last = 8;
-  let removed = false;
-  for (const c of chunks(bytes)) {
-    if (c.type === 'tRNS') removed = true;
-    else keep.push([c.start, c.end]);
-    last = c.end;
-  }
-  if (!removed) return bytes;
-  if (last < bytes.length) keep.push([last, bytes.length]);
-  const out = new Uint8Array(8 + keep.reduce((s, [a, b]) => s + b - a, 0));
-  out.set(bytes.subarray(0, 8));
-  let o = 8;
-  for (const [a, b] of keep) { out.set(bytes.subarray(a, b), o); o += b - a; }
-  return out;
-}
-
-/** Tallest PNG decoded: pngjs spends ~160 bytes per row, so 89M rows (1-pixel wide) would need ~14 GB. */
+/** Tallest PNG decoded: one filter byte and one row of state per row; 1-pixel-wide images at the pixel limit would need GBs. */
 export const MAX_PNG_ROWS = 1 << 20;
 
 const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 /** Adam7 passes: x start, y start, x step, y step. */
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+const NO_INTERLACE = [[0, 0, 1, 1]] as const;
 
 /** Bytes of filtered scanlines (one filter byte per row) that IHDR calls for, over all passes when interlaced. */
 function scanlineBytes(h: PngHeader, interlaced: boolean): number {
   const bits = CHANNELS[h.colorType]! * h.bitDepth;
   const size = (w: number, rows: number): number => (w > 0 && rows > 0 ? rows * (Math.ceil((w * bits) / 8) + 1) : 0);
-  if (!interlaced) return size(h.width, h.height);
-  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + size(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)), 0);
+  return (interlaced ? ADAM7 : NO_INTERLACE).reduce((sum, [x0, y0, dx, dy]) => sum + size(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)), 0);
 }
 
 /**
- * Counts the bytes a zlib stream inflates to, stopping once `limit` is reached: the count (at most
- * `limit` when the stream holds more), or undefined when the stream is corrupt.
+ * Inflates a zlib stream: its first `limit` bytes, or fewer when the stream ends (or turns corrupt)
+ * before that. Never throws for bad data: a short result is how corruption shows.
  */
-export type InflatedSizeCounter = (zlibStream: Uint8Array, limit: number) => number | undefined | Promise<number | undefined>;
+export type Inflater = (zlibStream: Uint8Array, limit: number) => Uint8Array | Promise<Uint8Array>;
 
-/** The runtime-neutral counter: the platform's DecompressionStream (Node registers native zlib's, 4x faster). */
-export async function streamInflatedSize(zlibStream: Uint8Array, limit: number): Promise<number | undefined> {
+/** The runtime-neutral inflater: the platform's DecompressionStream (Node registers native zlib's, 4x faster). */
+export async function streamInflate(zlibStream: Uint8Array, limit: number): Promise<Uint8Array> {
   const reader = new Blob([zlibStream as BlobPart]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
+  const out = new Uint8Array(limit);
   let n = 0;
   try {
-    for (;;) {
+    while (n < limit) {
       const { done, value } = await reader.read();
-      if (done) return n;
-      n += value.length;
-      if (n >= limit) {
-        await reader.cancel();
-        return n;
-      }
+      if (done) break;
+      const take = Math.min(value.length, limit - n);
+      out.set(value.subarray(0, take), n);
+      n += take;
     }
+    await reader.cancel().catch(() => undefined);
   } catch {
-    return undefined;
+    // corrupt or cut short: what was inflated so far is the result
   }
+  return out.subarray(0, n);
 }
 
-let inflatedSizeCounter: InflatedSizeCounter = streamInflatedSize;
+let inflater: Inflater = streamInflate;
 
-/** Replaces the counter that checks a PNG's image data against IHDR before decoding (see decodePng). */
-export function setPngInflatedSizeCounter(counter: InflatedSizeCounter): void {
-  inflatedSizeCounter = counter;
+/** Replaces how a PNG's image data is inflated (Node: native zlib, see lib/node/image-codecs.ts). */
+export function setPngInflater(f: Inflater): void {
+  inflater = f;
 }
 
-/** The IDAT payloads of a PNG, concatenated: one zlib stream. */
-function idatStream(bytes: Uint8Array): Uint8Array {
-  const parts = [...chunks(bytes)].filter((c) => c.type === 'IDAT').map((c) => c.data);
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let o = 0;
-  for (const part of parts) { out.set(part, o); o += part.length; }
-  return out;
+/** The CRC-32 of PNG chunks (ISO 3309), table-driven. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+function crc32(bytes: Uint8Array): number {
+  let c = -1;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+/** What Pillow reads of the chunk list: the palette and the image data (first run of IDAT chunks). */
+function readChunks(bytes: Uint8Array, name?: string): { palette?: Uint8Array; idat: Uint8Array } {
+  const fail = (why: string): never => { throw new ImageError(named(name, why)); };
+  let palette: Uint8Array | undefined;
+  const parts: Uint8Array[] = [];
+  for (const c of chunks(bytes)) {
+    if (c.type === 'IDAT') {
+      parts.push(c.data); // CRC not checked, as Pillow streams image data without it
+      continue;
+    }
+    if (parts.length) break; // the image data ended; Pillow reads nothing further
+    if (!/^[A-Za-z]{4}$/.test(c.type)) fail(`not a valid PNG file (broken chunk type ${JSON.stringify(c.type)} at byte ${c.start}).`);
+    if (!c.whole) fail('PNG file is truncated before its image data.');
+    const stored = u32(bytes, c.end - 4);
+    if (crc32(bytes.subarray(c.start + 4, c.end - 4)) !== stored) fail(`not a valid PNG file (bad checksum in chunk ${c.type}).`);
+    if (c.type === 'PLTE' && !palette) palette = c.data;
+    if (c.type === 'IEND') break;
+  }
+  if (!parts.length) fail('PNG file has no image data (no IDAT chunk).');
+  const idat = parts.length === 1 ? parts[0]! : new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  if (parts.length > 1) {
+    let o = 0;
+    for (const part of parts) { idat.set(part, o); o += part.length; }
+  }
+  return palette ? { palette, idat } : { idat };
+}
+
+/** Reverses the PNG row filters in place; `prev` is the previous unfiltered row (zeros for a pass's first). */
+function unfilter(type: number, row: Uint8Array, prev: Uint8Array, bpp: number): boolean {
+  const n = row.length;
+  switch (type) {
+    case 0: return true;
+    case 1: for (let i = bpp; i < n; i++) row[i] = row[i]! + row[i - bpp]!; return true;
+    case 2: for (let i = 0; i < n; i++) row[i] = row[i]! + prev[i]!; return true;
+    case 3:
+      for (let i = 0; i < n; i++) row[i] = row[i]! + (((i >= bpp ? row[i - bpp]! : 0) + prev[i]!) >> 1);
+      return true;
+    case 4:
+      for (let i = 0; i < n; i++) {
+        const a = i >= bpp ? row[i - bpp]! : 0, b = prev[i]!, c = i >= bpp ? prev[i - bpp]! : 0;
+        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        row[i] = row[i]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+      }
+      return true;
+    default: return false;
+  }
 }
 
 /**
  * Decodes any standard PNG (all colour types and bit depths, interlaced or not) to 8-bit RGB.
- * Image data that ends before the last row is an error: pngjs's Node build would fill the missing rows
- * of a non-interlaced image from uninitialised memory. Pillow 9.4 (ZipDecode.c) raises "image file is
- * truncated" when the zlib stream ends inside a row, but when it ends exactly after a complete row it
- * returns the image with the remaining rows zero; we refuse both (a silently black part is no better).
- * Two known differences remain, both on malformed files: that zero-row case, and extra inflated bytes
- * after the last row of an *interlaced* image, which Pillow ignores and pngjs refuses.
+ * Image data that ends before the last row is an error. Pillow 9.4 (ZipDecode.c) raises "image file
+ * is truncated" there too, except in one case we also refuse: data ending exactly after a complete row
+ * followed by IEND, where it may return the remaining rows zero (a silently black part is no better).
+ * A corrupt zlib trailer (Adler-32) after the complete rows is accepted here; Pillow refuses it when it
+ * arrives in the same read as the last row.
  */
 export async function decodePng(bytes: Uint8Array, header: PngHeader, name?: string): Promise<RgbImage> {
-  if (header.height > MAX_PNG_ROWS) {
-    throw new ImageError(named(name, `PNG image is ${header.width}x${header.height}: more than ${MAX_PNG_ROWS} rows is not supported `
+  const { width, height, bitDepth, colorType } = header;
+  if (height > MAX_PNG_ROWS) {
+    throw new ImageError(named(name, `PNG image is ${width}x${height}: more than ${MAX_PNG_ROWS} rows is not supported `
       + '(the decoder keeps state per row; a 1-pixel-wide image at the pixel limit would exhaust memory).'));
   }
-  const interlaced = bytes[28] === 1;
+  if (bytes[27] !== 0) throw new ImageError(named(name, `not a valid PNG file (unknown filter method ${bytes[27]}).`));
+  const interlaced = bytes[28] !== 0; // Pillow reads any non-zero interlace method as Adam7
+  const { palette, idat } = readChunks(bytes, name);
   const need = scanlineBytes(header, interlaced);
-  const have = await inflatedSizeCounter(idatStream(bytes), need);
-  if (have !== undefined && have < need) {
-    throw new ImageError(named(name, `PNG file is truncated or corrupt (the image data inflates to ${have} bytes; `
-      + `${header.width}x${header.height}${interlaced ? ' interlaced' : ''} needs ${need}).`));
+  const data = await inflater(idat, need);
+  if (data.length < need) {
+    throw new ImageError(named(name, `PNG file is truncated or corrupt (the image data inflates to ${data.length} bytes; `
+      + `${width}x${height}${interlaced ? ' interlaced' : ''} needs ${need}).`));
   }
-  let png: { width: number; height: number; data: ArrayLike<number> };
-  try {
-    const src = withoutTrns(bytes);
-    const buf = Buffer.from(src.buffer, src.byteOffset, src.byteLength);
-    png = PNG.sync.read(buf, { skipRescale: true }) as unknown as typeof png;
-  } catch (e) {
-    const why = (e as Error).message || String(e);
-    const truncated = /end|finish|truncat|unexpected|waiting|waitng/i.test(why);
-    throw new ImageError(named(name, truncated ? `PNG file is truncated or corrupt (${why}).` : `corrupt PNG data (${why}).`));
-  }
-  const { width, height, data } = png;
-  if (width !== header.width || height !== header.height || data.length < width * height * 4) {
-    throw new ImageError(named(name, 'corrupt PNG data (decoded size does not match IHDR).'));
-  }
-  // pngjs gives RGBA (gray replicated, palette applied). Samples are raw: 16-bit values for depth 16,
-  // 0…2^d−1 for low-depth gray (skipRescale), 8-bit for everything else.
-  const lowGray = header.colorType === 0 && header.bitDepth < 8;
-  const shift = header.bitDepth === 16 ? 8 : 0;
-  const scale = lowGray ? 255 / ((1 << header.bitDepth) - 1) : 1;
-  const n = width * height;
-  const rgb = new Uint8Array(n * 3);
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    rgb[i * 3] = (data[j] >> shift) * scale;
-    rgb[i * 3 + 1] = (data[j + 1] >> shift) * scale;
-    rgb[i * 3 + 2] = (data[j + 2] >> shift) * scale;
+  const channels = CHANNELS[colorType]!, bits = channels * bitDepth, bpp = Math.max(1, bits >> 3);
+  const mask = (1 << Math.min(bitDepth, 8)) - 1;
+  const grayScale = colorType === 0 && bitDepth < 8 ? 255 / mask : 1;
+  // Samples per pixel → RGB: the first 1 (gray, palette, gray+alpha) or 3 (RGB, RGBA) samples are used.
+  const colours = colorType === 2 || colorType === 6 ? 3 : 1;
+  const entries = palette ? Math.floor(palette.length / 3) : 0;
+  const rgb = new Uint8Array(width * height * 3);
+  const sample = (row: Uint8Array, k: number): number => {
+    if (bitDepth === 8) return row[k]!;
+    if (bitDepth === 16) return row[2 * k]!; // high byte
+    const bit = k * bitDepth;
+    return (row[bit >> 3]! >> (8 - bitDepth - (bit & 7))) & mask;
+  };
+  let p = 0;
+  for (const [x0, y0, dx, dy] of interlaced ? ADAM7 : NO_INTERLACE) {
+    const pw = Math.ceil((width - x0) / dx), ph = Math.ceil((height - y0) / dy);
+    if (pw <= 0 || ph <= 0) continue;
+    const rowBytes = Math.ceil((pw * bits) / 8);
+    let prev: Uint8Array = new Uint8Array(rowBytes);
+    for (let j = 0; j < ph; j++) {
+      const type = data[p]!;
+      const row = data.subarray(p + 1, p + 1 + rowBytes);
+      p += 1 + rowBytes;
+      if (!unfilter(type, row, prev, bpp)) {
+        throw new ImageError(named(name, `corrupt PNG data (unknown filter type ${type} in row ${y0 + j * dy}).`));
+      }
+      prev = row;
+      let o = ((y0 + j * dy) * width + x0) * 3;
+      for (let i = 0; i < pw; i++, o += 3 * dx) {
+        const k = i * channels;
+        if (colours === 3) {
+          rgb[o] = sample(row, k); rgb[o + 1] = sample(row, k + 1); rgb[o + 2] = sample(row, k + 2);
+        } else if (colorType === 3) {
+          const idx = sample(row, k);
+          if (idx < entries) { rgb[o] = palette![3 * idx]!; rgb[o + 1] = palette![3 * idx + 1]!; rgb[o + 2] = palette![3 * idx + 2]!; }
+          else { rgb[o] = idx; rgb[o + 1] = idx; rgb[o + 2] = idx; }
+        } else {
+          const v = sample(row, k) * grayScale;
+          rgb[o] = v; rgb[o + 1] = v; rgb[o + 2] = v;
+        }
+      }
+    }
   }
   return { width, height, data: rgb };
 }

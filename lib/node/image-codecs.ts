@@ -1,23 +1,40 @@
 /**
  * Node-only set-up of the runtime-neutral image decoders (lib/image): the JPEG and WebP decoders' .wasm
- * read from disk (./codec-wasm.ts), and native zlib for the PNG image-data size check (lib/image/png.ts
- * inflates the IDAT stream once before pngjs decodes it; zlib does that in ~3 ms for a 640×480 RGB
- * image, where the DecompressionStream default takes ~12 ms).
+ * read from disk (./codec-wasm.ts), and native zlib to inflate PNG image data (lib/image/png.ts; zlib
+ * takes ~3 ms for a 640×480 RGB image, where the DecompressionStream default takes ~12 ms).
  */
 import zlib from 'node:zlib';
-import { setPngInflatedSizeCounter } from '../image/png.js';
+import { setPngInflater } from '../image/png.js';
 import { initJpegDecoderForNode, initWebpDecoderForNode } from './codec-wasm.js';
 
-/** Inflated size of a zlib stream, capped at `limit` (see InflatedSizeCounter); undefined when corrupt. */
-export function zlibInflatedSize(zlibStream: Uint8Array, limit: number): number | undefined {
-  try {
-    // One output chunk of the expected size (capped: a header may claim far more than the data holds).
-    const chunkSize = Math.min(Math.max(limit, zlib.constants.Z_MIN_CHUNK), 1 << 24);
-    return zlib.inflateSync(zlibStream, { maxOutputLength: Math.max(1, limit), chunkSize }).length;
-  } catch (e) {
-    // More output than `limit`: enough for the check. Anything else: the stream is corrupt.
-    return (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? limit : undefined;
-  }
+/**
+ * The first `limit` bytes a zlib stream inflates to, or fewer when it ends or turns corrupt before
+ * (see Inflater in lib/image/png.ts). Stops inflating once `limit` bytes are out.
+ */
+export function zlibInflate(zlibStream: Uint8Array, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve) => {
+    const out = new Uint8Array(limit);
+    let n = 0;
+    let settled = false;
+    const inflate = zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.min(Math.max(limit, zlib.constants.Z_MIN_CHUNK), 1 << 22) });
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      inflate.removeAllListeners('data');
+      inflate.destroy();
+      resolve(out.subarray(0, n));
+    };
+    inflate.on('data', (chunk: Buffer) => {
+      const take = Math.min(chunk.length, limit - n);
+      out.set(chunk.subarray(0, take), n);
+      n += take;
+      if (n >= limit) finish();
+    });
+    inflate.on('error', finish);
+    inflate.on('end', finish);
+    inflate.on('close', finish);
+    inflate.end(zlibStream);
+  });
 }
 
 let pngReady = false;
@@ -25,7 +42,7 @@ let pngReady = false;
 /** Prepares the decoders; later calls return at once. */
 export async function initImageDecodersForNode(): Promise<void> {
   if (!pngReady) {
-    setPngInflatedSizeCounter(zlibInflatedSize);
+    setPngInflater(zlibInflate);
     pngReady = true;
   }
   await Promise.all([initJpegDecoderForNode(), initWebpDecoderForNode()]);
