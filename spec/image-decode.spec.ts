@@ -182,6 +182,35 @@ describe('image decode', function () {
         });
       }
     });
+    it('a tiny PNG claiming 9000x9000 16-bit RGBA (648 MB of rows) is refused without allocating them', async () => {
+      const ihdr = Buffer.alloc(13);
+      ihdr.writeUInt32BE(9000, 0); ihdr.writeUInt32BE(9000, 4); ihdr[8] = 16; ihdr[9] = 6;
+      const b = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
+        chunk('IDAT', zlib.deflateSync(Buffer.alloc(100))), chunk('IEND', new Uint8Array(0))]);
+      const before = process.memoryUsage().arrayBuffers;
+      await expectImageError(decodeImage(b), /inflates to 100 bytes; 9000x9000 needs 648009000/);
+      expect(process.memoryUsage().arrayBuffers - before).to.be.below(64 << 20);
+    });
+    it('PNGs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
+      const inputs = [
+        fs.readFileSync(path.join(IMAGES, 'chelsea_palette.png')),
+        makePng({ width: 13, height: 7, colorType: 6, bitDepth: 16, samples: samples(13 * 7 * 4, 65535, 3), interlace: true }),
+        makePng({ width: 9, height: 5, colorType: 0, bitDepth: 2, samples: samples(45, 3, 4) }),
+      ];
+      for (const good of inputs) {
+        const pos = samples(200, good.length - 1, 9), val = samples(200, 255, 13);
+        for (let i = 0; i < pos.length; i++) {
+          const b = new Uint8Array(good);
+          b[pos[i]!] = val[i]!;
+          try {
+            const img = await decodeImage(b);
+            expect(img.data.length).to.equal(img.width * img.height * 3);
+          } catch (e) {
+            expect(e, `byte ${pos[i]} = ${val[i]}: ${String(e)}`).to.be.instanceOf(ImageError);
+          }
+        }
+      }
+    });
     it('a byte flipped inside the image data (IDAT CRC now wrong) decodes to what Pillow decodes', async () => {
       // Pillow does not check image-data CRCs; this flip still inflates, to other pixels
       // (/usr/bin/python3: Image.open(...).convert("RGB"), Pillow 9.4).

@@ -113,21 +113,48 @@ export type Inflater = (zlibStream: Uint8Array, limit: number) => Uint8Array | P
 /** The runtime-neutral inflater: the platform's DecompressionStream (Node registers native zlib's, 4x faster). */
 export async function streamInflate(zlibStream: Uint8Array, limit: number): Promise<Uint8Array> {
   const reader = new Blob([zlibStream as BlobPart]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
-  const out = new Uint8Array(limit);
-  let n = 0;
+  const parts = new InflatedParts(limit);
   try {
-    while (n < limit) {
+    while (!parts.full) {
       const { done, value } = await reader.read();
       if (done) break;
-      const take = Math.min(value.length, limit - n);
-      out.set(value.subarray(0, take), n);
-      n += take;
+      parts.add(value);
     }
     await reader.cancel().catch(() => undefined);
   } catch {
     // corrupt or cut short: what was inflated so far is the result
   }
-  return out.subarray(0, n);
+  return parts.bytes();
+}
+
+/**
+ * Inflated chunks up to a limit, joined at the end: memory follows what the stream really holds, not
+ * what IHDR claims (a 100-byte file may claim 600 MB of rows).
+ */
+export class InflatedParts {
+  private readonly parts: Uint8Array[] = [];
+  private n = 0;
+
+  constructor(private readonly limit: number) {}
+
+  get full(): boolean {
+    return this.n >= this.limit;
+  }
+
+  add(chunk: Uint8Array): void {
+    const take = Math.min(chunk.length, this.limit - this.n);
+    if (take <= 0) return;
+    this.parts.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+    this.n += take;
+  }
+
+  bytes(): Uint8Array {
+    if (this.parts.length === 1) return this.parts[0]!;
+    const out = new Uint8Array(this.n);
+    let o = 0;
+    for (const p of this.parts) { out.set(p, o); o += p.length; }
+    return out;
+  }
 }
 
 let inflater: Inflater = streamInflate;

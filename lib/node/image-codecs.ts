@@ -4,7 +4,7 @@
  * takes ~3 ms for a 640×480 RGB image, where the DecompressionStream default takes ~12 ms).
  */
 import zlib from 'node:zlib';
-import { setPngInflater } from '../image/png.js';
+import { InflatedParts, setPngInflater } from '../image/png.js';
 import { initJpegDecoderForNode, initWebpDecoderForNode } from './codec-wasm.js';
 
 /**
@@ -13,8 +13,7 @@ import { initJpegDecoderForNode, initWebpDecoderForNode } from './codec-wasm.js'
  */
 export function zlibInflate(zlibStream: Uint8Array, limit: number): Promise<Uint8Array> {
   return new Promise((resolve) => {
-    const out = new Uint8Array(limit);
-    let n = 0;
+    const parts = new InflatedParts(limit);
     let settled = false;
     const inflate = zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.min(Math.max(limit, zlib.constants.Z_MIN_CHUNK), 1 << 22) });
     const finish = () => {
@@ -22,13 +21,11 @@ export function zlibInflate(zlibStream: Uint8Array, limit: number): Promise<Uint
       settled = true;
       inflate.removeAllListeners('data');
       inflate.destroy();
-      resolve(out.subarray(0, n));
+      resolve(parts.bytes());
     };
     inflate.on('data', (chunk: Buffer) => {
-      const take = Math.min(chunk.length, limit - n);
-      out.set(chunk.subarray(0, take), n);
-      n += take;
-      if (n >= limit) finish();
+      parts.add(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+      if (parts.full) finish();
     });
     inflate.on('error', finish);
     inflate.on('end', finish);
