@@ -48,6 +48,27 @@ function expectedRgb(spec: PngSpec): Uint8Array {
   return out;
 }
 
+/**
+ * Overwrites `count` pseudo-random bytes of each file, one at a time: each result must decode to a
+ * well-formed image or fail with an ImageError (not another exception, not a hang). The pixel limit is
+ * lowered so a corrupted size field cannot make one case allocate gigabytes.
+ */
+async function expectCorruptionSafe(files: Uint8Array[], count: number, seed: number): Promise<void> {
+  for (const [n, good] of files.entries()) {
+    const pos = samples(count, good.length - 1, seed + n), val = samples(count, 255, seed + 100 + n);
+    for (let i = 0; i < count; i++) {
+      const b = new Uint8Array(good);
+      b[pos[i]!] = val[i]!;
+      try {
+        const img = await decodeImage(b, { maxPixels: 1 << 22 });
+        expect(img.data.length).to.equal(img.width * img.height * 3);
+      } catch (e) {
+        expect(e, `file ${n}, byte ${pos[i]} = ${val[i]}: ${String(e)}`).to.be.instanceOf(ImageError);
+      }
+    }
+  }
+}
+
 /** Offset of the transform byte of the APP14 "Adobe" segment. */
 function findAdobeTransform(b: Uint8Array): number {
   for (let p = 2; p + 4 < b.length;) {
@@ -72,7 +93,7 @@ describe('image decode', function () {
     }
   });
 
-  describe('more encodings (CMYK JPEG, subsampling, odd sizes, EXIF 1-8, PNG modes, WebP): RGB equals Pillow 9.4', () => {
+  describe('more encodings (CMYK JPEG, subsampling, odd sizes, EXIF 1-8, PNG modes, WebP, GIF): RGB equals Pillow 9.4', () => {
     for (const [file, info] of Object.entries(extraImageIndex())) {
       it(`${file} (${info.mode}, ${info.width}x${info.height})`, async () => {
         const img = await readImageFile(path.join(IMAGES_EXTRA, file));
@@ -150,7 +171,7 @@ describe('image decode', function () {
     });
     it('text file', async () => {
       const p = file('hello.jpg', 'hello\n'.repeat(20));
-      const e = await expectImageError(readImageFile(p), /not a PNG, JPEG or WebP/);
+      const e = await expectImageError(readImageFile(p), /not a PNG, JPEG, WebP or GIF/);
       expect(e.message).to.contain(p);
     });
     it('missing file', async () => {
@@ -192,24 +213,11 @@ describe('image decode', function () {
       expect(process.memoryUsage().arrayBuffers - before).to.be.below(64 << 20);
     });
     it('PNGs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
-      const inputs = [
+      await expectCorruptionSafe([
         fs.readFileSync(path.join(IMAGES, 'chelsea_palette.png')),
         makePng({ width: 13, height: 7, colorType: 6, bitDepth: 16, samples: samples(13 * 7 * 4, 65535, 3), interlace: true }),
         makePng({ width: 9, height: 5, colorType: 0, bitDepth: 2, samples: samples(45, 3, 4) }),
-      ];
-      for (const good of inputs) {
-        const pos = samples(200, good.length - 1, 9), val = samples(200, 255, 13);
-        for (let i = 0; i < pos.length; i++) {
-          const b = new Uint8Array(good);
-          b[pos[i]!] = val[i]!;
-          try {
-            const img = await decodeImage(b);
-            expect(img.data.length).to.equal(img.width * img.height * 3);
-          } catch (e) {
-            expect(e, `byte ${pos[i]} = ${val[i]}: ${String(e)}`).to.be.instanceOf(ImageError);
-          }
-        }
-      }
+      ], 200, 9);
     });
     it('a byte flipped inside the image data (IDAT CRC now wrong) decodes to what Pillow decodes', async () => {
       // Pillow does not check image-data CRCs; this flip still inflates, to other pixels
@@ -271,23 +279,24 @@ describe('image decode', function () {
       await expectImageError(decodeImage(b), /possible decompression bomb/);
     });
     it('WebPs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
-      for (const f of ['lossy_alpha.webp', 'lossless.webp']) {
-        const good = fs.readFileSync(path.join(IMAGES_EXTRA, f));
-        const pos = samples(120, good.length - 1, 3), val = samples(120, 255, 5);
-        for (let i = 0; i < pos.length; i++) {
-          const b = new Uint8Array(good);
-          b[pos[i]!] = val[i]!;
-          try {
-            const img = await decodeImage(b, { name: f });
-            expect(img.data.length).to.equal(img.width * img.height * 3);
-          } catch (e) {
-            expect(e, `${f}, byte ${pos[i]} = ${val[i]}: ${String(e)}`).to.be.instanceOf(ImageError);
-          }
-        }
-      }
+      await expectCorruptionSafe(['lossy_alpha.webp', 'lossless.webp'].map((f) => fs.readFileSync(path.join(IMAGES_EXTRA, f))), 120, 3);
       // The decoder still works afterwards.
       const ok = await readImageFile(path.join(IMAGES_EXTRA, 'lossy.webp'));
       expect(sha256(ok.data)).to.equal(extraImageIndex()['lossy.webp']!.rgb_sha256);
+    });
+    for (const frac of [0.02, 0.5, 0.95]) {
+      it(`truncated GIF (${frac * 100}%)`, async () => {
+        const b = fs.readFileSync(path.join(IMAGES_EXTRA, 'chelsea.gif'));
+        await expectImageError(decodeImage(new Uint8Array(b.subarray(0, Math.floor(b.length * frac))), { name: 'cut.gif' }), /cut\.gif: GIF file is truncated/);
+      });
+    }
+    it('GIF whose screen claims a huge size is refused before decoding', async () => {
+      const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'palette256.gif')));
+      b.set([0xff, 0xff, 0xff, 0xff], 6); // 65535 x 65535
+      await expectImageError(decodeImage(b), /possible decompression bomb/);
+    });
+    it('GIFs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
+      await expectCorruptionSafe(['palette16_interlaced.gif', 'transparent.gif', 'animated.gif'].map((f) => fs.readFileSync(path.join(IMAGES_EXTRA, f))), 200, 17);
     });
     it('YCCK JPEG (Adobe transform 2) is refused clearly', async () => {
       const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'cmyk_444.jpg')));
@@ -304,20 +313,7 @@ describe('image decode', function () {
       });
     }
     it('CMYK JPEGs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
-      for (const f of ['cmyk_420.jpg', 'cmyk_progressive_restart.jpg', 'cmyk_restart.jpg']) {
-        const good = fs.readFileSync(path.join(IMAGES_EXTRA, f));
-        const pos = samples(150, good.length - 1, 7), val = samples(150, 255, 11);
-        for (let i = 0; i < pos.length; i++) {
-          const b = new Uint8Array(good);
-          b[pos[i]!] = val[i]!;
-          try {
-            const img = await decodeImage(b, { name: f });
-            expect(img.data.length).to.equal(img.width * img.height * 3);
-          } catch (e) {
-            expect(e, `${f}, byte ${pos[i]} = ${val[i]}: ${String(e)}`).to.be.instanceOf(ImageError);
-          }
-        }
-      }
+      await expectCorruptionSafe(['cmyk_420.jpg', 'cmyk_progressive_restart.jpg', 'cmyk_restart.jpg'].map((f) => fs.readFileSync(path.join(IMAGES_EXTRA, f))), 150, 7);
     });
     it('PNG with a bad colour type / bit depth', async () => {
       const b = makePng({ width: 2, height: 2, colorType: 2, bitDepth: 8, samples: new Array(12).fill(0) });

@@ -10,6 +10,7 @@ import { applyOrientation, exifOrientation } from './exif.js';
 import { decodeJpeg, readJpegHeader } from './jpeg.js';
 import { decodePng, PNG_SIGNATURE, readPngHeader } from './png.js';
 import { decodeWebp, isWebp, readWebpHeader } from './webp.js';
+import { decodeGif, isGif, readGifHeader } from './gif.js';
 
 export { ImageError, type RgbImage } from './errors.js';
 
@@ -27,13 +28,14 @@ export interface DecodeOptions {
 }
 
 /** The formats {@link sniffFormat} recognises. */
-export type ImageFormat = 'png' | 'jpeg' | 'webp';
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif';
 
-/** Identifies the format from magic bytes; `undefined` when it is not PNG, JPEG or WebP. */
+/** Identifies the format from magic bytes; `undefined` when it is not PNG, JPEG, WebP or GIF. */
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   if (bytes.length >= 8 && PNG_SIGNATURE.every((v, i) => bytes[i] === v)) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   if (isWebp(bytes)) return 'webp';
+  if (isGif(bytes)) return 'gif';
   return undefined;
 }
 
@@ -46,7 +48,7 @@ export function checkPixelLimit(width: number, height: number, maxPixels: number
 }
 
 /**
- * Decodes PNG, JPEG or WebP bytes to RGB (row-major HWC), EXIF orientation applied.
+ * Decodes PNG, JPEG, WebP or GIF (first frame) bytes to RGB (row-major HWC), EXIF orientation applied.
  * @throws ImageError for empty, truncated, corrupt, unsupported or oversized input
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
@@ -70,8 +72,12 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
     checkPixelLimit(header.width, header.height, maxPixels, name);
     img = await decodeWebp(bytes, header, name);
     exif = header.exif;
+  } else if (format === 'gif') {
+    const header = readGifHeader(bytes, name);
+    checkPixelLimit(header.width, header.height, maxPixels, name);
+    img = decodeGif(bytes, header, name);
   } else {
-    throw new ImageError(named(name, `not a PNG, JPEG or WebP image (starts with ${hexPrefix(bytes)}).`));
+    throw new ImageError(named(name, `not a PNG, JPEG, WebP or GIF image (starts with ${hexPrefix(bytes)}).`));
   }
   return exifTranspose && exif ? applyOrientation(img, exifOrientation(exif)) : img;
 }
