@@ -160,9 +160,9 @@ describe('browser (headless Chromium + playwright-core)', function () {
     expect(message).to.match(/backend "webgpu" is not available in this browser \(no WebGPU adapter/);
   });
 
-  it('WebP (its decoder fetched on first use), GIF and CMYK JPEG decode to Pillow\'s pixels in the page', async () => {
+  it('WebP (its decoder fetched on first use), GIF, BMP and CMYK JPEG decode to Pillow\'s pixels in the page', async () => {
     const index = extraImageIndex();
-    const files = Object.keys(index).filter((f) => f.endsWith('.webp') || f.endsWith('.gif') || f.startsWith('cmyk_'));
+    const files = Object.keys(index).filter((f) => f.endsWith('.webp') || f.endsWith('.gif') || f.endsWith('.bmp') || f.startsWith('cmyk_'));
     const got = await page.evaluate(async (files) => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);
       const out: Record<string, string> = {};

@@ -93,7 +93,7 @@ describe('image decode', function () {
     }
   });
 
-  describe('more encodings (CMYK JPEG, subsampling, odd sizes, EXIF 1-8, PNG modes, WebP, GIF): RGB equals Pillow 9.4', () => {
+  describe('more encodings (CMYK JPEG, subsampling, odd sizes, EXIF 1-8, PNG modes, WebP, GIF, BMP): RGB equals Pillow 9.4', () => {
     for (const [file, info] of Object.entries(extraImageIndex())) {
       it(`${file} (${info.mode}, ${info.width}x${info.height})`, async () => {
         const img = await readImageFile(path.join(IMAGES_EXTRA, file));
@@ -171,7 +171,7 @@ describe('image decode', function () {
     });
     it('text file', async () => {
       const p = file('hello.jpg', 'hello\n'.repeat(20));
-      const e = await expectImageError(readImageFile(p), /not a PNG, JPEG, WebP or GIF/);
+      const e = await expectImageError(readImageFile(p), /not a PNG, JPEG, WebP, GIF or BMP/);
       expect(e.message).to.contain(p);
     });
     it('missing file', async () => {
@@ -192,7 +192,7 @@ describe('image decode', function () {
     it('JPEG cut inside its headers', async () => {
       await expectImageError(decodeImage(jpg.subarray(0, 40), { name: 'x.jpg' }), /x\.jpg: not a valid JPEG/);
     });
-    describe('malformed PNGs: opened or refused as Pillow 9.4 does (malformed.json)', () => {
+    describe('malformed PNGs and BMPs: opened or refused as Pillow 9.4 does (malformed.json)', () => {
       const { files } = JSON.parse(fs.readFileSync(path.join(IMAGES_EXTRA, 'malformed.json'), 'utf8')) as
         { files: Record<string, { opens: boolean; rgb_sha256?: string; pillow_error?: string }> };
       for (const [f, want] of Object.entries(files)) {
@@ -312,6 +312,10 @@ describe('image decode', function () {
         }
       });
     }
+    it('BMPs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
+      await expectCorruptionSafe(['palette4.bmp', 'rle8.bmp', 'rle4.bmp', 'bgra32_v4_header.bmp', 'os2_header_palette8.bmp']
+        .map((f) => fs.readFileSync(path.join(IMAGES_EXTRA, f))), 150, 23);
+    });
     it('CMYK JPEGs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
       await expectCorruptionSafe(['cmyk_420.jpg', 'cmyk_progressive_restart.jpg', 'cmyk_restart.jpg'].map((f) => fs.readFileSync(path.join(IMAGES_EXTRA, f))), 150, 7);
     });

@@ -18,7 +18,7 @@ const ROOT = path.resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.safetensors': 'application/octet-stream', '.map': 'application/json',
+  '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.bmp': 'image/bmp', '.safetensors': 'application/octet-stream', '.map': 'application/json',
 };
 
 /** URL prefix -> folders searched in order. */

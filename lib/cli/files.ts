@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from './command.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|gif)$/i;
+const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp)$/i;
 
 /** Files and folders -> image file list. A missing path is kept so that its error is reported per file. */
 export function expandImageArgs(args: readonly string[]): string[] {
@@ -13,7 +13,7 @@ export function expandImageArgs(args: readonly string[]): string[] {
     try { st = fs.statSync(a); } catch { /* reported when read */ }
     if (st?.isDirectory()) {
       const found = walk(a);
-      if (!found.length) throw new UserError(`${a}: no .jpg, .jpeg, .png, .webp or .gif files in this folder.`);
+      if (!found.length) throw new UserError(`${a}: no .jpg, .jpeg, .png, .webp, .gif or .bmp files in this folder.`);
       out.push(...found);
     } else out.push(a);
   }

@@ -11,6 +11,7 @@ import { decodeJpeg, readJpegHeader } from './jpeg.js';
 import { decodePng, PNG_SIGNATURE, readPngHeader } from './png.js';
 import { decodeWebp, isWebp, readWebpHeader } from './webp.js';
 import { decodeGif, isGif, readGifHeader } from './gif.js';
+import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 
 export { ImageError, type RgbImage } from './errors.js';
 
@@ -28,14 +29,15 @@ export interface DecodeOptions {
 }
 
 /** The formats {@link sniffFormat} recognises. */
-export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif';
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif' | 'bmp';
 
-/** Identifies the format from magic bytes; `undefined` when it is not PNG, JPEG, WebP or GIF. */
+/** Identifies the format from magic bytes; `undefined` when it is not PNG, JPEG, WebP, GIF or BMP. */
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   if (bytes.length >= 8 && PNG_SIGNATURE.every((v, i) => bytes[i] === v)) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   if (isWebp(bytes)) return 'webp';
   if (isGif(bytes)) return 'gif';
+  if (isBmp(bytes)) return 'bmp';
   return undefined;
 }
 
@@ -48,7 +50,7 @@ export function checkPixelLimit(width: number, height: number, maxPixels: number
 }
 
 /**
- * Decodes PNG, JPEG, WebP or GIF (first frame) bytes to RGB (row-major HWC), EXIF orientation applied.
+ * Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes to RGB (row-major HWC), EXIF orientation applied.
  * @throws ImageError for empty, truncated, corrupt, unsupported or oversized input
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
@@ -76,8 +78,12 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
     const header = readGifHeader(bytes, name);
     checkPixelLimit(header.width, header.height, maxPixels, name);
     img = decodeGif(bytes, header, name);
+  } else if (format === 'bmp') {
+    const header = readBmpHeader(bytes, name);
+    checkPixelLimit(header.width, header.height, maxPixels, name);
+    img = decodeBmp(bytes, header, name);
   } else {
-    throw new ImageError(named(name, `not a PNG, JPEG, WebP or GIF image (starts with ${hexPrefix(bytes)}).`));
+    throw new ImageError(named(name, `not a PNG, JPEG, WebP, GIF or BMP image (starts with ${hexPrefix(bytes)}).`));
   }
   return exifTranspose && exif ? applyOrientation(img, exifOrientation(exif)) : img;
 }

@@ -17,7 +17,7 @@ import { expandImageArgs } from '../files.js';
 const usage = `
 Usage: beit classify <files or folders...> --model <dir | repo-id> [options]
 
-Classifies PNG/JPEG/WebP/GIF images (folders are searched recursively) with a checkpoint's classifier and
+Classifies PNG/JPEG/WebP/GIF/BMP images (folders are searched recursively) with a checkpoint's classifier and
 preprocessing (preprocessor_config.json), exactly like the Hugging Face pipeline.
 
 Options:

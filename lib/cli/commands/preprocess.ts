@@ -19,7 +19,7 @@ export const preprocessCommand: Command = {
   usage: `
 Usage: beit preprocess <image> --processor <preprocessor_config.json> --out <file.safetensors> [options]
 
-Decodes a PNG, JPEG (CMYK too), WebP or GIF (first frame; format sniffed from the bytes; EXIF orientation applied; alpha dropped),
+Decodes a PNG, JPEG (CMYK too), WebP, GIF (first frame) or BMP (format sniffed from the bytes; EXIF orientation applied; alpha dropped),
 resizes it bit-exactly like Pillow, crops, rescales and normalises it as the processor config
 (BeitImageProcessor, ViTImageProcessor or their *FeatureExtractor forms) says, and writes
 pixel_values (F32 [1, 3, H, W]) to a safetensors file.
