@@ -376,6 +376,17 @@ describe('image decode', function () {
     });
   });
 
+  it('the PNG writer (attention overlays) round-trips through the decoder and through pngjs', async () => {
+    const { encodePngRgba } = await import('../lib/node/png-write.js');
+    const { PNG } = await import('pngjs');
+    const w = 17, h = 9, rgba = Uint8Array.from(samples(w * h * 4, 255, 29));
+    const file = encodePngRgba(rgba, w, h);
+    const img = await decodeImage(file);
+    expect([img.width, img.height]).to.deep.equal([w, h]);
+    expect(Array.from(img.data)).to.deep.equal(Array.from(rgba).filter((_, i) => i % 4 !== 3));
+    expect(Array.from(PNG.sync.read(file).data)).to.deep.equal(Array.from(rgba));
+  });
+
   describe('other input forms', () => {
     it('raw RGBA pixels drop alpha; raw RGB is copied', async () => {
       const rgba = Uint8ClampedArray.from([1, 2, 3, 0, 4, 5, 6, 255]);

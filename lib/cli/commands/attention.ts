@@ -1,9 +1,8 @@
 /**
  * `beit attention`: the demo's attention overlay from the command line. One forward with
  * attentions, the chosen layer's CLS-to-patch attention (mean over heads) upsampled over the image
- * and written as a PNG (pngjs encodes it). A thin shell over lib/pipeline/attention*.ts.
+ * and written as a PNG (lib/node/png-write.ts). A thin shell over lib/pipeline/attention*.ts.
  */
-import { PNG } from 'pngjs';
 import { EXIT_USAGE, UserError, parseFlags, requireFlag, type Command } from '../command.js';
 import { loadModelForCli } from '../backend-note.js';
 import { readImageFile } from '../../node/image-file.js';
@@ -13,6 +12,7 @@ import { attentionForPixels, resolveLayer } from '../../pipeline/attention.js';
 import { modelRegion, overlayAttention } from '../../pipeline/attention-overlay.js';
 import { topK } from '../../pipeline/predictions.js';
 import { checkProcessed } from '../../pipeline/pipeline.js';
+import { encodePngRgba } from '../../node/png-write.js';
 
 const usage = `
 Usage: beit attention <image> --model <dir | repo-id> --out <overlay.png> [options]
@@ -68,9 +68,7 @@ export const attentionCommand: Command = {
       const pixels = checkProcessed(model, preprocess(image, model.processor), file);
       const { logits, maps } = await attentionForPixels(model, pixels);
       const rgba = overlayAttention(image, maps[layer]!, { alpha, region: modelRegion(model.processor, image.width, image.height) });
-      const png = new PNG({ width: rgba.width, height: rgba.height });
-      png.data.set(rgba.data);
-      writeFileAtomic(out, PNG.sync.write(png));
+      writeFileAtomic(out, encodePngRgba(rgba.data, rgba.width, rgba.height));
       const top = logits ? topK(logits, 1, model.id2label)[0] : undefined;
       if (values.json) {
         process.stdout.write(JSON.stringify({ out, layer, layers: maps.length, width: rgba.width, height: rgba.height, top: top ?? null }) + '\n');
