@@ -103,6 +103,23 @@ describe('image decode', function () {
     }
   });
 
+  it('the libjpeg-turbo port alone equals Pillow on every 3-component JPEG here, not only the 4:4:0 ones it is used for', async () => {
+    const { portJpegToRgb } = await import('../lib/image/jpeg-port.js');
+    const { readJpegHeader } = await import('../lib/image/jpeg.js');
+    const cases = [
+      ...Object.entries(imageIndex()).map(([f, i]) => [path.join(IMAGES, f), i.rgb_sha256] as const),
+      ...Object.entries(extraImageIndex()).map(([f, i]) => [path.join(IMAGES_EXTRA, f), i.rgb_sha256] as const),
+    ].filter(([f]) => f.endsWith('.jpg') && !/exif[2-8]?\.jpg$|_exif6\.jpg$/.test(f));
+    let checked = 0;
+    for (const [f, want] of cases) {
+      const b = new Uint8Array(fs.readFileSync(f));
+      if (readJpegHeader(b).components !== 3) continue;
+      expect(sha256(portJpegToRgb(b, f).data), f).to.equal(want);
+      checked++;
+    }
+    expect(checked).to.be.at.least(15);
+  });
+
   it('sniffs the format from magic bytes, not the name', async () => {
     const png = fs.readFileSync(path.join(IMAGES, 'chelsea.png'));
     expect(sniffFormat(png)).to.equal('png');
@@ -258,7 +275,7 @@ describe('image decode', function () {
       // SOI, SOF0 with 4 components, an empty SOS.
       const sof = [0xff, 0xc0, 0, 20, 8, 0, 8, 0, 8, 4, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 4, 0x11, 0];
       const b = Uint8Array.from([0xff, 0xd8, ...sof, 0xff, 0xda, 0, 2, 0xff, 0xd9]);
-      await expectImageError(decodeImage(b), /CMYK JPEG: bad scan header/);
+      await expectImageError(decodeImage(b), /JPEG: bad scan header/);
     });
     it('animated WebP is refused clearly (Pillow would composite the first frame)', async () => {
       const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'animated.webp.refused')));
@@ -298,11 +315,15 @@ describe('image decode', function () {
     it('GIFs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
       await expectCorruptionSafe(['palette16_interlaced.gif', 'transparent.gif', 'animated.gif'].map((f) => fs.readFileSync(path.join(IMAGES_EXTRA, f))), 200, 17);
     });
+    it('arithmetic-coded JPEG is refused clearly (Pillow reads it; documented)', async () => {
+      const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'arithmetic.jpg.refused')));
+      await expectImageError(decodeImage(b, { name: 'a.jpg' }), /a\.jpg: arithmetic-coded JPEG is not supported/);
+    });
     it('YCCK JPEG (Adobe transform 2) is refused clearly', async () => {
       const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'cmyk_444.jpg')));
       const at = findAdobeTransform(b);
       b[at] = 2;
-      await expectImageError(decodeImage(b, { name: 'ycck.jpg' }), /ycck\.jpg: CMYK JPEG: YCCK \(Adobe transform 2\) is not supported/);
+      await expectImageError(decodeImage(b, { name: 'ycck.jpg' }), /ycck\.jpg: JPEG: YCCK \(Adobe transform 2\) is not supported/);
     });
     for (const frac of [0.3, 0.7, 0.98]) {
       it(`truncated CMYK JPEG (${frac * 100}%), baseline and progressive`, async () => {

@@ -9,13 +9,13 @@
  * calls `initJpegDecoderForNode()` from lib/node/codec-wasm.ts, which reads the .wasm file.
  *
  * Before handing bytes to the decoder, the marker segments are scanned here to read the frame size
- * (for the decompression-bomb guard), the component count (4-component CMYK files go to jpeg-cmyk.ts:
- * this libjpeg-turbo build only outputs RGBA, and cannot convert CMYK to it) and the first APP1 "Exif"
+ * (for the decompression-bomb guard), the components' sampling factors (CMYK files and 4:4:0 chroma
+ * go to jpeg-port.ts, which reproduces what this build cannot: see there) and the first APP1 "Exif"
  * block (Pillow keeps the first one).
  */
 import decodeWasm, { init as initWasm } from '@jsquash/jpeg/decode.js';
 import { ImageError, named, type RgbImage } from './errors.js';
-import { cmykJpegToRgb } from './jpeg-cmyk.js';
+import { jpegNeedsPort, portJpegToRgb } from './jpeg-port.js';
 
 /** What the marker scan learns before decoding. */
 export interface JpegHeader {
@@ -23,6 +23,10 @@ export interface JpegHeader {
   readonly height: number;
   /** Number of colour components in the frame (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK). */
   readonly components: number;
+  /** Horizontal and vertical sampling factors of each component. */
+  readonly sampling: readonly (readonly [number, number])[];
+  /** Arithmetic-coded frame (SOF9-SOF15). */
+  readonly arithmetic: boolean;
   /** Payload of the first APP1 "Exif\0\0" segment, if any. */
   readonly exif?: Uint8Array;
 }
@@ -34,7 +38,7 @@ export function readJpegHeader(bytes: Uint8Array, name?: string): JpegHeader {
   const fail = (why: string): never => { throw new ImageError(named(name, `not a valid JPEG file (${why}).`)); };
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) fail('missing SOI marker');
   let p = 2;
-  let frame: { width: number; height: number; components: number } | undefined;
+  let frame: Omit<JpegHeader, 'exif'> | undefined;
   let exif: Uint8Array | undefined;
   for (;;) {
     if (p >= bytes.length) fail('file is truncated before the image data');
@@ -51,8 +55,9 @@ export function readJpegHeader(bytes: Uint8Array, name?: string): JpegHeader {
     if (m === 0xe1 && !exif && seg.length >= 6 && seg[0] === 0x45 && seg[1] === 0x78 && seg[2] === 0x69
       && seg[3] === 0x66 && seg[4] === 0 && seg[5] === 0) exif = seg.subarray(6);
     if (SOF.has(m) && !frame) {
-      if (seg.length < 6) fail('short frame header');
-      frame = { height: (seg[1] << 8) | seg[2], width: (seg[3] << 8) | seg[4], components: seg[5] };
+      if (seg.length < 6 || seg.length < 6 + 3 * seg[5]) fail('short frame header');
+      const sampling = Array.from({ length: seg[5] }, (_, i) => [seg[7 + 3 * i] >> 4, seg[7 + 3 * i] & 15] as const);
+      frame = { height: (seg[1] << 8) | seg[2], width: (seg[3] << 8) | seg[4], components: seg[5], sampling, arithmetic: m >= 0xc9 };
     }
     if (m === 0xda) break;
     p += len;
@@ -98,11 +103,14 @@ export function jpegDecoderInitialised(): boolean {
  * Decodes a baseline or progressive, gray or YCbCr JPEG to 8-bit RGB (gray is replicated, as
  * Pillow's `convert("RGB")` does). No EXIF rotation here: see exif.ts.
  * Throws ImageError for corrupt or truncated data ("Premature end of JPEG file" is an error, as it
- * is for Pillow without LOAD_TRUNCATED_IMAGES). CMYK files are converted as Pillow does (jpeg-cmyk.ts);
- * YCCK files are refused.
+ * is for Pillow without LOAD_TRUNCATED_IMAGES). CMYK files and 4:4:0 chroma go through jpeg-port.ts;
+ * YCCK and arithmetic-coded files are refused.
  */
 export async function decodeJpeg(bytes: Uint8Array, header: JpegHeader, name?: string): Promise<RgbImage> {
-  if (header.components === 4) return cmykJpegToRgb(bytes, name);
+  if (header.arithmetic) {
+    throw new ImageError(named(name, 'arithmetic-coded JPEG is not supported (Pillow reads it; this decoder cannot). Re-save it with Huffman coding, e.g. `jpegtran -optimize`.'));
+  }
+  if (jpegNeedsPort(header.sampling)) return portJpegToRgb(bytes, name);
   if (header.components !== 1 && header.components !== 3) {
     throw new ImageError(named(name, `JPEG with ${header.components} colour components is not supported.`));
   }
