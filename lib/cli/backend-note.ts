@@ -3,17 +3,13 @@
  * on stderr) and print which backend runs, and, when the native addon was expected but is missing,
  * why (said once per process).
  */
-import { nativeUnavailableReason } from '../node/native-backend.js';
+import { takeNativeFallbackNotice } from '../node/native-backend.js';
 import { loadModel, type NodeModel } from '../node/load.js';
 
-let told = false;
-
-/** Writes `backend: <name>` (plus the native addon's absence when it applies) to stderr. */
+/** Writes `backend: <name>` (plus the native addon's absence, unless already said) to stderr. */
 export function announceBackend(backend: string, requested?: string): void {
-  const why = nativeUnavailableReason();
-  const note = why && !told && !requested && !process.env.BEIT_BACKEND ? ` (native backend unavailable: ${why})` : '';
-  if (note) told = true;
-  process.stderr.write(`backend: ${backend}${note}\n`);
+  const why = !requested && !process.env.BEIT_BACKEND ? takeNativeFallbackNotice() : undefined;
+  process.stderr.write(`backend: ${backend}${why ? ` (native backend unavailable: ${why})` : ''}\n`);
 }
 
 /** Loads `model` (folder or hub id) on `backend` for a CLI command and announces the backend. */

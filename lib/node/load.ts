@@ -16,6 +16,7 @@ import { readImageFile } from './image-file.js';
 import { initImageDecodersForNode } from './image-codecs.js';
 import { readProcessorConfigFile } from './processor-file.js';
 import './backends.js';
+import { takeNativeFallbackNotice } from './native-backend.js';
 
 /** What a Node model's `classify` / `embed` accept: a file path or any {@link ImageInput}. */
 export type NodeImageInput = string | ImageInput;
@@ -44,6 +45,11 @@ export type NodeModel = ImageModel<NodeImageInput>;
 export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}): Promise<NodeModel> {
   const dir = await resolveModel(dirOrRepoId, options.hub);
   const backend = await selectBackend(options.backend);
+  if (!options.backend && !process.env.BEIT_BACKEND) {
+    // Picked by default: a missing addon costs several times the speed, so say why once per process.
+    const why = takeNativeFallbackNotice();
+    if (why) (options.onWarning ?? ((m: string) => console.warn(m)))(`tfjs-beit runs on ${backend}, several times slower than its native backend: ${why}.`);
+  }
   const files = readCheckpointDir(dir);
   const procFile = path.join(dir, 'preprocessor_config.json');
   const processor = fs.existsSync(procFile) ? readProcessorConfigFile(procFile) : undefined;

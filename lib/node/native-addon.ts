@@ -86,7 +86,8 @@ export function loadNativeAddon(): NativeAddon | undefined {
   tried = true;
   const path = candidatePaths().find((p) => existsSync(p));
   if (path === undefined) {
-    loadError = 'the native addon was not built at install (no build/Release/beit_native.node)';
+    loadError = 'the native addon was not built at install (no build/Release/beit_native.node); build it with '
+      + '`npm rebuild tfjs-beit` (needs a C++ toolchain; npm >= 11 first needs `npm install-scripts approve tfjs-beit`)';
     return undefined;
   }
   try {

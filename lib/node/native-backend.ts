@@ -123,6 +123,20 @@ export function nativeUnavailableReason(): string | undefined {
   return registered === false ? nativeAddonError() : undefined;
 }
 
+let fallbackNoticeTaken = false;
+
+/**
+ * The reason to tell a user whose models run on a slower backend because the addon is missing: the
+ * first call that finds the addon unavailable gets it, later calls get undefined (said once per process,
+ * whoever says it: loadModel or the CLI).
+ */
+export function takeNativeFallbackNotice(): string | undefined {
+  const why = nativeUnavailableReason();
+  if (!why || fallbackNoticeTaken) return undefined;
+  fallbackNoticeTaken = true;
+  return why;
+}
+
 /** The loaded addon (undefined if absent), for benchmarks and tests that call it directly. */
 export function nativeAddon(): NativeAddon | undefined {
   return loadNativeAddon();
