@@ -1,6 +1,6 @@
 /**
- * A copy of the package without the built addon (what a user gets when npm >= 11 holds back its install
- * script, or when there is no compiler): models load on wasm, and the user is told once why, with the
+ * A copy of the package without the built addon (what a user gets when npm holds back its install script
+ * (npm 11 with strict-allow-scripts), or when there is no compiler): models load on wasm, and the user is told once why, with the
  * commands that build the addon — through loadModel's onWarning and on the CLI's stderr.
  */
 import { expect } from 'chai';

@@ -80,7 +80,7 @@ async function tryLoad(name: BackendName): Promise<boolean> {
 function unavailableReason(name: BackendName): string {
   switch (name) {
     case 'native': return 'the native addon was not built at install; run `npm rebuild tfjs-beit` with a C++ toolchain '
-      + '(npm >= 11 first needs `npm install-scripts approve tfjs-beit`)';
+      + '(if npm held back install scripts, first `npm install-scripts approve tfjs-beit`)';
     case 'tensorflow': return 'install @tensorflow/tfjs-node to use it';
     case 'webgpu': case 'webgl': return 'browser-only backend';
     default: return 'it failed to initialise';

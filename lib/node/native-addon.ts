@@ -87,7 +87,7 @@ export function loadNativeAddon(): NativeAddon | undefined {
   const path = candidatePaths().find((p) => existsSync(p));
   if (path === undefined) {
     loadError = 'the native addon was not built at install (no build/Release/beit_native.node); build it with '
-      + '`npm rebuild tfjs-beit` (needs a C++ toolchain; npm >= 11 first needs `npm install-scripts approve tfjs-beit`)';
+      + '`npm rebuild tfjs-beit` (needs a C++ toolchain; if npm held back install scripts, first `npm install-scripts approve tfjs-beit`)';
     return undefined;
   }
   try {
