@@ -146,6 +146,33 @@ describe('image preprocessing', () => {
       });
       expect(Object.isFrozen(c)).to.equal(true);
     });
+    it('reads the *ImageProcessorFast configs of newer transformers (nulls = class defaults) with Pillow semantics', async () => {
+      // As ViTImageProcessorFast.save_pretrained writes it (transformers 4.5x).
+      const fast = parseProcessorConfig({
+        crop_size: null, default_to_square: true, do_center_crop: null, do_convert_rgb: null, do_normalize: true, do_rescale: true,
+        do_resize: true, image_mean: [0.5, 0.5, 0.5], image_processor_type: 'ViTImageProcessorFast', image_std: [0.5, 0.5, 0.5],
+        resample: 2, rescale_factor: 0.00392156862745098, size: { height: 224, width: 224 },
+      });
+      const { image_processor_type: t1, ...rest } = fast;
+      const { image_processor_type: t2, ...slow } = configFor('vit-default');
+      expect([t1, t2]).to.deep.equal(['ViTImageProcessorFast', 'ViTImageProcessor']);
+      expect(rest).to.deep.equal(slow);
+      const beitFast = parseProcessorConfig({ image_processor_type: 'BeitImageProcessorFast', do_center_crop: null, crop_size: null });
+      expect(beitFast).to.deep.include({ size: { height: 256, width: 256 }, do_center_crop: true, crop_size: { height: 224, width: 224 } });
+      // Loading a checkpoint with one says which semantics run.
+      const { loadModel } = await import('../lib/node/load.js');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastproc-'));
+      const src = path.resolve('spec/fixtures/d2v-tiny');
+      for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+      const cfg = JSON.parse(fs.readFileSync(path.join(src, 'preprocessor_config.json'), 'utf8'));
+      fs.writeFileSync(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ ...cfg, image_processor_type: 'BeitImageProcessorFast' }));
+      const notices: string[] = [];
+      const model = await loadModel(dir, { backend: 'cpu', onNotice: (m) => notices.push(m), onWarning: () => {} });
+      model.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+      expect(notices).to.have.length(1);
+      expect(notices[0]).to.match(/names BeitImageProcessorFast: images are preprocessed as BeitImageProcessor does/);
+    });
     it('reads the current format and class defaults', () => {
       expect(configFor('beit-default')).to.deep.include({ size: { height: 256, width: 256 }, do_center_crop: true });
       const beit = parseProcessorConfig({ image_processor_type: 'BeitImageProcessor' });

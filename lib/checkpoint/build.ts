@@ -3,7 +3,7 @@
  * Node and browser entry points, which differ only in how they fetch bytes and read images.
  */
 import type { HostTensor } from '../io/safetensors.js';
-import { defaultProcessorConfig, type ProcessorConfig } from '../image/processor.js';
+import { defaultProcessorConfig, isFastProcessor, type ProcessorConfig } from '../image/processor.js';
 import { ImageModel } from '../pipeline/image-model.js';
 import type { ImageReader } from '../pipeline/pipeline.js';
 import { parseConfig, type ModelConfig } from './config.js';
@@ -42,6 +42,10 @@ export function buildImageModel<I>(inputs: BuildInputs<I>, options: BuildOptions
     const family = config.model_type === 'vit' ? 'vit' : 'beit';
     processor = defaultProcessorConfig(config.image_size, family);
     (options.onNotice ?? warn)(`No preprocessor_config.json for ${inputs.checkpointName}: using ${family} defaults for ${config.image_size.join('x')} images.`);
+  } else if (isFastProcessor(processor)) {
+    const slow = processor.image_processor_type.replace(/Fast$/, '');
+    (options.onNotice ?? warn)(`preprocessor_config.json names ${processor.image_processor_type}: images are preprocessed as ${slow} does `
+      + '(Pillow, what transformers runs with use_fast=False); the fast processor\'s torchvision resize can differ by a few levels per pixel.');
   }
   return new ImageModel(config, mapped.weights, processor, inputs.reader, inputs.backend);
 }

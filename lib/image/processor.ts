@@ -22,8 +22,12 @@ export class ProcessorError extends Error {
   override name = 'ProcessorError';
 }
 
-/** The processor classes whose semantics are implemented. */
-export const SUPPORTED_PROCESSOR_TYPES = ['BeitImageProcessor', 'BeitFeatureExtractor', 'ViTImageProcessor', 'ViTFeatureExtractor'] as const;
+/**
+ * The processor classes whose semantics are implemented. The `*Fast` classes (newer transformers) read
+ * the same fields; they are run with their Pillow-based counterpart's semantics (see {@link isFastProcessor}).
+ */
+export const SUPPORTED_PROCESSOR_TYPES = ['BeitImageProcessor', 'BeitFeatureExtractor', 'ViTImageProcessor', 'ViTFeatureExtractor',
+  'BeitImageProcessorFast', 'ViTImageProcessorFast'] as const;
 /** One of {@link SUPPORTED_PROCESSOR_TYPES}. */
 export type ProcessorType = (typeof SUPPORTED_PROCESSOR_TYPES)[number];
 
@@ -101,7 +105,7 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
 
   const bool = (field: string, fallback: boolean): boolean => {
     const v = j[field];
-    if (v === undefined) return fallback;
+    if (v === undefined || v === null) return fallback; // null: the class default, as in transformers
     if (typeof v !== 'boolean') throw err(field, `must be true or false, got ${JSON.stringify(v)}.`);
     return v;
   };
@@ -173,6 +177,15 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
       + `pixel value ${v} of channel ${c} normalizes to ${lut[v]}.`);
   }
   return cfg;
+}
+
+/**
+ * Whether the config names a torchvision-based `*ImageProcessorFast`. Its resize is not Pillow's, so
+ * its pixels can differ from the Pillow-based processor by a few levels; this engine follows the
+ * Pillow-based one (what transformers runs with `use_fast=False`), and loaders say so.
+ */
+export function isFastProcessor(cfg: ProcessorConfig): boolean {
+  return cfg.image_processor_type.endsWith('Fast');
 }
 
 /**
