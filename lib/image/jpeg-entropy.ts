@@ -1,0 +1,373 @@
+/**
+ * JPEG parsing and entropy decoding for the libjpeg-turbo port (jpeg-port.ts): marker segments, Huffman
+ * tables, sequential and progressive scans with restart intervals, into each component's DCT
+ * coefficients (ITU-T T.81 Annexes B, F and G; progressive refinement as libjpeg's jdphuff.c does it).
+ */
+
+/** Natural (row-major) index of each zigzag position. */
+const ZIGZAG = Uint8Array.from([
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+  35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+]);
+
+interface Huffman {
+  /** Largest code of each length 1..16 (-1 when none), smallest code, index of its first value. */
+  readonly maxcode: Int32Array;
+  readonly mincode: Int32Array;
+  readonly valptr: Int32Array;
+  readonly values: Uint8Array;
+  /** By the next 8 bits: (code length << 8) | value for codes of up to 8 bits, else 0. */
+  readonly lookup: Uint16Array;
+}
+
+export interface Component {
+  readonly id: number;
+  readonly h: number;
+  readonly v: number;
+  readonly tq: number;
+  /** Quantisation table latched when the component first appears in a scan (as libjpeg does). */
+  quant?: Int32Array;
+  /** Blocks per line / column as allocated (whole MCUs) and as covered by a non-interleaved scan. */
+  blocksPerLine: number;
+  blocksPerColumn: number;
+  scanBlocksPerLine: number;
+  scanBlocksPerColumn: number;
+  /** 64 coefficients per block, natural order (16-bit like libjpeg's JCOEF, so overflow wraps alike). */
+  coefs: Int16Array;
+  dcPred: number;
+}
+
+/** Decoded samples of each component at its own resolution, and what the upsampler needs. */
+export interface Frame {
+  readonly width: number;
+  readonly height: number;
+  readonly components: Component[];
+  readonly hmax: number;
+  readonly vmax: number;
+  readonly adobeTransform: number | undefined;
+  readonly jfif: boolean;
+}
+
+/** Entropy-coded data reader: 0xFF00 unstuffing, bit buffer, Huffman decoding with an 8-bit lookahead. */
+class Reader {
+  private bitBuf = 0;
+  private bitCount = 0;
+
+  constructor(private readonly bytes: Uint8Array, private pos: number, private readonly fail: (why: string) => never) {}
+
+  /** Appends one data byte to the bit buffer; false at a marker or the end of the file (nothing consumed). */
+  private more(): boolean {
+    const b = this.bytes[this.pos];
+    if (b === undefined) return false;
+    if (b === 0xff) {
+      if (this.bytes[this.pos + 1] !== 0) return false;
+      this.pos += 2;
+    } else {
+      this.pos++;
+    }
+    this.bitBuf = ((this.bitBuf & 0xffffff) << 8) | b;
+    this.bitCount += 8;
+    return true;
+  }
+
+  private starved(): never {
+    const next = this.bytes[this.pos + 1];
+    return this.fail(this.pos >= this.bytes.length || next === undefined || next === 0xd9
+      ? 'file is truncated inside the image data' : `image data runs into marker 0x${next.toString(16)} at byte ${this.pos}`);
+  }
+
+  bit(): number {
+    if (this.bitCount === 0 && !this.more()) this.starved();
+    this.bitCount--;
+    return (this.bitBuf >>> this.bitCount) & 1;
+  }
+
+  bits(n: number): number {
+    while (this.bitCount < n && this.more());
+    if (this.bitCount < n) this.starved();
+    this.bitCount -= n;
+    return (this.bitBuf >>> this.bitCount) & ((1 << n) - 1);
+  }
+
+  /** Value of category s (T.81 F.2.2.1 EXTEND). */
+  receiveExtend(s: number): number {
+    if (s === 0) return 0;
+    const v = this.bits(s);
+    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+  }
+
+  decode(t: Huffman): number {
+    while (this.bitCount < 16 && this.more());
+    if (this.bitCount >= 8) {
+      const e = t.lookup[(this.bitBuf >>> (this.bitCount - 8)) & 0xff]!;
+      if (e) {
+        this.bitCount -= e >> 8;
+        return e & 0xff;
+      }
+    }
+    let code = 0;
+    for (let l = 1; l <= 16; l++) {
+      code = (code << 1) | this.bit();
+      if (code <= t.maxcode[l]!) return t.values[t.valptr[l]! + code - t.mincode[l]!]!;
+    }
+    return this.fail('bad Huffman code');
+  }
+
+  /** Discards the rest of the current byte and expects RSTn (restart interval boundary). */
+  restart(expected: number): void {
+    this.bitBuf = 0;
+    this.bitCount = 0; // the rest of the byte before the marker is padding
+    let p = this.pos;
+    while (this.bytes[p] === 0xff && this.bytes[p + 1] === 0xff) p++; // fill bytes
+    if (this.bytes[p] !== 0xff || this.bytes[p + 1] !== 0xd0 + expected) this.fail(`expected restart marker RST${expected} at byte ${p}`);
+    this.pos = p + 2;
+  }
+
+  /** Offset of the marker that ends this scan (bytes before it are skipped, as libjpeg does with a warning). */
+  endScan(): number {
+    let p = this.pos;
+    while (p + 1 < this.bytes.length && !(this.bytes[p] === 0xff && this.bytes[p + 1] !== 0 && this.bytes[p + 1] !== 0xff)) p++;
+    return p;
+  }
+}
+
+function buildHuffman(bits: Uint8Array, values: Uint8Array): Huffman {
+  const maxcode = new Int32Array(18).fill(-1), mincode = new Int32Array(17), valptr = new Int32Array(17);
+  const lookup = new Uint16Array(256);
+  let code = 0, k = 0;
+  for (let l = 1; l <= 16; l++) {
+    const n = bits[l - 1]!;
+    if (n) {
+      valptr[l] = k;
+      mincode[l] = code;
+      for (let i = 0; i < n && l <= 8; i++) {
+        const first = (code + i) << (8 - l);
+        if (first >= 256) break; // an over-subscribed table: left to the bit-by-bit path
+        lookup.fill((l << 8) | values[k + i]!, first, Math.min(256, first + (1 << (8 - l))));
+      }
+      code += n;
+      k += n;
+      maxcode[l] = code - 1;
+    }
+    code <<= 1;
+  }
+  return { maxcode, mincode, valptr, values, lookup };
+}
+
+/** Parses the file and decodes every scan into DCT coefficients. */
+export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Frame {
+  const quant: (Int32Array | undefined)[] = [];
+  const dcTables: (Huffman | undefined)[] = [];
+  const acTables: (Huffman | undefined)[] = [];
+  let frame: { width: number; height: number; progressive: boolean; components: Component[]; hmax: number; vmax: number;
+    mcusPerLine: number; mcusPerColumn: number } | undefined;
+  let restartInterval = 0;
+  let adobeTransform: number | undefined;
+  let jfif = false;
+  let eobrun = 0;
+  let p = 2;
+  for (;;) {
+    if (p + 1 >= bytes.length) fail('file is truncated (no end-of-image marker)');
+    if (bytes[p] !== 0xff) fail(`expected a marker at byte ${p}`);
+    while (bytes[p + 1] === 0xff) p++;
+    const m = bytes[p + 1]!;
+    p += 2;
+    if (m === 0xd9) break; // EOI
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) continue;
+    if (p + 2 > bytes.length) fail('file is truncated');
+    const len = (bytes[p]! << 8) | bytes[p + 1]!;
+    if (len < 2 || p + len > bytes.length) fail('file is truncated');
+    const seg = bytes.subarray(p + 2, p + len);
+    p += len;
+    if (m === 0xdb) { // DQT
+      let q = 0;
+      while (q < seg.length) {
+        const pq = seg[q]! >> 4, tq = seg[q]! & 15;
+        if (pq > 1 || tq > 3 || q + 1 + 64 * (pq + 1) > seg.length) fail('bad quantisation table');
+        const t = new Int32Array(64);
+        for (let k = 0; k < 64; k++) t[ZIGZAG[k]!] = pq ? (seg[q + 1 + 2 * k]! << 8) | seg[q + 2 + 2 * k]! : seg[q + 1 + k]!;
+        quant[tq] = t;
+        q += 1 + 64 * (pq + 1);
+      }
+    } else if (m === 0xc4) { // DHT
+      let q = 0;
+      while (q < seg.length) {
+        const tc = seg[q]! >> 4, th = seg[q]! & 15;
+        if (tc > 1 || th > 3 || q + 17 > seg.length) fail('bad Huffman table');
+        const bits = seg.subarray(q + 1, q + 17);
+        const n = bits.reduce((a, b) => a + b, 0);
+        if (n > 256 || q + 17 + n > seg.length) fail('bad Huffman table');
+        (tc === 0 ? dcTables : acTables)[th] = buildHuffman(bits, seg.slice(q + 17, q + 17 + n));
+        q += 17 + n;
+      }
+    } else if (m === 0xdd) { // DRI
+      if (seg.length < 2) fail('bad restart interval');
+      restartInterval = (seg[0]! << 8) | seg[1]!;
+    } else if (m === 0xee) { // APP14 Adobe
+      if (seg.length >= 12 && String.fromCharCode(...seg.subarray(0, 5)) === 'Adobe') adobeTransform = seg[11];
+    } else if (m === 0xe0) { // APP0 JFIF (libjpeg requires the 14-byte body)
+      if (seg.length >= 14 && String.fromCharCode(...seg.subarray(0, 5)) === 'JFIF\0') jfif = true;
+    } else if (m === 0xc0 || m === 0xc1 || m === 0xc2) {
+      if (frame) fail('more than one frame');
+      if (seg.length < 6 || seg[0] !== 8) fail(seg[0] === 12 ? '12-bit samples are not supported' : 'bad frame header');
+      const height = (seg[1]! << 8) | seg[2]!, width = (seg[3]! << 8) | seg[4]!, n = seg[5]!;
+      if (!width || !height || seg.length < 6 + 3 * n) fail('bad frame header');
+      const comps: Component[] = [];
+      for (let i = 0; i < n; i++) {
+        const h = seg[7 + 3 * i]! >> 4, v = seg[7 + 3 * i]! & 15, tq = seg[8 + 3 * i]!;
+        if (h < 1 || h > 4 || v < 1 || v > 4 || tq > 3) fail('bad component sampling factors');
+        comps.push({ id: seg[6 + 3 * i]!, h, v, tq, blocksPerLine: 0, blocksPerColumn: 0, scanBlocksPerLine: 0, scanBlocksPerColumn: 0,
+          coefs: new Int16Array(0), dcPred: 0 });
+      }
+      const hmax = Math.max(...comps.map((c) => c.h)), vmax = Math.max(...comps.map((c) => c.v));
+      const mcusPerLine = Math.ceil(width / (8 * hmax)), mcusPerColumn = Math.ceil(height / (8 * vmax));
+      for (const c of comps) {
+        c.blocksPerLine = mcusPerLine * c.h;
+        c.blocksPerColumn = mcusPerColumn * c.v;
+        c.scanBlocksPerLine = Math.ceil(Math.ceil((width * c.h) / hmax) / 8);
+        c.scanBlocksPerColumn = Math.ceil(Math.ceil((height * c.v) / vmax) / 8);
+        c.coefs = new Int16Array(c.blocksPerLine * c.blocksPerColumn * 64);
+      }
+      frame = { width, height, progressive: m === 0xc2, components: comps, hmax, vmax, mcusPerLine, mcusPerColumn };
+    } else if ((m >= 0xc3 && m <= 0xcf) && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      fail('lossless, hierarchical and arithmetic-coded JPEG files are not supported');
+    } else if (m === 0xda) { // SOS
+      if (!frame) fail('scan before the frame header');
+      const ns = seg[0]!;
+      if (!ns || ns > 4 || seg.length < 4 + 2 * ns) fail('bad scan header');
+      const comps: { c: Component; dc?: Huffman; ac?: Huffman }[] = [];
+      for (let i = 0; i < ns; i++) {
+        const c = frame!.components.find((x) => x.id === seg[1 + 2 * i]);
+        if (!c) fail('scan names an unknown component');
+        const td = seg[2 + 2 * i]! >> 4, ta = seg[2 + 2 * i]! & 15;
+        if (!c!.quant) {
+          const q = quant[c!.tq];
+          if (!q) fail(`quantisation table ${c!.tq} is not defined`);
+          c!.quant = q!.slice();
+        }
+        comps.push({ c: c!, dc: dcTables[td], ac: acTables[ta] });
+      }
+      const ss = seg[1 + 2 * ns]!, se = seg[2 + 2 * ns]!, ah = seg[3 + 2 * ns]! >> 4, al = seg[3 + 2 * ns]! & 15;
+      const progressive = frame!.progressive;
+      if (!progressive && (ss !== 0 || se !== 63 || ah !== 0 || al !== 0)) fail('bad sequential scan parameters');
+      if (progressive && (se > 63 || ss > se || (ss === 0 && se !== 0) || (ss > 0 && ns !== 1) || al > 13)) fail('bad progressive scan parameters');
+      for (const { c, dc, ac } of comps) {
+        const needDc = !progressive || (ss === 0 && ah === 0), needAc = !progressive ? true : ss > 0;
+        if ((needDc && !dc) || (needAc && !ac)) fail(`scan uses an undefined Huffman table (component ${c.id})`);
+        c.dcPred = 0;
+      }
+      eobrun = 0;
+      const r = new Reader(bytes, p, fail);
+      const decodeBlock = (c: Component, dc: Huffman | undefined, ac: Huffman | undefined, off: number): void => {
+        const b = c.coefs;
+        if (!progressive) {
+          c.dcPred += r.receiveExtend(r.decode(dc!));
+          b[off] = c.dcPred;
+          for (let k = 1; k < 64; k++) {
+            const rs = r.decode(ac!), run = rs >> 4, s = rs & 15;
+            if (s) {
+              k += run;
+              if (k > 63) fail('corrupt AC coefficients');
+              b[off + ZIGZAG[k]!] = r.receiveExtend(s);
+            } else if (run === 15) {
+              k += 15;
+            } else {
+              break;
+            }
+          }
+        } else if (ss === 0) {
+          if (ah === 0) {
+            c.dcPred += r.receiveExtend(r.decode(dc!));
+            b[off] = c.dcPred * (1 << al);
+          } else if (r.bit()) {
+            b[off]! |= 1 << al;
+          }
+        } else if (ah === 0) {
+          if (eobrun > 0) { eobrun--; return; }
+          for (let k = ss; k <= se; k++) {
+            const rs = r.decode(ac!), run = rs >> 4, s = rs & 15;
+            if (s) {
+              k += run;
+              if (k > 63) fail('corrupt AC coefficients');
+              b[off + ZIGZAG[k]!] = r.receiveExtend(s) * (1 << al);
+            } else if (run < 15) {
+              eobrun = (1 << run) - 1;
+              if (run) eobrun += r.bits(run);
+              break;
+            } else {
+              k += 15;
+            }
+          }
+        } else {
+          const p1 = 1 << al, m1 = -1 << al;
+          let k = ss;
+          const refine = (idx: number) => {
+            if (r.bit() && (b[idx]! & p1) === 0) b[idx] = b[idx]! + (b[idx]! >= 0 ? p1 : m1);
+          };
+          if (eobrun === 0) {
+            for (; k <= se; k++) {
+              const rs = r.decode(ac!);
+              let run = rs >> 4, s = rs & 15;
+              if (s) {
+                if (s !== 1) fail('corrupt refinement scan');
+                s = r.bit() ? p1 : m1;
+              } else if (run !== 15) {
+                eobrun = 1 << run;
+                if (run) eobrun += r.bits(run);
+                break;
+              }
+              do {
+                const idx = off + ZIGZAG[k]!;
+                if (b[idx] !== 0) refine(idx);
+                else if (--run < 0) break;
+                k++;
+              } while (k <= se);
+              if (s) {
+                if (k > 63) fail('corrupt refinement scan');
+                b[off + ZIGZAG[k]!] = s;
+              }
+            }
+          }
+          if (eobrun > 0) {
+            for (; k <= se; k++) {
+              const idx = off + ZIGZAG[k]!;
+              if (b[idx] !== 0) refine(idx);
+            }
+            eobrun--;
+          }
+        }
+      };
+      const f = frame!;
+      let mcu = 0, rstIndex = 0;
+      const total = ns === 1 ? comps[0]!.c.scanBlocksPerLine * comps[0]!.c.scanBlocksPerColumn : f.mcusPerLine * f.mcusPerColumn;
+      for (let n = 0; n < total; n++) {
+        if (restartInterval && mcu === restartInterval) {
+          r.restart(rstIndex);
+          rstIndex = (rstIndex + 1) & 7;
+          mcu = 0;
+          eobrun = 0;
+          for (const { c } of comps) c.dcPred = 0;
+        }
+        if (ns === 1) {
+          const { c, dc, ac } = comps[0]!;
+          const row = Math.floor(n / c.scanBlocksPerLine), col = n % c.scanBlocksPerLine;
+          decodeBlock(c, dc, ac, (row * c.blocksPerLine + col) * 64);
+        } else {
+          const mr = Math.floor(n / f.mcusPerLine), mc = n % f.mcusPerLine;
+          for (const { c, dc, ac } of comps) {
+            for (let v = 0; v < c.v; v++) {
+              for (let h = 0; h < c.h; h++) {
+                decodeBlock(c, dc, ac, ((mr * c.v + v) * c.blocksPerLine + mc * c.h + h) * 64);
+              }
+            }
+          }
+        }
+        mcu++;
+      }
+      p = r.endScan();
+    }
+    // other APPn, COM, DNL...: skipped
+  }
+  if (!frame) return fail('no frame header');
+  return { width: frame.width, height: frame.height, components: frame.components, hmax: frame.hmax, vmax: frame.vmax, adobeTransform, jfif };
+}
