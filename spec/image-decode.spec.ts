@@ -315,6 +315,15 @@ describe('image decode', function () {
     it('GIFs with corrupted bytes give an ImageError or an image, never another error or a hang', async () => {
       await expectCorruptionSafe(['palette16_interlaced.gif', 'transparent.gif', 'animated.gif'].map((f) => fs.readFileSync(path.join(IMAGES_EXTRA, f))), 200, 17);
     });
+    it('a tiny CMYK JPEG claiming 9000x9000 is refused without allocating its coefficients', async () => {
+      const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'cmyk_444.jpg')));
+      let sof = 2;
+      while (b[sof + 1] !== 0xc0) sof += 2 + ((b[sof + 2]! << 8) | b[sof + 3]!);
+      b.set([0x23, 0x28, 0x23, 0x28], sof + 5); // 9000 x 9000
+      const before = process.memoryUsage().arrayBuffers;
+      await expectImageError(decodeImage(b, { name: 'big.jpg' }), /big\.jpg: JPEG: file is truncated \(\d+ bytes cannot hold \d+ blocks of 9000x9000\)/);
+      expect(process.memoryUsage().arrayBuffers - before).to.be.below(64 << 20);
+    });
     it('arithmetic-coded JPEG is refused clearly (Pillow reads it; documented)', async () => {
       const b = new Uint8Array(fs.readFileSync(path.join(IMAGES_EXTRA, 'arithmetic.jpg.refused')));
       await expectImageError(decodeImage(b, { name: 'a.jpg' }), /a\.jpg: arithmetic-coded JPEG is not supported/);

@@ -226,8 +226,12 @@ export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Fram
         c.blocksPerColumn = mcusPerColumn * c.v;
         c.scanBlocksPerLine = Math.ceil(Math.ceil((width * c.h) / hmax) / 8);
         c.scanBlocksPerColumn = Math.ceil(Math.ceil((height * c.v) / vmax) / 8);
-        c.coefs = new Int16Array(c.blocksPerLine * c.blocksPerColumn * 64);
       }
+      // Every block's DC coefficient takes at least one bit, so a file with fewer bits than blocks is cut
+      // short: refuse it before allocating 128 bytes per block (a 100-byte file may claim 9000x9000 CMYK).
+      const blocks = comps.reduce((n, c) => n + c.scanBlocksPerLine * c.scanBlocksPerColumn, 0);
+      if (bytes.length * 8 < blocks) fail(`file is truncated (${bytes.length} bytes cannot hold ${blocks} blocks of ${width}x${height})`);
+      for (const c of comps) c.coefs = new Int16Array(c.blocksPerLine * c.blocksPerColumn * 64);
       frame = { width, height, progressive: m === 0xc2, components: comps, hmax, vmax, mcusPerLine, mcusPerColumn };
     } else if ((m >= 0xc3 && m <= 0xcf) && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
       fail('lossless, hierarchical and arithmetic-coded JPEG files are not supported');
