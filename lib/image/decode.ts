@@ -28,17 +28,43 @@ export interface DecodeOptions {
   readonly exifTranspose?: boolean;
 }
 
-/** The formats {@link sniffFormat} recognises. */
-export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif' | 'bmp';
+/** A file whose header has been read: its size and EXIF, and the decoding still to do. */
+interface Opened {
+  readonly width: number;
+  readonly height: number;
+  readonly exif?: Uint8Array;
+  readonly decode: () => RgbImage | Promise<RgbImage>;
+}
 
-/** Identifies the format from magic bytes; `undefined` when it is not PNG, JPEG, WebP, GIF or BMP. */
+type Header = { readonly width: number; readonly height: number; readonly exif?: Uint8Array };
+
+/** One format: its signature test, and opening = reading its header (cheap), decoding deferred. */
+function codecOf<H extends Header>(sniff: (b: Uint8Array) => boolean, header: (b: Uint8Array, name?: string) => H,
+  decode: (b: Uint8Array, h: H, name?: string) => RgbImage | Promise<RgbImage>) {
+  return {
+    sniff,
+    open: (b: Uint8Array, name?: string): Opened => {
+      const h = header(b, name);
+      return { width: h.width, height: h.height, ...(h.exif ? { exif: h.exif } : {}), decode: () => decode(b, h, name) };
+    },
+  };
+}
+
+/** The formats decoded, in the order their signatures are tested. */
+const CODECS = {
+  png: codecOf((b) => b.length >= 8 && PNG_SIGNATURE.every((v, i) => b[i] === v), readPngHeader, decodePng),
+  jpeg: codecOf((b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff, readJpegHeader, decodeJpeg),
+  webp: codecOf(isWebp, readWebpHeader, decodeWebp),
+  gif: codecOf(isGif, readGifHeader, decodeGif),
+  bmp: codecOf(isBmp, readBmpHeader, decodeBmp),
+};
+
+/** The formats {@link sniffFormat} recognises. */
+export type ImageFormat = keyof typeof CODECS;
+
+/** Identifies the format from magic bytes; `undefined` when it is none of {@link ImageFormat}. */
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
-  if (bytes.length >= 8 && PNG_SIGNATURE.every((v, i) => bytes[i] === v)) return 'png';
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  if (isWebp(bytes)) return 'webp';
-  if (isGif(bytes)) return 'gif';
-  if (isBmp(bytes)) return 'bmp';
-  return undefined;
+  return (Object.keys(CODECS) as ImageFormat[]).find((f) => CODECS[f].sniff(bytes));
 }
 
 /** Throws ImageError when width × height exceeds `maxPixels`. */
@@ -57,34 +83,11 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   const { name, maxPixels = DEFAULT_MAX_PIXELS, exifTranspose = true } = options;
   if (bytes.length === 0) throw new ImageError(named(name, 'file is empty.'));
   const format = sniffFormat(bytes);
-  let img: RgbImage;
-  let exif: Uint8Array | undefined;
-  if (format === 'png') {
-    const header = readPngHeader(bytes, name);
-    checkPixelLimit(header.width, header.height, maxPixels, name);
-    img = await decodePng(bytes, header, name);
-    exif = header.exif;
-  } else if (format === 'jpeg') {
-    const header = readJpegHeader(bytes, name);
-    checkPixelLimit(header.width, header.height, maxPixels, name);
-    img = await decodeJpeg(bytes, header, name);
-    exif = header.exif;
-  } else if (format === 'webp') {
-    const header = readWebpHeader(bytes, name);
-    checkPixelLimit(header.width, header.height, maxPixels, name);
-    img = await decodeWebp(bytes, header, name);
-    exif = header.exif;
-  } else if (format === 'gif') {
-    const header = readGifHeader(bytes, name);
-    checkPixelLimit(header.width, header.height, maxPixels, name);
-    img = decodeGif(bytes, header, name);
-  } else if (format === 'bmp') {
-    const header = readBmpHeader(bytes, name);
-    checkPixelLimit(header.width, header.height, maxPixels, name);
-    img = decodeBmp(bytes, header, name);
-  } else {
-    throw new ImageError(named(name, `not a PNG, JPEG, WebP, GIF or BMP image (starts with ${hexPrefix(bytes)}).`));
-  }
+  if (!format) throw new ImageError(named(name, `not a PNG, JPEG, WebP, GIF or BMP image (starts with ${hexPrefix(bytes)}).`));
+  const opened = CODECS[format].open(bytes, name);
+  checkPixelLimit(opened.width, opened.height, maxPixels, name); // before any pixel memory
+  const img = await opened.decode();
+  const exif = opened.exif;
   return exifTranspose && exif ? applyOrientation(img, exifOrientation(exif)) : img;
 }
 

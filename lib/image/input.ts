@@ -6,7 +6,7 @@
  */
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { decodeImage, type DecodeOptions } from './decode.js';
-import { ImageError, named, type RgbImage } from './errors.js';
+import { ImageError, named, rgbFromRgba, type RgbImage } from './errors.js';
 
 /** Raw 8-bit pixels, row-major HWC, 3 (RGB) or 4 (RGBA) channels; `ImageData` fits this shape. */
 export interface RawPixels {
@@ -36,13 +36,7 @@ export function fromRawPixels(px: RawPixels, name?: string): RgbImage {
     throw new ImageError(named(name, `raw pixels: expected ${n}x3 or ${n}x4 bytes for ${width}x${height}, got ${data.length}.`));
   }
   if (channels === 3) return { width, height, data: Uint8Array.from(data) };
-  const rgb = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    rgb[i * 3] = data[i * 4];
-    rgb[i * 3 + 1] = data[i * 4 + 1];
-    rgb[i * 3 + 2] = data[i * 4 + 2];
-  }
-  return { width, height, data: rgb };
+  return rgbFromRgba(data, width, height);
 }
 
 /** Reads a `[H, W, 3]` int32 tensor (values must be integers 0…255). Does not dispose it. */

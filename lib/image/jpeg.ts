@@ -16,6 +16,7 @@
 import decodeWasm, { init as initWasm } from '@jsquash/jpeg/decode.js';
 import { ImageError, named, type RgbImage } from './errors.js';
 import { jpegNeedsPort, portJpegToRgb } from './jpeg-port.js';
+import { rgbOfDecoded, WasmDecoder } from './wasm-decoder.js';
 
 /** What the marker scan learns before decoding. */
 export interface JpegHeader {
@@ -67,36 +68,20 @@ export function readJpegHeader(bytes: Uint8Array, name?: string): JpegHeader {
   return exif ? { ...frame, exif } : frame;
 }
 
-let ready: Promise<void> | undefined;
-/** The compiled decoder, kept so a fresh instance can replace one that a corrupt file has damaged. */
-let compiled: WebAssembly.Module | undefined;
-let queue: Promise<unknown> = Promise.resolve();
-const messages: string[] = [];
-const moduleOptions = {
-  print: (s: string) => { messages.push(s); },
-  printErr: (s: string) => { messages.push(s); },
-};
-
-// @jsquash's .d.ts only declares init(options); its JS takes init(module?, options?).
-const init = initWasm as unknown as (module?: WebAssembly.Module | object, options?: object) => Promise<void>;
+const wasm = new WasmDecoder(initWasm, decodeWasm);
 
 /**
  * Initialises the JPEG decoder from a compiled WebAssembly module or the raw .wasm bytes.
  * Optional in browsers (the default fetches the .wasm next to @jsquash's script); Node code should
  * call `initJpegDecoderForNode()` from lib/node/codec-wasm.ts. Calling it again is harmless.
  */
-export function initJpegDecoder(wasm: WebAssembly.Module | BufferSource): Promise<void> {
-  ready = (async () => {
-    const mod = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
-    compiled = mod;
-    await init(mod, moduleOptions);
-  })();
-  return ready;
+export function initJpegDecoder(module: WebAssembly.Module | BufferSource): Promise<void> {
+  return wasm.init(module);
 }
 
 /** Whether {@link initJpegDecoder} has been called. */
 export function jpegDecoderInitialised(): boolean {
-  return ready !== undefined;
+  return wasm.initialised;
 }
 
 /**
@@ -114,46 +99,12 @@ export async function decodeJpeg(bytes: Uint8Array, header: JpegHeader, name?: s
   if (header.components !== 1 && header.components !== 3) {
     throw new ImageError(named(name, `JPEG with ${header.components} colour components is not supported.`));
   }
-  if (!ready) ready = init(moduleOptions);
-  await ready;
-  // One decode at a time, so the decoder's messages belong to this call.
-  const run = queue.then(() => decodeOnce(bytes, name));
-  queue = run.catch(() => undefined);
-  const rgba = await run;
-  if (rgba.width !== header.width || rgba.height !== header.height) {
-    throw new ImageError(named(name, `JPEG decoder returned ${rgba.width}x${rgba.height}, header says ${header.width}x${header.height}.`));
-  }
-  const n = rgba.width * rgba.height;
-  const rgb = new Uint8Array(n * 3);
-  const src = rgba.data;
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    rgb[i * 3] = src[j];
-    rgb[i * 3 + 1] = src[j + 1];
-    rgb[i * 3 + 2] = src[j + 2];
-  }
-  return { width: rgba.width, height: rgba.height, data: rgb };
-}
-
-async function decodeOnce(bytes: Uint8Array, name?: string): Promise<{ width: number; height: number; data: Uint8ClampedArray }> {
-  messages.length = 0;
-  const copy = bytes.slice().buffer; // the decoder takes an ArrayBuffer; never hand over the caller's
-  let result: { width: number; height: number; data: Uint8ClampedArray } | undefined;
-  let thrown: unknown;
-  try {
-    result = await decodeWasm(copy);
-  } catch (e) {
-    thrown = e;
-  }
-  const warnings = messages.splice(0).map((s) => s.trim()).filter((s) => s.length > 0);
-  if (thrown !== undefined || !result) {
-    // A fatal libjpeg error leaves the WebAssembly instance without unwinding its stack: a few hundred
-    // corrupt files later every decode, of valid files too, traps ("memory access out of bounds").
-    // Start a fresh instance for the next decode (decode() uses whichever instance init set last).
-    ready = init(compiled, moduleOptions);
-    const why = warnings.at(-1) ?? (thrown instanceof Error ? thrown.message : 'decoding failed');
+  const { rgba, thrown, messages } = await wasm.decode(bytes);
+  if (!rgba) {
+    const why = messages.at(-1) ?? (thrown instanceof Error ? thrown.message : 'decoding failed');
     throw new ImageError(named(name, `corrupt JPEG data (${why}).`));
   }
-  const premature = warnings.find((w) => /premature end/i.test(w));
+  const premature = messages.find((w) => /premature end/i.test(w));
   if (premature) throw new ImageError(named(name, `JPEG file is truncated (${premature}).`));
-  return result;
+  return rgbOfDecoded(rgba, header, 'JPEG', name);
 }

@@ -15,6 +15,7 @@
  */
 import decodeWasm, { init as initWasm } from '@jsquash/webp/decode.js';
 import { ImageError, named, type RgbImage } from './errors.js';
+import { rgbOfDecoded, WasmDecoder } from './wasm-decoder.js';
 
 /** What the chunk scan learns before decoding. */
 export interface WebpHeader {
@@ -81,21 +82,11 @@ export function readWebpHeader(bytes: Uint8Array, name?: string): WebpHeader {
   return exif ? { ...dims, exif } : dims;
 }
 
-let ready: Promise<void> | undefined;
-let compiled: WebAssembly.Module | undefined;
-let queue: Promise<unknown> = Promise.resolve();
-// @jsquash's .d.ts only declares init(options); its JS takes init(module?, options?).
-const init = initWasm as unknown as (module?: WebAssembly.Module | object, options?: object) => Promise<void>;
-const moduleOptions = { print: () => undefined, printErr: () => undefined };
+const wasm = new WasmDecoder(initWasm, decodeWasm);
 
 /** Initialises the WebP decoder from a compiled module or the raw .wasm bytes. Calling it again is harmless. */
-export function initWebpDecoder(wasm: WebAssembly.Module | BufferSource): Promise<void> {
-  ready = (async () => {
-    const mod = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
-    compiled = mod;
-    await init(mod, moduleOptions);
-  })();
-  return ready;
+export function initWebpDecoder(module: WebAssembly.Module | BufferSource): Promise<void> {
+  return wasm.init(module);
 }
 
 /** A still WebP file made of an animation frame's chunks (with a VP8X header when they carry alpha). */
@@ -121,7 +112,7 @@ function stillFromFrame(chunks: Uint8Array, width: number, height: number): Uint
 
 /** Whether {@link initWebpDecoder} has been called. */
 export function webpDecoderInitialised(): boolean {
-  return ready !== undefined;
+  return wasm.initialised;
 }
 
 /**
@@ -136,26 +127,7 @@ export async function decodeWebp(bytes: Uint8Array, header: WebpHeader, name?: s
     for (let y = 0; y < f.height; y++) rgb.set(frame.data.subarray(y * f.width * 3, (y + 1) * f.width * 3), ((f.y + y) * header.width + f.x) * 3);
     return { width: header.width, height: header.height, data: rgb };
   }
-  if (!ready) ready = init(moduleOptions);
-  await ready;
-  const run = queue.then(async () => {
-    try {
-      return await decodeWasm(bytes.slice().buffer); // never hand over the caller's buffer
-    } catch {
-      if (compiled) ready = init(compiled, moduleOptions); // a fresh instance after a failed decode
-      throw new ImageError(named(name, 'corrupt or truncated WebP data.'));
-    }
-  });
-  queue = run.catch(() => undefined);
-  const rgba = await run;
-  if (rgba.width !== header.width || rgba.height !== header.height) {
-    throw new ImageError(named(name, `WebP decoder returned ${rgba.width}x${rgba.height}, header says ${header.width}x${header.height}.`));
-  }
-  const n = rgba.width * rgba.height, rgb = new Uint8Array(n * 3), src = rgba.data;
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    rgb[i * 3] = src[j]!;
-    rgb[i * 3 + 1] = src[j + 1]!;
-    rgb[i * 3 + 2] = src[j + 2]!;
-  }
-  return { width: rgba.width, height: rgba.height, data: rgb };
+  const { rgba } = await wasm.decode(bytes);
+  if (!rgba) throw new ImageError(named(name, 'corrupt or truncated WebP data.'));
+  return rgbOfDecoded(rgba, header, 'WebP', name);
 }
