@@ -24,7 +24,8 @@ export { decodeImage, ImageError, DEFAULT_MAX_PIXELS, type RgbImage, type Decode
 export { toRgbImage, type ImageInput, type RawPixels } from './image/input.js';
 export { parseProcessorConfig, defaultProcessorConfig, preprocess, ProcessorError, type ProcessorConfig, type ProcessedImage } from './image/processor.js';
 export { resize, Resample } from './image/resample.js';
-export { readImageFile } from './node/image-file.js';
+export { readImageFile, readImageString } from './node/image-file.js';
+export { fetchImageBytes, type FetchImageOptions } from './image/source.js';
 export { resolveModel, downloadModel, HubError, type HubOptions } from './node/hub.js';
 export { version } from './version.js';
 export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './node/convert.js';

@@ -177,6 +177,24 @@ describe('browser (headless Chromium + playwright-core)', function () {
     for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
   });
 
+  it('URL strings (relative to the page, data:) decode like the Blob; a 404 is an ImageError naming the URL', async () => {
+    const r = await page.evaluate(async () => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const blob = await (await fetch('/images/chelsea.png')).blob();
+      let bin = '';
+      for (const b of new Uint8Array(await blob.arrayBuffer())) bin += String.fromCharCode(b);
+      const dataUrl = `data:image/png;base64,${btoa(bin)}`;
+      const [fromPath, fromData, fromBlob] = await Promise.all(['/images/chelsea.png', dataUrl, blob].map((x) => beit.readBrowserImage(x)));
+      const same = (a: { data: Uint8Array }, b: { data: Uint8Array }) => a.data.length === b.data.length && a.data.every((v, i) => v === b.data[i]);
+      let err = '';
+      try { await beit.readBrowserImage('/images/missing.png'); } catch (e) { err = `${(e as Error).name}: ${(e as Error).message}`; }
+      return { path: same(fromPath, fromBlob), data: same(fromData, fromBlob), size: fromBlob.data.length, err };
+    });
+    expect(r).to.deep.include({ path: true, data: true });
+    expect(r.size).to.be.greaterThan(1000);
+    expect(r.err).to.match(/^ImageError: \/images\/missing\.png: HTTP 404/);
+  });
+
   it('<img> elements decode their bytes (same logits as the Blob); ImageData is accepted as raw pixels', async () => {
     const r = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);

@@ -9,6 +9,7 @@
 import { sniffFormat, type DecodeOptions } from '../image/decode.js';
 import { ImageError, named, type RgbImage } from '../image/errors.js';
 import { toRgbImage, type ImageInput } from '../image/input.js';
+import { describeBody, fetchImageBytes, imageSourceName, type FetchImageOptions } from '../image/source.js';
 import { initJpegDecoder, jpegDecoderInitialised } from '../image/jpeg.js';
 import { initWebpDecoder, webpDecoderInitialised } from '../image/webp.js';
 
@@ -19,9 +20,11 @@ import { initWebpDecoder, webpDecoderInitialised } from '../image/webp.js';
  *   bytes are decoded like a Blob (exact); never its rendered pixels;
  * - `ImageBitmap`, `ImageData`: pixels the browser already decoded, taken as they are (not
  *   bit-identical to Pillow for JPEGs; alpha is dropped, not composited);
+ * - a string: a URL (absolute, relative to the page, `data:` or `blob:`) whose bytes are fetched and
+ *   decoded like a Blob (exact), as `transformers`' `load_image` takes http(s) URLs and base64 data URLs;
  * - any {@link ImageInput}: encoded bytes, raw RGB/RGBA pixels, a `[H, W, 3]` tensor.
  */
-export type BrowserImageInput = Blob | HTMLImageElement | ImageBitmap | ImageData | ImageInput;
+export type BrowserImageInput = string | Blob | HTMLImageElement | ImageBitmap | ImageData | ImageInput;
 
 /** Fetches a decoder's .wasm (from `url`, else next to the bundle) and initialises it once. */
 function wasmLoader(label: string, file: string, setter: string, initialised: () => boolean,
@@ -85,7 +88,17 @@ function bitmapPixels(bitmap: ImageBitmap, name?: string): ImageData {
 }
 
 /** Decodes any {@link BrowserImageInput} to RGB (see the type for which inputs are exact). */
-export async function readBrowserImage(input: BrowserImageInput, options: DecodeOptions = {}): Promise<RgbImage> {
+export async function readBrowserImage(input: BrowserImageInput, options: DecodeOptions = {},
+  fetchOptions: FetchImageOptions = {}): Promise<RgbImage> {
+  if (typeof input === 'string') {
+    const name = options.name ?? imageSourceName(input);
+    const { bytes, contentType } = await fetchImageBytes(input, fetchOptions);
+    try {
+      return await readBrowserImage(bytes, { ...options, name });
+    } catch (e) {
+      throw describeBody(e, contentType);
+    }
+  }
   if (isImg(input)) {
     const src = input.currentSrc || input.src;
     if (!src) throw new ImageError(named(options.name, 'the <img> element has no src.'));

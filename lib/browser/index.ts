@@ -30,6 +30,7 @@ export { toleranceFor } from '../checkpoint/parity.js';
 export { BackendError, type BackendName } from '../backend/select.js';
 export { SafetensorsError, type HostTensor } from '../io/safetensors.js';
 export { decodeImage, ImageError, type RgbImage, type DecodeOptions } from '../image/decode.js';
+export { fetchImageBytes, type FetchImageOptions } from '../image/source.js';
 export { parseProcessorConfig, preprocess, ProcessorError, type ProcessorConfig, type ProcessedImage } from '../image/processor.js';
 export {
   attentionForPixels, attentionMapsOf, clsToPatchAttention, resolveLayer,

@@ -12,6 +12,7 @@ import { selectBrowserBackend, setWasmPrefix } from './backends.js';
 import { checkpointBase, fetchCheckpoint } from './checkpoint.js';
 import type { FileProgress } from './fetch-files.js';
 import { readBrowserImage, setJpegWasmUrl, setWebpWasmUrl, type BrowserImageInput } from './image.js';
+import type { FetchImageOptions } from '../image/source.js';
 
 /** Options of {@link loadModel} in the browser. */
 export interface BrowserLoadOptions extends BuildOptions {
@@ -33,6 +34,8 @@ export interface BrowserLoadOptions extends BuildOptions {
   readonly webpWasmUrl?: string;
   /** Image decoding options (e.g. `maxPixels`). */
   readonly decode?: Omit<DecodeOptions, 'name'>;
+  /** Fetching images given as URL strings: `fetch`, idle `timeoutMs` (30 s), `maxBytes` (256 MiB). */
+  readonly imageFetch?: FetchImageOptions;
 }
 
 /** A model loaded in a browser. */
@@ -64,6 +67,6 @@ export async function loadModel(urlOrRepoId: string, options: BrowserLoadOptions
   return buildImageModel<BrowserImageInput>({
     configText: ckpt.configText, configFile: `${base}config.json`, tensors: ckpt.tensors,
     checkpointName: ckpt.weightsUrl, processor, backend,
-    reader: (input) => readBrowserImage(input, decode),
+    reader: (input) => readBrowserImage(input, decode, options.imageFetch),
   }, options);
 }

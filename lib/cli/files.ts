@@ -1,18 +1,24 @@
-/** Expands CLI image arguments: files as given, folders to their image files (sorted, recursive). */
+/**
+ * Expands CLI image arguments: folders to their image files (sorted, recursive), anything else as given
+ * (files, http(s) URLs, data URLs, base64: read later, each failure reported on its own). Symbolic links
+ * are followed, as `os.walk`-style dataset scripts and shells do: linked files count, linked folders are
+ * searched once each (a link cycle ends there), and a dangling link with an image extension is listed so
+ * that its error is reported instead of the file silently missing.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from './command.js';
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp)$/i;
 
-/** Files and folders -> image file list. A missing path is kept so that its error is reported per file. */
+/** Files and folders -> image list. A missing path is kept so that its error is reported per image. */
 export function expandImageArgs(args: readonly string[]): string[] {
   const out: string[] = [];
   for (const a of args) {
     let st: fs.Stats | undefined;
     try { st = fs.statSync(a); } catch { /* reported when read */ }
     if (st?.isDirectory()) {
-      const found = walk(a);
+      const found = walk(a, new Set());
       if (!found.length) throw new UserError(`${a}: no .jpg, .jpeg, .png, .webp, .gif or .bmp files in this folder.`);
       out.push(...found);
     } else out.push(a);
@@ -20,11 +26,21 @@ export function expandImageArgs(args: readonly string[]): string[] {
   return out;
 }
 
-function walk(dir: string): string[] {
+function walk(dir: string, seen: Set<string>): string[] {
+  let real: string;
+  try { real = fs.realpathSync(dir); } catch { return []; }
+  if (seen.has(real)) return [];
+  seen.add(real);
   const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
   return entries.flatMap((e) => {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) return walk(p);
+    if (e.isDirectory()) return walk(p, seen);
+    if (e.isSymbolicLink()) {
+      let st: fs.Stats;
+      try { st = fs.statSync(p); } catch { return IMAGE_EXT.test(e.name) ? [p] : []; }
+      if (st.isDirectory()) return walk(p, seen);
+      return st.isFile() && IMAGE_EXT.test(e.name) ? [p] : [];
+    }
     return e.isFile() && IMAGE_EXT.test(e.name) ? [p] : [];
   });
 }

@@ -12,13 +12,17 @@ import { toRgbImage } from '../image/input.js';
 import type { ImageModel } from '../pipeline/image-model.js';
 import { readCheckpointDir } from './checkpoint-dir.js';
 import { resolveModel, type HubOptions } from './hub.js';
-import { readImageFile } from './image-file.js';
+import { readImageString } from './image-file.js';
+import type { FetchImageOptions } from '../image/source.js';
 import { initImageDecodersForNode } from './image-codecs.js';
 import { readProcessorConfigFile } from './processor-file.js';
 import './backends.js';
 import { takeNativeFallbackNotice } from './native-backend.js';
 
-/** What a Node model's `classify` / `embed` accept: a file path or any {@link ImageInput}. */
+/**
+ * What a Node model's `classify` / `embed` accept: any {@link ImageInput}, or a string as `transformers`'
+ * `load_image` takes it: a file path, an http(s) URL, a `data:image/...;base64,` URL or base64 image bytes.
+ */
 export type NodeImageInput = string | ImageInput;
 
 /** Options of {@link loadModel}. */
@@ -29,6 +33,8 @@ export interface LoadOptions extends BuildOptions {
   readonly hub?: HubOptions;
   /** Image decoding options (e.g. `maxPixels`). */
   readonly decode?: Omit<DecodeOptions, 'name'>;
+  /** Downloading images given as http(s) URLs: `fetch`, idle `timeoutMs` (30 s), `maxBytes` (256 MiB). */
+  readonly imageFetch?: FetchImageOptions;
 }
 
 /** A model loaded in Node. */
@@ -55,7 +61,7 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
   const processor = fs.existsSync(procFile) ? readProcessorConfigFile(procFile) : undefined;
   const decode = options.decode ?? {};
   const reader = async (input: NodeImageInput) => {
-    if (typeof input === 'string') return readImageFile(input, decode);
+    if (typeof input === 'string') return readImageString(input, decode, options.imageFetch);
     await initImageDecodersForNode();
     return toRgbImage(input, decode);
   };

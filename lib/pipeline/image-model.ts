@@ -8,6 +8,7 @@ import type { ModelConfig } from '../checkpoint/config.js';
 import type { ModelWeights } from '../checkpoint/weights.js';
 import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
 import { BeitModel } from '../model/model.js';
+import { imageSourceName } from '../image/source.js';
 import {
   checkProcessed, classifyPixels, embedPixels, preprocessAll,
   type ClassifyOptions, type EmbedOptions, type Embedding, type ImageReader,
@@ -33,7 +34,7 @@ export class ImageModel<I> extends BeitModel {
   /** Decodes and preprocesses one image exactly like the HF image processor (u8 image + CHW pixels). */
   async preprocess(image: I): Promise<ProcessedImage> {
     const p = preprocess(await this.reader(image), this.processor);
-    checkProcessed(this, p, typeof image === 'string' ? image : 'image');
+    checkProcessed(this, p, typeof image === 'string' ? imageSourceName(image) : 'image');
     return p;
   }
 

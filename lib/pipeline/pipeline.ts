@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../image/errors.js';
 import { toRgbImage, type ImageInput } from '../image/input.js';
 import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
+import { imageSourceName } from '../image/source.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { disposeOutput, InputError, type BeitModel, type ForwardOutput } from '../model/model.js';
 import { patchMean } from '../model/heads.js';
@@ -137,13 +138,30 @@ export async function embedPixels(model: BeitModel, pixels: Float32Array[], opti
   return results;
 }
 
-/** Decodes and preprocesses every input (errors name the input). */
+/** Images read at once by {@link preprocessAll}: downloads overlap; decoding runs one at a time anyway. */
+export const READ_CONCURRENCY = 8;
+
+/**
+ * Decodes and preprocesses every input, in input order (errors name the input). Up to
+ * {@link READ_CONCURRENCY} inputs are read at once, so a list of URLs downloads in parallel; after
+ * the first error no further input is started.
+ */
 export async function preprocessAll<I>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>, inputs: readonly I[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (let i = 0; i < inputs.length; i++) {
-    const img = await reader(inputs[i]!);
-    out.push(checkProcessed(model, preprocess(img, processor), typeof inputs[i] === 'string' ? inputs[i] as string : `image ${i}`));
-  }
+  const out = new Array<Float32Array>(inputs.length);
+  let next = 0, failed = false;
+  const lane = async () => {
+    while (!failed && next < inputs.length) {
+      const i = next++;
+      try {
+        const img = await reader(inputs[i]!);
+        out[i] = checkProcessed(model, preprocess(img, processor), typeof inputs[i] === 'string' ? imageSourceName(inputs[i] as string) : `image ${i}`);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, inputs.length) }, lane));
   return out;
 }
 

@@ -5,7 +5,8 @@
  */
 import { EXIT_USAGE, UserError, parseFlags, requireFlag, type Command } from '../command.js';
 import { loadModelForCli } from '../backend-note.js';
-import { readImageFile } from '../../node/image-file.js';
+import { readImageString } from '../../node/image-file.js';
+import { imageSourceName } from '../../image/source.js';
 import { writeFileAtomic } from '../../node/safetensors-file.js';
 import { preprocess } from '../../image/processor.js';
 import { attentionForPixels, resolveLayer } from '../../pipeline/attention.js';
@@ -16,6 +17,8 @@ import { encodePngRgba } from '../../node/png-write.js';
 
 const usage = `
 Usage: beit attention <image> --model <dir | repo-id> --out <overlay.png> [options]
+
+<image>: a file, an http(s) URL, a data:image/...;base64 URL or base64 bytes.
 
 Runs the model once on the image and writes a PNG of the image (its original size) with the
 attention of the CLS token to every patch in one layer, averaged over heads, upsampled and drawn
@@ -64,8 +67,8 @@ export const attentionCommand: Command = {
       } catch (e) {
         throw new UserError(`--${(e as Error).message}`, EXIT_USAGE);
       }
-      const image = await readImageFile(file);
-      const pixels = checkProcessed(model, preprocess(image, model.processor), file);
+      const image = await readImageString(file);
+      const pixels = checkProcessed(model, preprocess(image, model.processor), imageSourceName(file));
       const { logits, maps } = await attentionForPixels(model, pixels);
       const rgba = overlayAttention(image, maps[layer]!, { alpha, region: modelRegion(model.processor, image.width, image.height) });
       writeFileAtomic(out, encodePngRgba(rgba.data, rgba.width, rgba.height));

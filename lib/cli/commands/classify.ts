@@ -13,12 +13,15 @@ import { classifyFiles, type FileResult } from '../../node/classify-files.js';
 import { classifyInWorkers } from '../../node/classify-pool.js';
 import { createProgress } from '../progress.js';
 import { expandImageArgs } from '../files.js';
+import { imageSourceName } from '../../image/source.js';
 
 const usage = `
-Usage: beit classify <files or folders...> --model <dir | repo-id> [options]
+Usage: beit classify <images or folders...> --model <dir | repo-id> [options]
 
-Classifies PNG/JPEG/WebP/GIF/BMP images (folders are searched recursively) with a checkpoint's classifier and
-preprocessing (preprocessor_config.json), exactly like the Hugging Face pipeline.
+Classifies PNG/JPEG/WebP/GIF/BMP images with a checkpoint's classifier and preprocessing
+(preprocessor_config.json), exactly like the Hugging Face pipeline. An image is a file, an http(s) URL
+(downloaded, several at a time), a data:image/...;base64 URL or base64 bytes, as transformers' load_image
+takes them; folders are searched recursively (symbolic links followed).
 
 Options:
   --model <dir|id>      checkpoint folder, or a hub repo id downloaded on first use (required)
@@ -80,10 +83,11 @@ export const classifyCommand: Command = {
     if (values.json) {
       process.stdout.write(JSON.stringify(results, null, 2) + '\n');
     } else {
-      const w = Math.max(...results.map((r) => r.file.length));
-      for (const r of results) {
-        if (r.error) process.stderr.write(`${r.file}: error: ${r.error}\n`);
-        else process.stdout.write(`${r.file.padEnd(w)}  ${r.predictions!.map((p) => `${p.label} ${p.score.toFixed(2)}`).join(' | ')}\n`);
+      const names = results.map((r) => imageSourceName(r.file));
+      const w = Math.max(...names.map((n) => n.length));
+      for (const [i, r] of results.entries()) {
+        if (r.error) process.stderr.write(`${r.error.startsWith(names[i]!) || r.error.startsWith(r.file) ? '' : `${names[i]}: `}error: ${r.error}\n`);
+        else process.stdout.write(`${names[i]!.padEnd(w)}  ${r.predictions!.map((p) => `${p.label} ${p.score.toFixed(2)}`).join(' | ')}\n`);
       }
     }
     return results.some((r) => r.error) ? 1 : 0;

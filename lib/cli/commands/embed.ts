@@ -6,13 +6,17 @@ import { embedPixels } from '../../pipeline/pipeline.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
 import { expandImageArgs } from '../files.js';
+import { imageSourceName, imageStringKind } from '../../image/source.js';
 
 const usage = `
-Usage: beit embed <files or folders...> --model <dir | repo-id> --out <embeddings.safetensors> [options]
+Usage: beit embed <images or folders...> --model <dir | repo-id> --out <embeddings.safetensors> [options]
+
+An image is a file, an http(s) URL, a data:image/...;base64 URL or base64 bytes; folders are searched
+recursively (symbolic links followed).
 
 Writes the pooled embedding of every image (the model's pooler output: mean-pooled + LayerNorm for
 Data2Vec-Vision/BEiT with use_mean_pooling, else the CLS token) as "embeddings" F32 [N, hidden], in
-input order; the metadata "files" holds the JSON list of file names.
+input order; the metadata "files" holds the JSON list of file names (URLs without their query).
 
 Options:
   --model <dir|id>      checkpoint folder or hub repo id (required)
@@ -43,16 +47,25 @@ export const embedCommand: Command = {
     const files = expandImageArgs(positionals);
     const model = await loadModelForCli(modelArg, values.backend as string | undefined);
     try {
-      const pixels: Float32Array[] = [];
-      for (const f of files) pixels.push((await model.preprocess(f)).pixelValues);
-      const bar = createProgress({ label: 'embed', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
-      const emb = await embedPixels(model, pixels, { batchSize, onProgress: (d) => bar.update(d) });
-      bar.finish();
       const D = model.embeddingSize;
       const data = new Float32Array(files.length * D);
-      emb.forEach((e, i) => data.set(e.embedding, i * D));
+      const bar = createProgress({ label: 'embed', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
+      try {
+        // Batch by batch, so memory holds one batch of pixels however many images there are; the images
+        // of a batch are read (downloaded) concurrently.
+        for (let start = 0; start < files.length; start += batchSize) {
+          const batch = files.slice(start, start + batchSize);
+          const pixels = await Promise.all(batch.map(async (f) => (await model.preprocess(f)).pixelValues));
+          const emb = await embedPixels(model, pixels, { batchSize });
+          emb.forEach((e, i) => data.set(e.embedding, (start + i) * D));
+          bar.update(start + batch.length);
+        }
+      } finally {
+        bar.finish();
+      }
+      const names = files.map((f) => (imageStringKind(f) === 'path' ? path.basename(f) : imageSourceName(f)));
       writeSafetensorsFile(out, { embeddings: { dtype: 'F32', shape: [files.length, D], data } },
-        { files: JSON.stringify(files.map((f) => path.basename(f))), format: 'pt' });
+        { files: JSON.stringify(names), format: 'pt' });
       if (values.json) process.stdout.write(JSON.stringify({ out, count: files.length, hidden: D, files }) + '\n');
       else process.stderr.write(`wrote ${files.length} embeddings [${files.length}, ${D}] to ${out}\n`);
       return 0;

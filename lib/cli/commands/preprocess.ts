@@ -7,7 +7,8 @@
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
 import { DEFAULT_MAX_PIXELS } from '../../image/decode.js';
 import { preprocess } from '../../image/processor.js';
-import { readImageFile } from '../../node/image-file.js';
+import { readImageString } from '../../node/image-file.js';
+import { imageSourceName } from '../../image/source.js';
 import { readProcessorConfigFile } from '../../node/processor-file.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import type { StWriteTensor } from '../../io/safetensors.js';
@@ -19,7 +20,8 @@ export const preprocessCommand: Command = {
   usage: `
 Usage: beit preprocess <image> --processor <preprocessor_config.json> --out <file.safetensors> [options]
 
-Decodes a PNG, JPEG (CMYK too), WebP, GIF (first frame) or BMP (format sniffed from the bytes; EXIF orientation applied; alpha dropped),
+Decodes a PNG, JPEG (CMYK too), WebP, GIF (first frame) or BMP (format sniffed from the bytes; EXIF orientation applied; alpha dropped)
+(<image>: a file, an http(s) URL, a data:image/...;base64 URL or base64 bytes, as transformers' load_image takes),
 resizes it bit-exactly like Pillow, crops, rescales and normalises it as the processor config
 (BeitImageProcessor, ViTImageProcessor or their *FeatureExtractor forms) says, and writes
 pixel_values (F32 [1, 3, H, W]) to a safetensors file.
@@ -47,20 +49,20 @@ Options:
     const file = positionals[0]!;
 
     const cfg = readProcessorConfigFile(processor);
-    const image = await readImageFile(file, { maxPixels });
+    const image = await readImageString(file, { maxPixels });
     const r = preprocess(image, cfg);
     const tensors: Record<string, StWriteTensor> = {
       pixel_values: { dtype: 'F32', shape: [1, 3, r.height, r.width], data: r.pixelValues },
     };
     if (values.u8 === true) tensors.u8 = { dtype: 'U8', shape: [r.height, r.width, 3], data: r.u8 };
-    writeSafetensorsFile(out, tensors, { source: file, processor: cfg.image_processor_type });
+    writeSafetensorsFile(out, tensors, { source: imageSourceName(file), processor: cfg.image_processor_type });
 
     const summary = {
       image: file, decoded: { height: image.height, width: image.width }, processor: cfg.image_processor_type,
       out, tensors: Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })),
     };
     if (values.json === true) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-    else process.stdout.write(`${file} (${image.width}x${image.height}) -> ${out}: pixel_values [1, 3, ${r.height}, ${r.width}]`
+    else process.stdout.write(`${imageSourceName(file)} (${image.width}x${image.height}) -> ${out}: pixel_values [1, 3, ${r.height}, ${r.width}]`
       + `${values.u8 === true ? `, u8 [${r.height}, ${r.width}, 3]` : ''}\n`);
     return 0;
   },
