@@ -155,7 +155,26 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    expect(await fail(`http://127.0.0.1:${port}/x.png`)).to.equal(`http://127.0.0.1:${port}/x.png: cannot download the image (ECONNREFUSED).`);
+    expect(await fail(`http://127.0.0.1:${port}/x.png`)).to.equal(`http://127.0.0.1:${port}/x.png: cannot download the image (connection refused: ECONNREFUSED).`);
+    // HTTP_PROXY is honoured (as requests does): a proxy that wants credentials is named as the reason.
+    const proxy = http.createServer((_q, s) => { s.writeHead(407, { 'proxy-authenticate': 'Basic' }).end(); });
+    proxy.on('connect', (_q, c: Socket) => { c.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n'); });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const saved = { http: process.env.HTTP_PROXY, no: process.env.NO_PROXY, lower: process.env.http_proxy };
+    try {
+      delete process.env.http_proxy;
+      delete process.env.NO_PROXY;
+      process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      expect(await fail(`${srv.base}/images/chelsea.png`)).to.equal(`${srv.base}/images/chelsea.png: cannot download the image ` +
+        '(the proxy answered HTTP 407: it wants credentials, as http://user:password@host:port in HTTPS_PROXY / HTTP_PROXY).');
+      process.env.NO_PROXY = '127.0.0.1';
+      expect((await readImageString(`${srv.base}/images/chelsea.png`)).width).to.equal(451);
+    } finally {
+      for (const [k, v] of [['HTTP_PROXY', saved.http], ['NO_PROXY', saved.no], ['http_proxy', saved.lower]] as const) {
+        if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      }
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
   });
 
   it('malformed data URLs, base64 that is no image and missing files say what an image string may be', async () => {

@@ -8,6 +8,7 @@
  */
 import { ImageError } from './errors.js';
 import { sniffFormat } from './decode.js';
+import { fetchFailureReason } from '../io/fetch-error.js';
 
 /** Options for reading images from URLs. */
 export interface FetchImageOptions {
@@ -103,7 +104,7 @@ export async function fetchImageBytes(url: string, options: FetchImageOptions = 
       res = await doFetch(url, { signal: ctrl.signal, headers: { accept: 'image/*,*/*;q=0.8' } });
     } catch (e) {
       if (ctrl.signal.aborted) throw timedOut();
-      throw new ImageError(`${name}: cannot download the image (${networkReason(e)}).`);
+      throw new ImageError(`${name}: cannot download the image (${fetchFailureReason(e)}).`);
     }
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
@@ -125,7 +126,7 @@ export async function fetchImageBytes(url: string, options: FetchImageOptions = 
         step = await reader.read();
       } catch (e) {
         if (ctrl.signal.aborted) throw timedOut();
-        throw new ImageError(`${name}: the download broke off after ${total} bytes (${networkReason(e)}).`);
+        throw new ImageError(`${name}: the download broke off after ${total} bytes (${fetchFailureReason(e)}).`);
       }
       if (step.done) break;
       total += step.value.length;
@@ -146,20 +147,6 @@ export async function fetchImageBytes(url: string, options: FetchImageOptions = 
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A fetch failure's reason for messages: the system or undici code, in words where it is cryptic. */
-function networkReason(e: unknown): string {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const code = cause?.code ?? (e as { code?: string }).code;
-  const words: Record<string, string> = {
-    UND_ERR_SOCKET: 'the server closed the connection',
-    UND_ERR_CONNECT_TIMEOUT: 'connecting timed out',
-    ECONNRESET: 'the connection was reset',
-    ENOTFOUND: 'no such host',
-  };
-  if (code && words[code]) return `${words[code]}: ${code}`;
-  return code ?? cause?.message ?? (e as Error).message;
 }
 
 /** Adds the server's content type to a decode error of a downloaded body that is not an image type. */

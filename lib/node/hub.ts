@@ -24,6 +24,8 @@ import { convertCheckpoint, isPlainName } from './convert.js';
 import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { createProgress } from '../cli/progress.js';
 import { readSafetensorsHeader } from './safetensors-file.js';
+import { envFetch } from './proxy.js';
+import { fetchFailureReason } from '../io/fetch-error.js';
 
 /** Thrown for hub problems a user can act on (missing repo, private repo, offline, bad checksum). */
 export class HubError extends Error {
@@ -47,7 +49,7 @@ export interface HubOptions {
   readonly onNotice?: (message: string) => void;
   /** Use only files on disk; default from `HF_HUB_OFFLINE`. */
   readonly offline?: boolean;
-  /** Replaces the global fetch (tests, proxies). */
+  /** Replaces the default fetch (the global one, through `HTTPS_PROXY` / `HTTP_PROXY` when set; see proxy.ts). */
   readonly fetch?: typeof fetch;
   /** Default `HF_ENDPOINT` or https://huggingface.co. */
   readonly endpoint?: string;
@@ -312,7 +314,7 @@ class Downloader {
   }
 
   constructor(readonly repo: string, readonly revision: string, readonly dir: string, readonly opts: HubOptions) {
-    this.fetch = opts.fetch ?? globalThis.fetch;
+    this.fetch = opts.fetch ?? envFetch;
     const envS = Number(process.env.HF_HUB_DOWNLOAD_TIMEOUT);
     this.timeoutMs = opts.timeoutMs ?? (envS > 0 ? envS * 1000 : 10_000);
     this.endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
@@ -492,7 +494,7 @@ class Downloader {
         r = await this.fetch(url, { headers, redirect: 'manual', signal: idle.signal });
       } catch (e) {
         if (idle.signal.aborted) throw idle.signal.reason as Error;
-        throw new Transient(`${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`);
+        throw new Transient(`${(e as Error).message} (${fetchFailureReason(e)})`);
       }
       linkedEtag ??= cleanEtag(r.headers.get('x-linked-etag'));
       const ls = r.headers.get('x-linked-size');

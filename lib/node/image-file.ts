@@ -10,6 +10,7 @@ import {
   type FetchImageOptions,
 } from '../image/source.js';
 import { initImageDecodersForNode } from './image-codecs.js';
+import { envFetch } from './proxy.js';
 
 /** Reads `file` and decodes it to RGB (EXIF orientation applied). Throws ImageError naming the path. */
 export async function readImageFile(file: string, options: Omit<DecodeOptions, 'name'> = {}): Promise<RgbImage> {
@@ -51,7 +52,7 @@ export async function readImageString(source: string, options: Omit<DecodeOption
   await initImageDecodersForNode();
   const name = imageSourceName(source);
   if (kind === 'data-url') return decodeImage(dataUrlBytes(source), { ...options, name });
-  const { bytes, contentType } = await fetchImageBytes(source, fetchOptions);
+  const { bytes, contentType } = await fetchImageBytes(source, { ...fetchOptions, fetch: fetchOptions.fetch ?? envFetch });
   try {
     return await decodeImage(bytes, { ...options, name });
   } catch (e) {
