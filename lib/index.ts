@@ -13,7 +13,7 @@ export { loadModel, type LoadOptions, type NodeModel, type NodeImageInput } from
 export { ImageModel } from './pipeline/image-model.js';
 export { BeitModel, disposeOutput, InputError, type ForwardOptions, type ForwardOutput, type PixelInput, type PooledForwardOutput } from './model/model.js';
 export type { ClassifyOptions, EmbedOptions, Embedding } from './pipeline/pipeline.js';
-export { topK, softmax, type Prediction } from './pipeline/predictions.js';
+export { topK, softmax, sigmoid, scores, defaultScoreFunction, SCORE_FUNCTIONS, type Prediction, type ScoreFunction } from './pipeline/predictions.js';
 export { parseConfig, validateConfig, ConfigError, SUPPORTED_MODEL_TYPES, type ModelConfig } from './checkpoint/config.js';
 export { mapWeights, WeightsError } from './checkpoint/weights.js';
 export { compareOutputs, type ParityRow } from './checkpoint/parity.js';

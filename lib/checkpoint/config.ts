@@ -54,7 +54,16 @@ export interface ModelConfig {
   readonly pooler_act: PoolerAct;
   /** Class index -> label, from `id2label` (empty when the config has none). */
   readonly id2label: Readonly<Record<number, string>>;
+  /**
+   * `problem_type` the classifier was fine-tuned for (null when the config has none): with
+   * `multi_label_classification` the pipeline scores classes with a sigmoid instead of a softmax.
+   */
+  readonly problem_type: ProblemType | null;
 }
+
+/** The values `transformers`' PretrainedConfig accepts for `problem_type`. */
+export const PROBLEM_TYPES = ['regression', 'single_label_classification', 'multi_label_classification'] as const;
+export type ProblemType = (typeof PROBLEM_TYPES)[number];
 
 /** Thrown for a config.json that is not JSON, has an unknown model type or is inconsistent. */
 export class ConfigError extends Error {
@@ -152,6 +161,10 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
   if (typeof pooler_act !== 'string' || !(SUPPORTED_ACTIVATIONS as readonly string[]).includes(pooler_act)) {
     fail(`unsupported pooler_act ${JSON.stringify(pooler_act)}; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}.`);
   }
+  const problem_type = raw.problem_type ?? null;
+  if (problem_type !== null && !(PROBLEM_TYPES as readonly unknown[]).includes(problem_type)) {
+    fail(`problem_type must be one of ${PROBLEM_TYPES.join(', ')} (or null), got ${JSON.stringify(problem_type)}.`);
+  }
   const architectures = Array.isArray(raw.architectures) ? raw.architectures.filter((a): a is string => typeof a === 'string') : [];
 
   return Object.freeze({
@@ -175,6 +188,7 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
     pooler_output_size: isVit && raw.pooler_output_size !== undefined && raw.pooler_output_size !== null ? int('pooler_output_size') : hidden_size,
     pooler_act: pooler_act as PoolerAct,
     id2label: Object.freeze(parseId2Label(raw.id2label, fail)),
+    problem_type: problem_type as ProblemType | null,
   });
 }
 

@@ -4,6 +4,7 @@
  * `tf.tidy`; only the returned tensors escape, and the caller disposes them.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { defaultScoreFunction, type ScoreFunction } from '../pipeline/predictions.js';
 import { patchGrid, type ModelConfig } from '../checkpoint/config.js';
 import type { ModelWeights } from '../checkpoint/weights.js';
 import { embed } from './embeddings.js';
@@ -71,6 +72,14 @@ export class BeitModel {
     const labels: Record<number, string> = {};
     for (let i = 0; i < this.numLabels; i++) labels[i] = config.id2label[i] ?? `LABEL_${i}`;
     this.id2label = Object.freeze(labels);
+  }
+
+  /**
+   * How `classify` scores classes unless told otherwise: `sigmoid` for a `multi_label_classification`
+   * checkpoint or a single-class head, else `softmax` (transformers' image-classification pipeline).
+   */
+  get scoreFunction(): ScoreFunction {
+    return defaultScoreFunction(this.config.problem_type, this.numLabels);
   }
 
   /** Whether the checkpoint has a classification head. */

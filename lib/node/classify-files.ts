@@ -3,7 +3,7 @@
  * decoded on its own so a bad one becomes an `error` entry while the others are classified; memory
  * stays bounded by a batch.
  */
-import type { Prediction } from '../pipeline/predictions.js';
+import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
 import { classifyPixels } from '../pipeline/pipeline.js';
 import type { NodeModel } from './load.js';
 
@@ -14,9 +14,18 @@ export interface FileResult {
   error?: string;
 }
 
+/** What {@link classifyFiles} asks of each batch. */
+export interface ClassifyFilesOptions {
+  readonly topK: number;
+  readonly batchSize: number;
+  /** Default: the checkpoint's ({@link NodeModel.scoreFunction}). */
+  readonly functionToApply?: ScoreFunction;
+}
+
 /** Classifies `files` in order; `onDone(n)` is called with the number of files finished so far. */
-export async function classifyFiles(model: NodeModel, files: readonly string[], topK: number, batchSize: number,
+export async function classifyFiles(model: NodeModel, files: readonly string[], o: ClassifyFilesOptions,
   onDone?: (n: number) => void): Promise<FileResult[]> {
+  const { topK, batchSize } = o;
   const results: FileResult[] = files.map((file) => ({ file }));
   for (let start = 0; start < files.length; start += batchSize) {
     // The images of a batch are read (downloaded, for URLs) concurrently, then run as one batch.
@@ -28,8 +37,8 @@ export async function classifyFiles(model: NodeModel, files: readonly string[], 
       else batch[i]!.error = (o.reason as Error).message;
     });
     if (ok.length) {
-      const preds = await classifyPixels(model, ok.map((o) => o.px), { topK, batchSize });
-      ok.forEach((o, i) => { o.r.predictions = preds[i]; });
+      const preds = await classifyPixels(model, ok.map((x) => x.px), { topK, batchSize, ...(o.functionToApply ? { functionToApply: o.functionToApply } : {}) });
+      ok.forEach((x, i) => { x.r.predictions = preds[i]; });
     }
     onDone?.(Math.min(start + batchSize, files.length));
   }

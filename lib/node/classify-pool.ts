@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { FileResult } from './classify-files.js';
+import type { ScoreFunction } from '../pipeline/predictions.js';
 
 /** Options of {@link classifyInWorkers}. */
 export interface PoolOptions {
@@ -13,6 +14,7 @@ export interface PoolOptions {
   readonly workers: number;
   readonly topK: number;
   readonly batchSize: number;
+  readonly functionToApply?: ScoreFunction;
   readonly onDone?: (n: number) => void;
 }
 
@@ -23,7 +25,7 @@ export async function classifyInWorkers(files: readonly string[], o: PoolOptions
   let next = 0, done = 0;
   const run = (): Promise<void> => new Promise((resolve, reject) => {
     const w = new Worker(new URL('./classify-worker.js', import.meta.url),
-      { workerData: { dir: o.dir, backend: o.backend, topK: o.topK, batchSize: o.batchSize } });
+      { workerData: { dir: o.dir, backend: o.backend, topK: o.topK, batchSize: o.batchSize, functionToApply: o.functionToApply } });
     let start = 0;
     const feed = () => {
       if (next >= files.length) { w.postMessage(null); return; }

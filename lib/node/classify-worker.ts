@@ -5,8 +5,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel } from './load.js';
 import { classifyFiles } from './classify-files.js';
+import type { ScoreFunction } from '../pipeline/predictions.js';
 
-interface Init { dir: string; backend: string; topK: number; batchSize: number }
+interface Init { dir: string; backend: string; topK: number; batchSize: number; functionToApply?: ScoreFunction }
 
 const init = workerData as Init;
 const port = parentPort!;
@@ -18,7 +19,7 @@ try {
       port.close();
       return;
     }
-    const results = await classifyFiles(model, msg.files, init.topK, init.batchSize);
+    const results = await classifyFiles(model, msg.files, init);
     port.postMessage({ id: msg.id, results });
   });
   port.postMessage({ ready: true });

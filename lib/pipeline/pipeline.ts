@@ -12,7 +12,7 @@ import { imageSourceName } from '../image/source.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { disposeOutput, InputError, type BeitModel, type ForwardOutput } from '../model/model.js';
 import { patchMean } from '../model/heads.js';
-import { topK, type Prediction } from './predictions.js';
+import { SCORE_FUNCTIONS, topK, type Prediction, type ScoreFunction } from './predictions.js';
 
 /** Turns one input into an 8-bit RGB image. Entry points extend it (file paths, Blobs, ...). */
 export type ImageReader<I> = (input: I) => Promise<RgbImage>;
@@ -24,6 +24,11 @@ export const readImageInput: ImageReader<ImageInput> = (input) => toRgbImage(inp
 export interface ClassifyOptions {
   /** Number of classes per image (default 5). */
   readonly topK?: number;
+  /**
+   * How logits become scores, as transformers' `function_to_apply`: default `sigmoid` for a
+   * `multi_label_classification` checkpoint or a single class, else `softmax`; `none` gives logits.
+   */
+  readonly functionToApply?: ScoreFunction;
   /** Images per forward (default 8). */
   readonly batchSize?: number;
   /** Called after each batch with the number of images done. */
@@ -111,11 +116,13 @@ export async function classifyPixels(model: BeitModel, pixels: Float32Array[], o
   if (!model.hasHead) throw new InputError('this checkpoint has no classification head (a *Model checkpoint): use embed().');
   const k = options.topK ?? 5;
   if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${k}.`);
+  const fn = options.functionToApply ?? model.scoreFunction;
+  if (!SCORE_FUNCTIONS.includes(fn)) throw new InputError(`functionToApply must be one of ${SCORE_FUNCTIONS.join(', ')}, got ${JSON.stringify(fn)}.`);
   const results: Prediction[][] = new Array(pixels.length);
   const L = model.numLabels;
   await inBatches(model, pixels, options.batchSize ?? 8, 'logits', false, (start, out) => {
     for (let i = 0; start + i < pixels.length && i * L < out.values.length; i++) {
-      results[start + i] = topK(out.values.subarray(i * L, (i + 1) * L), k, model.id2label);
+      results[start + i] = topK(out.values.subarray(i * L, (i + 1) * L), k, model.id2label, fn);
     }
   }, options.onProgress);
   return results;

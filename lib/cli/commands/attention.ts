@@ -72,7 +72,7 @@ export const attentionCommand: Command = {
       const { logits, maps } = await attentionForPixels(model, pixels);
       const rgba = overlayAttention(image, maps[layer]!, { alpha, region: modelRegion(model.processor, image.width, image.height) });
       writeFileAtomic(out, encodePngRgba(rgba.data, rgba.width, rgba.height));
-      const top = logits ? topK(logits, 1, model.id2label)[0] : undefined;
+      const top = logits ? topK(logits, 1, model.id2label, model.scoreFunction)[0] : undefined;
       if (values.json) {
         process.stdout.write(JSON.stringify({ out, layer, layers: maps.length, width: rgba.width, height: rgba.height, top: top ?? null }) + '\n');
       } else {

@@ -14,6 +14,7 @@ import { classifyInWorkers } from '../../node/classify-pool.js';
 import { createProgress } from '../progress.js';
 import { expandImageArgs } from '../files.js';
 import { imageSourceName } from '../../image/source.js';
+import { SCORE_FUNCTIONS, type ScoreFunction } from '../../pipeline/predictions.js';
 
 const usage = `
 Usage: beit classify <images or folders...> --model <dir | repo-id> [options]
@@ -26,6 +27,8 @@ takes them; folders are searched recursively (symbolic links followed).
 Options:
   --model <dir|id>      checkpoint folder, or a hub repo id downloaded on first use (required)
   --top-k <n>           classes per image                      (default 5)
+  --function-to-apply <f>  softmax | sigmoid | none: how logits become scores (default, as transformers'
+                        pipeline: sigmoid for a multi_label_classification checkpoint or one class, else softmax)
   --batch-size <n>      images per forward                     (default 8)
   --backend <name>      native | tensorflow | wasm | cpu        (default: $BEIT_BACKEND or the fastest available)
   --workers <n>         worker threads, each with its own engine (default: 1 on native, one per core on
@@ -44,13 +47,18 @@ export const classifyCommand: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
-      model: { type: 'string' }, 'top-k': { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' },
+      model: { type: 'string' }, 'top-k': { type: 'string' }, 'function-to-apply': { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     });
     const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
     if (!positionals.length) throw new UserError('no images given. See --help.', EXIT_USAGE);
     const topK = intFlag(values['top-k'] as string | undefined, 'top-k', 5);
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
+    const fnArg = values['function-to-apply'] as string | undefined;
+    if (fnArg !== undefined && !(SCORE_FUNCTIONS as readonly string[]).includes(fnArg)) {
+      throw new UserError(`--function-to-apply must be one of ${SCORE_FUNCTIONS.join(', ')}, got "${fnArg}".`, EXIT_USAGE);
+    }
+    const functionToApply = fnArg as ScoreFunction | undefined;
     const files = expandImageArgs(positionals);
     const requested = values.backend as string | undefined;
     const bar = createProgress({ label: 'classify', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
@@ -67,12 +75,12 @@ export const classifyCommand: Command = {
           process.stderr.write('note: the native backend already uses every core and runs one kernel at a time; ' +
             'extra --workers only add model copies\n');
         }
-        results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, onDone: done });
+        results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, functionToApply, onDone: done });
       } else {
         const model = await loadModel(dir, { backend, onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
         announceBackend(model.backend, requested);
         try {
-          results = await classifyFiles(model, files, topK, batchSize, done);
+          results = await classifyFiles(model, files, { topK, batchSize, functionToApply }, done);
         } finally {
           model.dispose();
         }
