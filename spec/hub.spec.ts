@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { downloadModel, modelCacheDir, resolveModel, type HubOptions } from '../lib/node/hub.js';
+import { loadModel } from '../lib/node/load.js';
 import { encodeSafetensors, type StWriteTensor } from '../lib/io/safetensors.js';
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
 import { f32bytes, statePickle, torchZip } from './support/torch-builders.js';
@@ -286,6 +287,67 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
       for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
       for (const x of socks) x.destroy();
       await new Promise((ok) => proxy.close(ok));
+    }
+  });
+
+  it('uses a complete snapshot of Python\'s huggingface_hub cache in place, offline too; an incomplete one is downloaded', async () => {
+    const hf = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-hfcache-'));
+    try {
+      /** A huggingface_hub cache entry: blobs, links from the snapshot, refs/<branch>, .no_exist markers. */
+      const put = (repo: string, commit: string, files: Map<string, Buffer>, opt: { ref?: string; noExist?: string[] } = {}) => {
+        const base = path.join(hf, `models--${repo.replace('/', '--')}`);
+        fs.mkdirSync(path.join(base, 'blobs'), { recursive: true });
+        fs.mkdirSync(path.join(base, 'snapshots', commit), { recursive: true });
+        for (const [n, b] of files) {
+          const blob = createHash('sha256').update(b).digest('hex');
+          fs.writeFileSync(path.join(base, 'blobs', blob), b);
+          fs.symlinkSync(path.join('..', '..', 'blobs', blob), path.join(base, 'snapshots', commit, n));
+        }
+        if (opt.ref) { fs.mkdirSync(path.join(base, 'refs'), { recursive: true }); fs.writeFileSync(path.join(base, 'refs', opt.ref), commit); }
+        for (const n of opt.noExist ?? []) {
+          fs.mkdirSync(path.join(base, '.no_exist', commit), { recursive: true });
+          fs.writeFileSync(path.join(base, '.no_exist', commit, n), '');
+        }
+        return path.join(base, 'snapshots', commit);
+      };
+      const c1 = 'a'.repeat(40), c2 = 'b'.repeat(40), c3 = 'c'.repeat(40);
+      const full = put('acme/d2v-tiny', c1, fixtureFiles('config.json', 'preprocessor_config.json', 'model.safetensors'), { ref: 'main' });
+      const withHf = { ...opts, hfCache: hf };
+      const r = await downloadModel('acme/d2v-tiny', withHf);
+      expect(r).to.deep.include({ dir: full, fromCache: true, hfCache: true, files: ['config.json', 'preprocessor_config.json', 'model.safetensors'] });
+      expect(hub.hits).to.deep.equal([]);
+      expect(fs.readdirSync(tmp)).to.deep.equal([]); // nothing written to our cache
+      // The same logits as the fixture folder.
+      const [a, b] = await Promise.all([loadModel(r.dir, { backend: 'cpu' }), loadModel(FIX, { backend: 'cpu' })]);
+      try {
+        const img = path.resolve('spec/fixtures/images/chelsea.png');
+        expect(await a.classify([img])).to.deep.equal(await b.classify([img]));
+      } finally { a.dispose(); b.dispose(); }
+      // By commit, offline, and sharded with the processor config recorded as absent.
+      expect((await downloadModel('acme/d2v-tiny', { ...withHf, revision: c1, offline: true })).dir).to.equal(full);
+      const sharded = put('acme/sharded', c2, new Map([...shardedSafetensors()]), { ref: 'v1', noExist: ['preprocessor_config.json'] });
+      const rs = await downloadModel('acme/sharded', { ...withHf, revision: 'v1', offline: true });
+      expect(rs.dir).to.equal(sharded);
+      expect(rs.files).to.deep.equal(['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+      // Incomplete snapshots are left alone: the processor config never fetched (no .no_exist record), a shard missing.
+      put('acme/d2v-tiny', c3, fixtureFiles('config.json', 'model.safetensors'), { ref: 'dev' });
+      const files = shardedSafetensors();
+      files.delete('model-00002-of-00002.safetensors');
+      put('acme/sharded', c3, files, { ref: 'dev', noExist: ['preprocessor_config.json'] });
+      const dl = await downloadModel('acme/d2v-tiny', { ...withHf, revision: 'main', hfCache: false });
+      expect(dl.hfCache).to.equal(undefined);
+      expect(dl.dir.startsWith(tmp)).to.equal(true);
+      expect(hub.hits.length).to.be.greaterThan(0);
+      hub.hits = [];
+      const dev = await downloadModel('acme/d2v-tiny', { ...withHf, revision: 'dev' });
+      expect(dev.dir.startsWith(tmp)).to.equal(true);
+      expect(hub.hits.length).to.be.greaterThan(0);
+      await hubError(downloadModel('acme/sharded', { ...withHf, revision: 'dev', offline: true }));
+      // --dir asks for a folder of its own: the snapshot is not used there.
+      const own = path.join(tmp, 'own');
+      expect((await downloadModel('acme/d2v-tiny', { ...withHf, dir: own })).dir).to.equal(own);
+    } finally {
+      fs.rmSync(hf, { recursive: true, force: true });
     }
   });
 

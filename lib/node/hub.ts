@@ -25,6 +25,7 @@ import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { createProgress } from '../cli/progress.js';
 import { readSafetensorsHeader } from './safetensors-file.js';
 import { envFetch } from './proxy.js';
+import { findHfSnapshot } from './hf-cache.js';
 import { fetchFailureReason } from '../io/fetch-error.js';
 
 /** Thrown for hub problems a user can act on (missing repo, private repo, offline, bad checksum). */
@@ -49,6 +50,12 @@ export interface HubOptions {
   readonly onNotice?: (message: string) => void;
   /** Use only files on disk; default from `HF_HUB_OFFLINE`. */
   readonly offline?: boolean;
+  /**
+   * Use a complete snapshot that Python's huggingface_hub already downloaded (read in place, never
+   * written) instead of downloading: `true` (default) looks in its cache (`HF_HUB_CACHE`, `HF_HOME/hub`
+   * or `~/.cache/huggingface/hub`), a string names that cache's root, `false` never looks. Not used with `dir`.
+   */
+  readonly hfCache?: boolean | string;
   /** Replaces the default fetch (the global one, through `HTTPS_PROXY` / `HTTP_PROXY` when set; see proxy.ts). */
   readonly fetch?: typeof fetch;
   /** Default `HF_ENDPOINT` or https://huggingface.co. */
@@ -83,6 +90,8 @@ export interface DownloadResult {
   readonly converted: boolean;
   /** True when nothing had to be fetched. */
   readonly fromCache: boolean;
+  /** True when `dir` is a snapshot in Python's huggingface_hub cache (see {@link HubOptions.hfCache}). */
+  readonly hfCache?: boolean;
 }
 
 const STATE = '.beit-download';
@@ -133,6 +142,14 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
   const offline = opts.offline ?? /^(1|true|yes|on)$/i.test(process.env.HF_HUB_OFFLINE ?? '');
   const done = readComplete(dir);
   if (done) return { repo: repoId, revision, dir, files: done.files, converted: done.converted, fromCache: true };
+  const useHf = opts.dir === undefined && opts.hfCache !== false && !/^(1|true|yes|on)$/i.test(process.env.BEIT_NO_HF_CACHE ?? '');
+  const snap = useHf ? findHfSnapshot(repoId, revision, typeof opts.hfCache === 'string' ? opts.hfCache : undefined) : undefined;
+  if (snap) {
+    const note = `${repoId}@${revision}: using the copy huggingface_hub downloaded, ${snap.dir}`;
+    if (opts.onNotice) opts.onNotice(note);
+    else if (!opts.quiet && process.stderr.isTTY) process.stderr.write(`${note}\n`);
+    return { repo: repoId, revision, dir: snap.dir, files: snap.files, converted: false, fromCache: true, hfCache: true };
+  }
   if (offline) return offlineResult(repoId, revision, dir);
   const dl = new Downloader(repoId, revision, dir, opts);
   try {

@@ -14,19 +14,22 @@ Usage: beit download <repo-id> [options]
 
 Downloads config.json, preprocessor_config.json and the weights (model.safetensors, sharded
 safetensors, or pytorch_model.bin converted to safetensors) of a hub repo. Prints the folder.
+A complete copy that Python's huggingface_hub already downloaded (its cache: $HF_HUB_CACHE, $HF_HOME/hub or
+~/.cache/huggingface/hub) is used where it is, read only, instead of downloading (not with --dir).
 
 Options:
   --revision <rev>  branch, tag or commit (default: main)
   --dir <folder>    put the checkpoint in this folder (default: the cache,
                     $BEIT_CACHE or \${XDG_CACHE_HOME:-~/.cache}/tfjs-beit/<owner>--<name>/<revision>)
   --quiet           no progress bars
-  --json            print {repo, revision, dir, files, converted, fromCache} as JSON
+  --json            print {repo, revision, dir, files, converted, fromCache, hfCache?} as JSON
   --verbose         print stack traces on errors
   -h, --help        show this help
 
 Environment: HF_TOKEN (private or gated repos), HF_ENDPOINT (default https://huggingface.co),
 HF_HUB_OFFLINE=1 (use only files on disk), HF_HUB_DOWNLOAD_TIMEOUT (seconds a silent server is
-waited for before the request is retried; default 10), BEIT_CACHE.
+waited for before the request is retried; default 10), BEIT_CACHE, HTTPS_PROXY / HTTP_PROXY / NO_PROXY,
+HF_HUB_CACHE / HF_HOME (huggingface_hub's cache), BEIT_NO_HF_CACHE=1 (never use that cache).
 `,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseFlags(argv, {

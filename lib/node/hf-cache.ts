@@ -1,0 +1,83 @@
+/**
+ * Checkpoints that Python's `huggingface_hub` already downloaded, used in place instead of being
+ * downloaded again: a repo loaded once with `transformers` (`from_pretrained`, `pipeline`) is then
+ * also available here, offline too. Read only; nothing in that cache is ever written or moved.
+ *
+ * Layout (huggingface_hub's cache, stable since 2022): `<root>/models--<owner>--<name>/` holds
+ * `refs/<branch or tag>` (a file with the commit hash), `snapshots/<commit>/<file>` (links into
+ * `blobs/`, verified against the hub's hashes when they were downloaded) and `.no_exist/<commit>/<file>`
+ * (empty files recording that the hub answered 404 for that file at that commit).
+ *
+ * A snapshot is used only when it is complete for this engine: `config.json`, the weights as
+ * safetensors (one file, or an index and every shard it names), and `preprocessor_config.json` or the
+ * record that the repo has none; with a processor config that was simply never fetched, the default
+ * preprocessing could silently differ from the repo's, so such a snapshot is left alone.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** The cache root huggingface_hub uses: `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
+export function hfHubCacheRoot(): string {
+  const env = process.env;
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
+  const home = env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'huggingface');
+  return path.join(home, 'hub');
+}
+
+/** A complete snapshot found in the huggingface_hub cache. */
+export interface HfSnapshot {
+  /** The snapshot folder (a checkpoint folder as `loadModel` reads it). */
+  readonly dir: string;
+  /** The commit the revision resolved to. */
+  readonly commit: string;
+  /** The files the engine reads from it. */
+  readonly files: string[];
+}
+
+const COMMIT = /^[0-9a-f]{40}$/;
+
+/**
+ * The complete snapshot of `repoId` at `revision` (branch, tag or commit) in the huggingface_hub cache
+ * at `root`, or undefined when there is none (or it lacks something; see the module comment).
+ */
+export function findHfSnapshot(repoId: string, revision: string, root = hfHubCacheRoot()): HfSnapshot | undefined {
+  const repoDir = path.join(root, `models--${repoId.replace('/', '--')}`);
+  let commit = COMMIT.test(revision) ? revision : undefined;
+  if (commit === undefined) {
+    try {
+      commit = fs.readFileSync(path.join(repoDir, 'refs', revision), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+    if (!COMMIT.test(commit)) return undefined;
+  }
+  const dir = path.join(repoDir, 'snapshots', commit);
+  const has = (f: string): boolean => {
+    try { return fs.statSync(path.join(dir, f)).isFile(); } catch { return false; }
+  };
+  const known404 = (f: string): boolean => fs.existsSync(path.join(repoDir, '.no_exist', commit!, f));
+  if (!has('config.json')) return undefined;
+  const files = ['config.json'];
+  if (has('preprocessor_config.json')) files.push('preprocessor_config.json');
+  else if (!known404('preprocessor_config.json')) return undefined;
+  if (has('model.safetensors')) {
+    files.push('model.safetensors');
+  } else if (has('model.safetensors.index.json')) {
+    let shards: string[];
+    try {
+      const map = (JSON.parse(fs.readFileSync(path.join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map;
+      const names = Object.values(map ?? {});
+      if (!names.every((s): s is string => typeof s === 'string' && s.length > 0 && path.basename(s) === s)) return undefined;
+      shards = [...new Set(names)];
+    } catch {
+      return undefined;
+    }
+    if (!shards.length || !shards.every(has)) return undefined;
+    files.push('model.safetensors.index.json', ...shards.sort());
+  } else {
+    return undefined;
+  }
+  return { dir, commit, files };
+}
