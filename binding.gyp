@@ -8,6 +8,7 @@
         "native/pool.cc",
         "native/gemm.cc",
         "native/gemm_kernels.cc",
+        "native/layer.cc",
         "native/ops.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

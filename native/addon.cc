@@ -19,6 +19,7 @@
 
 #include "attention.h"
 #include "gemm.h"
+#include "layer.h"
 #include "ops.h"
 #include "pool.h"
 
@@ -201,6 +202,62 @@ Napi::Value Mlp(const Napi::CallbackInfo& info) {
   m.residual = static_cast<const float*>(res.data);
   m.out = static_cast<float*>(out.data);
   return Napi::Boolean::New(env, beit::mlp(m));
+}
+
+// layer(x, out, B, T, D, H, F, eps, ln1Gamma, ln1Beta, wQkv, bQkv|null, bias|null, biasPerHead, wO, bO|null,
+//       ln2Gamma, ln2Beta, w1, b1|null, act, w2, b2|null)
+// One transformer layer (native/layer.h); weights packed by packB; bias [H, T, T] or [T, T].
+Napi::Value Layer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 23) return fail(env, "layer: expected 23 arguments"), env.Undefined();
+  Arr x = typed(info, 0, false), out = typed(info, 1, false);
+  Arr ln1g = typed(info, 8, false), ln1b = typed(info, 9, false), wqkv = typed(info, 10, false);
+  Arr bqkv = typed(info, 11, true), bias = typed(info, 12, true), wo = typed(info, 14, false);
+  Arr bo = typed(info, 15, true), ln2g = typed(info, 16, false), ln2b = typed(info, 17, false);
+  Arr w1 = typed(info, 18, false), b1 = typed(info, 19, true), w2 = typed(info, 21, false);
+  Arr b2 = typed(info, 22, true);
+  for (const Arr* a : {&x, &out, &ln1g, &ln1b, &wqkv, &bqkv, &bias, &wo, &bo, &ln2g, &ln2b, &w1, &b1, &w2, &b2})
+    if (!a->ok) return env.Undefined();
+  beit::LayerDesc d;
+  d.B = num(info, 2);
+  d.T = num(info, 3);
+  d.D = num(info, 4);
+  d.H = num(info, 5);
+  d.F = num(info, 6);
+  d.eps = static_cast<float>(dbl(info, 7));
+  d.bias_per_head = info[13].ToBoolean();
+  const int64_t act = num(info, 20);
+  if (d.B < 0 || d.T < 0 || d.D < 1 || d.H < 1 || d.F < 1 || d.D % d.H != 0)
+    return fail(env, "layer: bad sizes"), env.Undefined();
+  if (act < 0 || act > 7) return fail(env, "layer: unknown activation code"), env.Undefined();
+  const int64_t M = d.B * d.T, D = d.D, F = d.F;
+  auto short_of = [](const Arr& a, int64_t n) { return a.data != nullptr && a.length < n; };
+  if (x.length < M * D || out.length < M * D || ln1g.length < D || ln1b.length < D || ln2g.length < D ||
+      ln2b.length < D || wqkv.length < beit::packed_b_size(D, 3 * D) || wo.length < beit::packed_b_size(D, D) ||
+      w1.length < beit::packed_b_size(D, F) || w2.length < beit::packed_b_size(F, D) || short_of(bqkv, 3 * D) ||
+      short_of(bo, D) || short_of(b1, F) || short_of(b2, D) ||
+      short_of(bias, (d.bias_per_head ? d.H : 1) * d.T * d.T))
+    return fail(env, "layer: array shorter than the sizes given"), env.Undefined();
+  if (overlap(x, out)) return fail(env, "layer: input overlaps the output"), env.Undefined();
+  if (M == 0) return env.Undefined();
+  d.x = static_cast<const float*>(x.data);
+  d.out = static_cast<float*>(out.data);
+  d.ln1_gamma = static_cast<const float*>(ln1g.data);
+  d.ln1_beta = static_cast<const float*>(ln1b.data);
+  d.w_qkv = static_cast<const float*>(wqkv.data);
+  d.b_qkv = static_cast<const float*>(bqkv.data);
+  d.attn_bias = static_cast<const float*>(bias.data);
+  d.w_o = static_cast<const float*>(wo.data);
+  d.b_o = static_cast<const float*>(bo.data);
+  d.ln2_gamma = static_cast<const float*>(ln2g.data);
+  d.ln2_beta = static_cast<const float*>(ln2b.data);
+  d.w1 = static_cast<const float*>(w1.data);
+  d.b1 = static_cast<const float*>(b1.data);
+  d.act = static_cast<beit::Act>(act);
+  d.w2 = static_cast<const float*>(w2.data);
+  d.b2 = static_cast<const float*>(b2.data);
+  if (!beit::layer_forward(d)) return fail(env, "layer: out of memory for the layer's scratch buffers"), env.Undefined();
+  return env.Undefined();
 }
 
 // mlpBlock(D, F): the intermediate's column block mlp() would use, 0 when it would return false.
@@ -443,6 +500,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("align64", Napi::Function::New(env, Locked<Align64>));
   exports.Set("mlp", Napi::Function::New(env, Locked<Mlp>));
   exports.Set("mlpBlock", Napi::Function::New(env, Locked<MlpBlock>));
+  exports.Set("layer", Napi::Function::New(env, Locked<Layer>));
   exports.Set("attention", Napi::Function::New(env, Locked<Attention>));
   exports.Set("softmax", Napi::Function::New(env, Locked<Softmax>));
   exports.Set("unary", Napi::Function::New(env, Locked<Unary>));

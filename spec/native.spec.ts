@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
-  ATTENTION_KERNEL, LAYER_NORM_KERNEL, MLP_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
+  ATTENTION_KERNEL, LAYER_KERNEL, LAYER_NORM_KERNEL, MLP_KERNEL, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL, nativeAddon, nativeKernelNames, nativeUnavailableReason, registerNativeBackend,
 } from '../lib/node/native-backend.js';
 import { ACT_CODES, STREAM_BYTES_DEFAULT, type NativeAddon } from '../lib/node/native-addon.js';
 
@@ -262,7 +262,7 @@ describe('native backend', function () {
     it('registers every cpu kernel and replaces the hot ones', () => {
       const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName).sort();
       const nat = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
-      const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL, MLP_KERNEL, ATTENTION_KERNEL];
+      const extra = [LAYER_NORM_KERNEL, PACK_WEIGHTS_KERNEL, PACKED_MATMUL_KERNEL, MLP_KERNEL, ATTENTION_KERNEL, LAYER_KERNEL];
       expect(nat.filter((k) => !extra.includes(k))).to.deep.equal(cpu);
       for (const k of ['BatchMatMul', '_FusedMatMul', 'Softmax', 'Transpose', 'Add', 'Mean', 'Concat']) {
         expect(nativeKernelNames()).to.include(k);
@@ -530,6 +530,76 @@ describe('native backend', function () {
         return tf.engine().runKernel(MLP_KERNEL, { a: tf.zeros([3, 16]), w1: w, w2: w }, { n1: 64, n2: 16 });
       });
       expect(bad).to.throw(/BeitMlp: a \[3,16\].*w1 \[2,8,32\]/);
+    });
+
+    it('the fused layer kernel matches the composed ops (biases or none, per-head / shared / no attention bias, every fallback)', async function () {
+      this.timeout(120000);
+      // [B, T, D, H, F]: tiny; the base model's head size with T past a 32-key strip and an F with a
+      // fused MLP block (3072 / 4); an F without one (70), so the MLP runs as two products.
+      for (const [B, T, D, H, F] of [[2, 13, 24, 3, 40], [1, 37, 128, 2, 768], [2, 5, 32, 4, 70]] as const) {
+        const M = B * T, x = randoms(M * D, 91 + D);
+        const g1 = randoms(D, 92).map((v) => 1 + v), be1 = randoms(D, 93), g2 = randoms(D, 94).map((v) => 1 + v), be2 = randoms(D, 95);
+        const wqkv = randoms(D * 3 * D, 96).map((v) => v * 0.3), bqkv = randoms(3 * D, 97);
+        const wo = randoms(D * D, 98).map((v) => v * 0.3), bo = randoms(D, 99);
+        const w1 = randoms(D * F, 100).map((v) => v * 0.3), b1 = randoms(F, 101), w2 = randoms(F * D, 102).map((v) => v * 0.3), b2 = randoms(D, 103);
+        const rel = randoms(H * T * T, 104), shared = randoms(T * T, 105);
+        const eps = 1e-6;
+        const composed = (activation: string, withBias: boolean, bias?: tf.Tensor) => {
+          const ln = (t: tf.Tensor, g: Float32Array, b: Float32Array) => {
+            const mean = tf.mean(t, -1, true), c = tf.sub(t, mean);
+            return tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(tf.mean(tf.square(c), -1, true), eps))), tf.tensor1d(g)), tf.tensor1d(b));
+          };
+          const lin = (t: tf.Tensor, w: Float32Array, k: number, n: number, b: Float32Array) =>
+            withBias ? tf.add(tf.matMul(t as tf.Tensor2D, tf.tensor2d(w, [k, n])), tf.tensor1d(b)) : tf.matMul(t as tf.Tensor2D, tf.tensor2d(w, [k, n]));
+          const xt = tf.tensor2d(x, [M, D]);
+          const qkv = lin(ln(xt, g1, be1), wqkv, D, 3 * D, bqkv);
+          const hd = D / H;
+          const t5 = tf.transpose(tf.reshape(qkv, [B, T, 3, H, hd]), [2, 0, 3, 1, 4]);
+          const [q, k, v] = tf.split(t5, 3, 0).map((y) => tf.reshape(y, [B, H, T, hd]));
+          let s = tf.matMul(q!, k!, false, true);
+          if (bias) s = tf.add(s, bias);
+          const ctx = tf.reshape(tf.transpose(tf.matMul(tf.softmax(s), v!), [0, 2, 1, 3]), [M, D]);
+          const x1 = tf.add(xt, lin(ctx, wo, D, D, bo));
+          const pre = lin(ln(x1, g2, be2), w1, D, F, b1);
+          const act = activation === 'relu' ? tf.relu(pre) : activation === 'gelu'
+            ? tf.mul(tf.mul(pre, 0.5), tf.add(1, tf.erf(tf.mul(pre, Math.SQRT1_2))))
+            : tf.mul(tf.mul(pre, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(pre, tf.mul(0.044715, tf.pow(pre, 3))), Math.sqrt(2 / Math.PI)))));
+          return tf.reshape(tf.add(x1, lin(act, w2, F, D, b2)), [B, T, D]);
+        };
+        for (const [name, bias, shape] of [['no bias', undefined, []], ['per-head bias', rel, [1, H, T, T]], ['shared bias', shared, [T, T]]] as const) {
+          for (const [activation, withBias] of [['gelu', true], ['relu', false], ['gelu_tanh', true]] as const) {
+            await tf.setBackend('cpu');
+            const want = tf.tidy(() => Float32Array.from(composed(activation, withBias, bias ? tf.tensor(bias, [...shape]) : undefined).dataSync()));
+            await tf.setBackend('native');
+            const pack = (w: Float32Array, k: number, n: number) => tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w, [k, n]) }, {}) as tf.Tensor;
+            const weights = tf.tidy(() => [pack(wqkv, D, 3 * D), pack(wo, D, D), pack(w1, D, F), pack(w2, F, D)]);
+            for (const kernel of ['auto', 'avx2', 'scalar'] as const) for (const threads of [1, 3]) {
+              if (!addon.setKernel(kernel)) continue;
+              addon.setThreads(threads);
+              const got = tf.tidy(() => tf.engine().runKernel(LAYER_KERNEL, {
+                x: tf.tensor3d(x, [B, T, D]), ln1Gamma: tf.tensor1d(g1), ln1Beta: tf.tensor1d(be1), ln2Gamma: tf.tensor1d(g2), ln2Beta: tf.tensor1d(be2),
+                wQkv: weights[0]!, wO: weights[1]!, w1: weights[2]!, w2: weights[3]!,
+                ...(withBias ? { bQkv: tf.tensor1d(bqkv), bO: tf.tensor1d(bo), b1: tf.tensor1d(b1), b2: tf.tensor1d(b2) } : {}),
+                ...(bias ? { bias: tf.tensor(bias, [...shape]) } : {}),
+              }, { heads: H, epsilon: eps, n1: F, activation }) as tf.Tensor);
+              expect(got.shape).to.deep.equal([B, T, D]);
+              expect(relError(got.dataSync(), want), `[${B},${T},${D},${H},${F}] ${name} ${activation} bias=${withBias} ${kernel} T=${threads}`).to.be.below(2e-5);
+              got.dispose();
+            }
+            tf.dispose(weights);
+          }
+        }
+      }
+      addon.setKernel('auto');
+      addon.setThreads(2);
+      // Wrong inputs are refused, naming them.
+      const bad = (inputs: Record<string, number[]>, attrs: tf.NamedAttrMap) => () => tf.tidy(() => tf.engine().runKernel(LAYER_KERNEL,
+        Object.fromEntries(Object.entries(inputs).map(([k, s]) => [k, tf.zeros(s)])), attrs));
+      const ok = { x: [1, 3, 8], ln1Gamma: [8], ln1Beta: [8], ln2Gamma: [8], ln2Beta: [8], wQkv: [1, 8, 32], wO: [1, 8, 32], w1: [1, 8, 32], w2: [1, 16, 32] };
+      expect(bad({ ...ok, wO: [1, 8, 16] }, { heads: 2, epsilon: 1e-6, n1: 16, activation: 'gelu' })).to.throw(/BeitLayer: wO must be a packed weight \[1,8,32\]/);
+      expect(bad(ok, { heads: 3, epsilon: 1e-6, n1: 16, activation: 'gelu' })).to.throw(/BeitLayer: heads=3 does not divide D=8/);
+      expect(bad({ ...ok, bias: [2, 3, 4] }, { heads: 2, epsilon: 1e-6, n1: 16, activation: 'gelu' })).to.throw(/BeitLayer: bias must be float32 \[heads, T, T\]/);
+      expect(bad(ok, { heads: 2, epsilon: 1e-6, n1: 16, activation: 'silu' })).to.throw(/BeitLayer: activation "silu" not supported/);
     });
 
     it('the packed product rejects a residual of the wrong shape or dtype', async () => {

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../checkpoint/config.js';
-import { FUSED_KERNELS, hasKernel, layerNorm, linear, linearAct, linearResidual, mlp, type Linear } from './ops.js';
+import { EPILOGUE, FUSED_KERNELS, hasKernel, layerNorm, linear, linearAct, linearResidual, mlp, type Linear } from './ops.js';
 import { clsToken, patchMean } from './heads.js';
 
 /** Device weights of one layer (after fusion/folding). */
@@ -41,6 +41,20 @@ export type AttentionImpl = 'batched' | 'per-head';
 export function layerForward(x: tf.Tensor3D, w: DeviceLayer, bias: tf.Tensor4D | undefined, c: ModelConfig,
   headBias?: readonly tf.Tensor2D[], wantProbs = true): { hidden: tf.Tensor3D; probs?: tf.Tensor4D } {
   const [B, T, D] = x.shape;
+  const act = EPILOGUE[c.hidden_act];
+  if (!wantProbs && act && w.qkv?.packed && w.attention_output.packed && w.intermediate.packed && w.output.packed &&
+      hasKernel(FUSED_KERNELS.layer)) {
+    // The whole layer in one native call (lib/node/native-layer.ts): same kernels, no per-kernel engine work.
+    const opt = (name: string, t: tf.Tensor | undefined) => (t ? { [name]: t } : {});
+    return {
+      hidden: tf.engine().runKernel(FUSED_KERNELS.layer, {
+        x, ln1Gamma: w.layernorm_before.weight, ln1Beta: w.layernorm_before.bias, wQkv: w.qkv.w, wO: w.attention_output.w,
+        ln2Gamma: w.layernorm_after.weight, ln2Beta: w.layernorm_after.bias, w1: w.intermediate.w, w2: w.output.w,
+        ...opt('bQkv', w.qkv.b), ...opt('bO', w.attention_output.b), ...opt('b1', w.intermediate.b), ...opt('b2', w.output.b),
+        ...opt('bias', bias),
+      }, { heads: c.num_attention_heads, epsilon: c.layer_norm_eps, n1: w.intermediate.n, activation: act }) as tf.Tensor3D,
+    };
+  }
   const { x1, probs } = attentionBlock(x, w, bias, c, headBias, wantProbs);
   return { hidden: tf.reshape(mlpBlock(x1, w, c), [B, T, D]) as tf.Tensor3D, probs };
 }

@@ -16,6 +16,7 @@ export const FUSED_KERNELS = {
   packedMatMul: 'BeitPackedMatMul',
   mlp: 'BeitMlp',
   attention: 'BeitAttention',
+  layer: 'BeitLayer',
 } as const;
 
 /** Whether the active backend implements kernel `name`. */
@@ -101,7 +102,7 @@ function gelu(x: tf.Tensor): tf.Tensor {
  * Activations the packed product's epilogue computes natively. gelu_fast is gelu_new rewritten
  * (sqrt(2/pi) = 0.7978845608...), so it maps to the same tanh form.
  */
-const EPILOGUE: Partial<Record<Activation, string>> = {
+export const EPILOGUE: Partial<Record<Activation, string>> = {
   gelu: 'gelu', gelu_python: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_python_tanh: 'gelu_tanh',
   gelu_accurate: 'gelu_tanh', gelu_fast: 'gelu_tanh', relu: 'relu',
 };

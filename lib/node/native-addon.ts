@@ -47,6 +47,14 @@ export interface NativeAddon {
     b2: Float32Array | null, residual: Float32Array | null, out: Float32Array, M: number, D: number, F: number): boolean;
   /** Column block of the fused MLP's intermediate, 0 when `mlp` has no fused path for these sizes. */
   mlpBlock(D: number, F: number): number;
+  /**
+   * One transformer layer (native/layer.h): x1 = x + attention(LN1(x))·Wo + bo, out = x1 + MLP(LN2(x1)),
+   * weights packed by packB, `bias` [H, T, T] (biasPerHead) or [T, T].
+   */
+  layer(x: Float32Array, out: Float32Array, B: number, T: number, D: number, H: number, F: number, eps: number,
+    ln1Gamma: Float32Array, ln1Beta: Float32Array, wQkv: Float32Array, bQkv: Float32Array | null, bias: Float32Array | null,
+    biasPerHead: boolean, wO: Float32Array, bO: Float32Array | null, ln2Gamma: Float32Array, ln2Beta: Float32Array,
+    w1: Float32Array, b1: Float32Array | null, act: number, w2: Float32Array, b2: Float32Array | null): void;
   /** Bytes to skip from the start of `buf` to reach a 64-byte aligned address. */
   align64(buf: ArrayBuffer): number;
   attention(qkv: Float32Array, B: number, T: number, H: number, hd: number, bias: Float32Array | null,

@@ -13,6 +13,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { backendLoaders } from '../backend/select.js';
 import { loadNativeAddon, nativeAddonError, type NativeAddon } from './native-addon.js';
 import { ATTENTION_KERNEL, attention } from './native-attention.js';
+import { LAYER_KERNEL, layer } from './native-layer.js';
 import { ELEMENTWISE_KERNELS } from './native-elementwise.js';
 import { LAYOUT_KERNELS } from './native-layout.js';
 import {
@@ -23,6 +24,7 @@ import { markInputsShared, markShared, recycle, setAligner, type KernelArgs, typ
 export { MLP_KERNEL, NATIVE_FUSED_ACTIVATIONS, PACKED_MATMUL_KERNEL, PACK_WEIGHTS_KERNEL } from './native-matmul.js';
 export { LAYER_NORM_KERNEL } from './native-elementwise.js';
 export { ATTENTION_KERNEL } from './native-attention.js';
+export { LAYER_KERNEL } from './native-layer.js';
 
 /** Name under which the backend registers. */
 export const NATIVE_BACKEND_NAME = 'native';
@@ -35,6 +37,7 @@ const NATIVE_KERNELS: Readonly<Record<string, NativeKernel>> = {
   [PACKED_MATMUL_KERNEL]: packedMatMul,
   [MLP_KERNEL]: mlp,
   [ATTENTION_KERNEL]: attention,
+  [LAYER_KERNEL]: layer,
   ...ELEMENTWISE_KERNELS,
   ...LAYOUT_KERNELS,
 };
@@ -93,7 +96,7 @@ function registerKernels(addon: NativeAddon): void {
     };
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME, kernelFunc: own ? wrap(own) : fallback });
   }
-  // Kernels tfjs does not define (fused LayerNorm, packed weights, fused MLP and attention).
+  // Kernels tfjs does not define (fused LayerNorm, packed weights, fused MLP, attention and layer).
   const cpuNames = new Set(cpu.map((k) => k.kernelName));
   for (const [kernelName, own] of Object.entries(NATIVE_KERNELS)) {
     if (!cpuNames.has(kernelName)) tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: wrap(own) });
