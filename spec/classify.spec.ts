@@ -113,6 +113,27 @@ describe('classify / embed CLI', () => {
     expect(lines).to.have.length(2);
     expect(lines[0]).to.match(/a\.jpg\s+\S.* \d\.\d\d \| .* \| .* \d\.\d\d$/);
   });
+  it('--list reads images from a file or stdin (comments and blank lines skipped), after the positional ones', () => {
+    const list = path.join(tmp, 'list.txt');
+    fs.writeFileSync(list, `# photos\n${path.join(IMAGES, 'coco_cats.png')}\n\n  ${path.join(IMAGES, 'chelsea_q90.jpg')}  \r\n`);
+    const r = cli('classify', path.join(IMAGES, 'chelsea.png'), '--list', list, '--model', caseDir('d2v-tiny'), '--top-k', '1', '--json');
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout).map((x: { file: string }) => x.file)).to.deep.equal(
+      ['chelsea.png', 'coco_cats.png', 'chelsea_q90.jpg'].map((f) => path.join(IMAGES, f)));
+    const piped = spawnSync(process.execPath, ['bin/beit.mjs', 'embed', '--list', '-', '--model', caseDir('d2v-tiny'), '--out', path.join(tmp, 'e.safetensors'), '--json'],
+      { encoding: 'utf8', input: `${path.join(IMAGES, 'coco_cats.png')}\n` });
+    expect(piped.status, piped.stderr).to.equal(0);
+    expect(JSON.parse(piped.stdout).count).to.equal(1);
+    const empty = path.join(tmp, 'empty.txt');
+    fs.writeFileSync(empty, '# nothing\n\n');
+    const none = cli('classify', '--list', empty, '--model', caseDir('d2v-tiny'));
+    expect(none.status).to.equal(2);
+    expect(none.stderr).to.contain(`--list ${empty}: no images in it.`);
+    const missing = cli('classify', '--list', path.join(tmp, 'nope.txt'), '--model', caseDir('d2v-tiny'));
+    expect(missing.status).to.equal(1);
+    expect(missing.stderr).to.contain('nope.txt: cannot read it (no such file)');
+  });
+
   it('--workers 3 on wasm gives the same results, in input order, as one thread', () => {
     const d = path.join(tmp, 'many'); fs.mkdirSync(d);
     const names = ['chelsea_q90.jpg', 'coco_cats.png', 'chelsea_exif6.jpg', 'chelsea_palette.png'];

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from './command.js';
+import { EXIT_USAGE, UserError } from './command.js';
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp)$/i;
 
@@ -24,6 +24,31 @@ export function expandImageArgs(args: readonly string[]): string[] {
     } else out.push(a);
   }
   return out;
+}
+
+/**
+ * The images named by `--list <file>`: one per line (a path, URL, data URL or base64), blank lines and
+ * lines starting with `#` skipped; `-` reads standard input. Relative paths are taken from the
+ * current folder, as on the command line.
+ */
+export function readImageList(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`--list ${file}: cannot read it (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message}).`);
+  }
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/** Positional images plus those of `--list`; a usage error when there are none at all. */
+export function imageArgs(positionals: readonly string[], list: string | undefined): string[] {
+  const fromList = list === undefined ? [] : readImageList(list);
+  if (!positionals.length && !fromList.length) {
+    throw new UserError(list === undefined ? 'no images given. See --help.' : `--list ${list}: no images in it.`, EXIT_USAGE);
+  }
+  return expandImageArgs([...positionals, ...fromList]);
 }
 
 function walk(dir: string, seen: Set<string>): string[] {

@@ -12,12 +12,12 @@ import { resolveModel } from '../../node/hub.js';
 import { classifyFiles, type FileResult } from '../../node/classify-files.js';
 import { classifyInWorkers } from '../../node/classify-pool.js';
 import { createProgress } from '../progress.js';
-import { expandImageArgs } from '../files.js';
+import { imageArgs } from '../files.js';
 import { imageSourceName } from '../../image/source.js';
 import { SCORE_FUNCTIONS, type ScoreFunction } from '../../pipeline/predictions.js';
 
 const usage = `
-Usage: beit classify <images or folders...> --model <dir | repo-id> [options]
+Usage: beit classify <images or folders...> [--list <file>] --model <dir | repo-id> [options]
 
 Classifies PNG/JPEG/WebP/GIF/BMP images with a checkpoint's classifier and preprocessing
 (preprocessor_config.json), exactly like the Hugging Face pipeline. An image is a file, an http(s) URL
@@ -26,6 +26,7 @@ takes them; folders are searched recursively (symbolic links followed).
 
 Options:
   --model <dir|id>      checkpoint folder, or a hub repo id downloaded on first use (required)
+  --list <file>         more images, one per line (path, URL, data URL or base64; # comments); - for stdin
   --top-k <n>           classes per image                      (default 5)
   --function-to-apply <f>  softmax | sigmoid | none: how logits become scores (default, as transformers'
                         pipeline: sigmoid for a multi_label_classification checkpoint or one class, else softmax)
@@ -47,11 +48,10 @@ export const classifyCommand: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
-      model: { type: 'string' }, 'top-k': { type: 'string' }, 'function-to-apply': { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' },
+      model: { type: 'string' }, list: { type: 'string' }, 'top-k': { type: 'string' }, 'function-to-apply': { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     });
     const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
-    if (!positionals.length) throw new UserError('no images given. See --help.', EXIT_USAGE);
     const topK = intFlag(values['top-k'] as string | undefined, 'top-k', 5);
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
     const fnArg = values['function-to-apply'] as string | undefined;
@@ -59,7 +59,7 @@ export const classifyCommand: Command = {
       throw new UserError(`--function-to-apply must be one of ${SCORE_FUNCTIONS.join(', ')}, got "${fnArg}".`, EXIT_USAGE);
     }
     const functionToApply = fnArg as ScoreFunction | undefined;
-    const files = expandImageArgs(positionals);
+    const files = imageArgs(positionals, values.list as string | undefined);
     const requested = values.backend as string | undefined;
     const bar = createProgress({ label: 'classify', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
     const done = (n: number) => bar.update(n);

@@ -5,11 +5,11 @@ import { loadModelForCli } from '../backend-note.js';
 import { embedPixels } from '../../pipeline/pipeline.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
-import { expandImageArgs } from '../files.js';
+import { imageArgs } from '../files.js';
 import { imageSourceName, imageStringKind } from '../../image/source.js';
 
 const usage = `
-Usage: beit embed <images or folders...> --model <dir | repo-id> --out <embeddings.safetensors> [options]
+Usage: beit embed <images or folders...> [--list <file>] --model <dir | repo-id> --out <embeddings.safetensors> [options]
 
 An image is a file, an http(s) URL, a data:image/...;base64 URL or base64 bytes; folders are searched
 recursively (symbolic links followed).
@@ -21,6 +21,7 @@ input order; the metadata "files" holds the JSON list of file names (URLs withou
 Options:
   --model <dir|id>      checkpoint folder or hub repo id (required)
   --out <file>          output .safetensors (required; written atomically)
+  --list <file>         more images, one per line (path, URL, data URL or base64; # comments); - for stdin
   --batch-size <n>      images per forward (default 8)
   --backend <name>      native | tensorflow | wasm | cpu
   --json                print {"out", "count", "hidden", "files"} on stdout
@@ -37,14 +38,13 @@ export const embedCommand: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
-      model: { type: 'string' }, out: { type: 'string' }, 'batch-size': { type: 'string' },
+      model: { type: 'string' }, list: { type: 'string' }, out: { type: 'string' }, 'batch-size': { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     });
     const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
     const out = requireFlag(values, 'out', '<file.safetensors>');
-    if (!positionals.length) throw new UserError('no images given. See --help.', EXIT_USAGE);
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
-    const files = expandImageArgs(positionals);
+    const files = imageArgs(positionals, values.list as string | undefined);
     const model = await loadModelForCli(modelArg, values.backend as string | undefined);
     try {
       const D = model.embeddingSize;
