@@ -12,16 +12,21 @@ import {
 import { initImageDecodersForNode } from './image-codecs.js';
 import { envFetch } from './proxy.js';
 
-/** Reads `file` and decodes it to RGB (EXIF orientation applied). Throws ImageError naming the path. */
-export async function readImageFile(file: string, options: Omit<DecodeOptions, 'name'> = {}): Promise<RgbImage> {
-  let bytes: Uint8Array;
+/** The bytes of `file`, or the ImageError saying why they cannot be read (`hint` follows "no such file"). */
+async function readBytes(file: string, hint = ''): Promise<Uint8Array | ImageError> {
   try {
-    bytes = await fs.promises.readFile(file);
+    return await fs.promises.readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code ?? (e as Error).message;
-    throw new ImageError(`${file}: cannot read image (${why}).`);
+    const why = code === 'ENOENT' ? `no such file${hint}` : code === 'EISDIR' ? 'is a directory' : code ?? (e as Error).message;
+    return new ImageError(`${imageSourceName(file)}: cannot read image (${why}).`);
   }
+}
+
+/** Reads `file` and decodes it to RGB (EXIF orientation applied). Throws ImageError naming the path. */
+export async function readImageFile(file: string, options: Omit<DecodeOptions, 'name'> = {}): Promise<RgbImage> {
+  const bytes = await readBytes(file);
+  if (bytes instanceof ImageError) throw bytes;
   await initImageDecodersForNode();
   return decodeImage(bytes, { ...options, name: file });
 }
@@ -33,24 +38,15 @@ export async function readImageFile(file: string, options: Omit<DecodeOptions, '
 export async function readImageString(source: string, options: Omit<DecodeOptions, 'name'> = {},
   fetchOptions: FetchImageOptions = {}): Promise<RgbImage> {
   const kind = imageStringKind(source);
+  const name = imageSourceName(source);
   if (kind === 'path') {
-    try {
-      return await readImageFile(source, options);
-    } catch (e) {
-      const bytes = e instanceof ImageError && /cannot read image/.test(e.message) ? base64ImageBytes(source) : undefined;
-      if (bytes === undefined) {
-        if (e instanceof ImageError && /\(no such file\)/.test(e.message)) {
-          throw new ImageError(`${imageSourceName(source)}: cannot read image (no such file; an image string is a file path, ` +
-            'an http(s) URL, a data:image/...;base64 URL or base64 image bytes).');
-        }
-        throw e;
-      }
-      await initImageDecodersForNode();
-      return decodeImage(bytes, { ...options, name: imageSourceName(source) });
-    }
+    const bytes = await readBytes(source, '; an image string is a file path, an http(s) URL, a data:image/...;base64 URL or base64 image bytes');
+    const decoded = bytes instanceof ImageError ? base64ImageBytes(source) : bytes;
+    if (decoded === undefined) throw bytes;
+    await initImageDecodersForNode();
+    return decodeImage(decoded, { ...options, name });
   }
   await initImageDecodersForNode();
-  const name = imageSourceName(source);
   if (kind === 'data-url') return decodeImage(dataUrlBytes(source), { ...options, name });
   const { bytes, contentType } = await fetchImageBytes(source, { ...fetchOptions, fetch: fetchOptions.fetch ?? envFetch });
   try {
