@@ -12,6 +12,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import type { AddressInfo, Socket } from 'node:net';
 import { promisify } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { loadModel } from '../lib/node/load.js';
 import { readImageFile, readImageString } from '../lib/node/image-file.js';
 import { base64Bytes, imageSourceName } from '../lib/image/source.js';
@@ -98,6 +99,7 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
         `data:${mime};base64,${bytes.toString('base64')}`,
         bytes.toString('base64'),
         bytes.toString('base64').replace(/(.{76})/g, '$1\n'), // MIME line breaks, as base64.encodebytes writes
+        pathToFileURL(path.join(IMAGES, file)).href,
       ];
       for (const s of sources) expect(same(await readImageString(s), fromFile), `${file} from ${imageSourceName(s)}`).to.equal(true);
     }

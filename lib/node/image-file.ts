@@ -1,9 +1,10 @@
 /**
  * Node-only: read an image given as a string, as `transformers`' `load_image` does: an http(s) URL is
- * downloaded, a `data:image/` URL decoded, anything else is a file path, and a string that is no
+ * downloaded, a `data:image/` URL decoded, a `file://` URL or anything else is a file path, and a string that is no
  * readable file but base64 of an image is decoded (see lib/image/source.ts). Errors name the source.
  */
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { decodeImage, ImageError, type DecodeOptions, type RgbImage } from '../image/decode.js';
 import {
   base64ImageBytes, dataUrlBytes, describeBody, fetchImageBytes, imageSourceName, imageStringKind,
@@ -39,6 +40,11 @@ export async function readImageString(source: string, options: Omit<DecodeOption
   fetchOptions: FetchImageOptions = {}): Promise<RgbImage> {
   const kind = imageStringKind(source);
   const name = imageSourceName(source);
+  if (/^file:\/\//i.test(source)) {
+    let file: string;
+    try { file = fileURLToPath(source); } catch (e) { throw new ImageError(`${name}: not a usable file URL (${(e as Error).message}).`); }
+    return readImageFile(file, options);
+  }
   if (kind === 'path') {
     const bytes = await readBytes(source, '; an image string is a file path, an http(s) URL, a data:image/...;base64 URL or base64 image bytes');
     const decoded = bytes instanceof ImageError ? base64ImageBytes(source) : bytes;
