@@ -329,6 +329,25 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
       const rs = await downloadModel('acme/sharded', { ...withHf, revision: 'v1', offline: true });
       expect(rs.dir).to.equal(sharded);
       expect(rs.files).to.deep.equal(['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+      // PyTorch-only snapshots are converted into our cache (offline too), the snapshot left as it was.
+      const ptSnap = put('acme/d2v-pt', c1, fixtureFiles('config.json', 'preprocessor_config.json', 'pytorch_model.bin'), { ref: 'main' });
+      const before = fs.readdirSync(ptSnap).sort();
+      const pt = await downloadModel('acme/d2v-pt', { ...withHf, offline: true });
+      expect(pt).to.deep.include({ converted: true, hfCache: true, fromCache: false, files: ['config.json', 'preprocessor_config.json', 'model.safetensors'] });
+      expect(pt.dir.startsWith(tmp)).to.equal(true);
+      expect(fs.readdirSync(ptSnap).sort()).to.deep.equal(before);
+      const [c, d] = await Promise.all([loadModel(pt.dir, { backend: 'cpu' }), loadModel(FIX, { backend: 'cpu' })]);
+      try {
+        const img = path.resolve('spec/fixtures/images/coco_cats.png');
+        expect(await c.classify([img])).to.deep.equal(await d.classify([img]));
+      } finally { c.dispose(); d.dispose(); }
+      expect((await downloadModel('acme/d2v-pt', { ...withHf, offline: true })).fromCache).to.equal(true);
+      put('acme/sharded-pt', c1, shardedPytorch(), { ref: 'main', noExist: ['preprocessor_config.json'] });
+      const spt = await downloadModel('acme/sharded-pt', { ...withHf, offline: true });
+      expect(spt.converted).to.equal(true);
+      expect(spt.files[0]).to.equal('config.json');
+      expect(spt.files).to.include('model.safetensors.index.json');
+      expect(hub.hits).to.deep.equal([]);
       // Incomplete snapshots are left alone: the processor config never fetched (no .no_exist record), a shard missing.
       put('acme/d2v-tiny', c3, fixtureFiles('config.json', 'model.safetensors'), { ref: 'dev' });
       const files = shardedSafetensors();

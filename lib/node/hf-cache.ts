@@ -8,9 +8,10 @@
  * `blobs/`, verified against the hub's hashes when they were downloaded) and `.no_exist/<commit>/<file>`
  * (empty files recording that the hub answered 404 for that file at that commit).
  *
- * A snapshot is used only when it is complete for this engine: `config.json`, the weights as
- * safetensors (one file, or an index and every shard it names), and `preprocessor_config.json` or the
- * record that the repo has none; with a processor config that was simply never fetched, the default
+ * A snapshot is used only when it is complete for this engine: `config.json`, the weights (safetensors
+ * or PyTorch, one file or an index and every shard it names; PyTorch weights are converted into this
+ * engine's cache, the snapshot is not touched), and `preprocessor_config.json` or the record that the
+ * repo has none; with a processor config that was simply never fetched, the default
  * preprocessing could silently differ from the repo's, so such a snapshot is left alone.
  */
 import fs from 'node:fs';
@@ -32,8 +33,10 @@ export interface HfSnapshot {
   readonly dir: string;
   /** The commit the revision resolved to. */
   readonly commit: string;
-  /** The files the engine reads from it. */
+  /** The files the engine reads from it (config, processor config, weights as found). */
   readonly files: string[];
+  /** `pytorch`: only `pytorch_model.bin` weights (single or sharded), to be converted before use. */
+  readonly weights: 'safetensors' | 'pytorch';
 }
 
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -62,22 +65,25 @@ export function findHfSnapshot(repoId: string, revision: string, root = hfHubCac
   const files = ['config.json'];
   if (has('preprocessor_config.json')) files.push('preprocessor_config.json');
   else if (!known404('preprocessor_config.json')) return undefined;
-  if (has('model.safetensors')) {
-    files.push('model.safetensors');
-  } else if (has('model.safetensors.index.json')) {
-    let shards: string[];
+  /** The shards an index names when they are all there, else undefined. */
+  const shardsOf = (index: string): string[] | undefined => {
     try {
-      const map = (JSON.parse(fs.readFileSync(path.join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map;
+      const map = (JSON.parse(fs.readFileSync(path.join(dir, index), 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map;
       const names = Object.values(map ?? {});
       if (!names.every((s): s is string => typeof s === 'string' && s.length > 0 && path.basename(s) === s)) return undefined;
-      shards = [...new Set(names)];
+      const shards = [...new Set(names)].sort();
+      return shards.length && shards.every(has) ? shards : undefined;
     } catch {
       return undefined;
     }
-    if (!shards.length || !shards.every(has)) return undefined;
-    files.push('model.safetensors.index.json', ...shards.sort());
-  } else {
-    return undefined;
+  };
+  for (const [single, index, weights] of [['model.safetensors', 'model.safetensors.index.json', 'safetensors'],
+    ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'pytorch']] as const) {
+    if (has(single)) return { dir, commit, files: [...files, single], weights };
+    if (has(index)) {
+      const shards = shardsOf(index);
+      return shards ? { dir, commit, files: [...files, index, ...shards], weights } : undefined;
+    }
   }
-  return { dir, commit, files };
+  return undefined;
 }

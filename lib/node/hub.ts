@@ -145,10 +145,20 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
   const useHf = opts.dir === undefined && opts.hfCache !== false && !/^(1|true|yes|on)$/i.test(process.env.BEIT_NO_HF_CACHE ?? '');
   const snap = useHf ? findHfSnapshot(repoId, revision, typeof opts.hfCache === 'string' ? opts.hfCache : undefined) : undefined;
   if (snap) {
-    const note = `${repoId}@${revision}: using the copy huggingface_hub downloaded, ${snap.dir}`;
+    const note = `${repoId}@${revision}: using the copy huggingface_hub downloaded, ${snap.dir}` +
+      (snap.weights === 'pytorch' ? `; converting its PyTorch weights into ${dir}` : '');
     if (opts.onNotice) opts.onNotice(note);
     else if (!opts.quiet && process.stderr.isTTY) process.stderr.write(`${note}\n`);
-    return { repo: repoId, revision, dir: snap.dir, files: snap.files, converted: false, fromCache: true, hfCache: true };
+    if (snap.weights === 'safetensors') {
+      return { repo: repoId, revision, dir: snap.dir, files: snap.files, converted: false, fromCache: true, hfCache: true };
+    }
+    // PyTorch weights: converted into this engine's cache (the snapshot stays as it is), like a download.
+    fs.mkdirSync(path.join(dir, STATE), { recursive: true });
+    const r = convertCheckpoint(snap.dir, dir, { quiet: opts.quiet });
+    const weights = r.files.map((f) => path.basename(f)).filter((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json'));
+    const files = ['config.json', ...(snap.files.includes('preprocessor_config.json') ? ['preprocessor_config.json'] : []), ...weights];
+    fs.writeFileSync(path.join(dir, STATE, 'complete.json'), JSON.stringify({ repo: repoId, revision, files, converted: true }, null, 2) + '\n');
+    return { repo: repoId, revision, dir, files, converted: true, fromCache: false, hfCache: true };
   }
   if (offline) return offlineResult(repoId, revision, dir);
   const dl = new Downloader(repoId, revision, dir, opts);

@@ -15,7 +15,8 @@ Usage: beit download <repo-id> [options]
 Downloads config.json, preprocessor_config.json and the weights (model.safetensors, sharded
 safetensors, or pytorch_model.bin converted to safetensors) of a hub repo. Prints the folder.
 A complete copy that Python's huggingface_hub already downloaded (its cache: $HF_HUB_CACHE, $HF_HOME/hub or
-~/.cache/huggingface/hub) is used where it is, read only, instead of downloading (not with --dir).
+~/.cache/huggingface/hub) is used where it is, read only, instead of downloading (not with --dir); its
+pytorch_model.bin weights are converted into the cache.
 
 Options:
   --revision <rev>  branch, tag or commit (default: main)
