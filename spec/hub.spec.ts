@@ -461,6 +461,32 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(hub.hits.filter((h) => h.server === 'cdn').map((h) => h.auth)).to.deep.equal([undefined]);
   });
 
+  it('without HF_TOKEN, the token file of huggingface-cli login ($HF_HOME/token, HF_TOKEN_PATH) is used; HF_TOKEN wins', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-hfhome-'));
+    const saved = Object.fromEntries(['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HF_HOME', 'HF_TOKEN_PATH'].map((k) => [k, process.env[k]]));
+    const { token: _none, ...noToken } = opts;
+    try {
+      for (const k of Object.keys(saved)) delete process.env[k];
+      process.env.HF_HOME = home;
+      fs.writeFileSync(path.join(home, 'token'), `${TOKEN}\n`);
+      const r = await downloadModel('acme/private', { ...noToken, hfCache: false });
+      expect(fs.existsSync(path.join(r.dir, 'model.safetensors'))).to.equal(true);
+      expect(hub.hits.filter((h) => h.server === 'hub').every((h) => h.auth === `Bearer ${TOKEN}`)).to.equal(true);
+      // HF_TOKEN_PATH points elsewhere; a wrong HF_TOKEN wins over the file and is refused.
+      fs.rmSync(r.dir, { recursive: true, force: true });
+      fs.writeFileSync(path.join(home, 'other'), TOKEN);
+      fs.rmSync(path.join(home, 'token'));
+      process.env.HF_TOKEN_PATH = path.join(home, 'other');
+      expect((await downloadModel('acme/private', { ...noToken, hfCache: false })).fromCache).to.equal(false);
+      fs.rmSync(tmp, { recursive: true, force: true });
+      process.env.HF_TOKEN = 'hf_wrong';
+      expect((await hubError(downloadModel('acme/private', { ...noToken, hfCache: false }))).message).to.match(/with the token given \(HF_TOKEN or huggingface-cli login\)/);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('a missing repo or a repo without weights gives a clear HubError', async () => {
     for (const [id, re] of [['acme/nope', /not found or private/], ['acme/noweights', /no weights found/]] as const) {
       try {

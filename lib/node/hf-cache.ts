@@ -1,5 +1,6 @@
 /**
- * Checkpoints that Python's `huggingface_hub` already downloaded, used in place instead of being
+ * What Python's `huggingface_hub` keeps on this machine, used here too: its login token (see hfToken)
+ * and the checkpoints it already downloaded, used in place instead of being
  * downloaded again: a repo loaded once with `transformers` (`from_pretrained`, `pipeline`) is then
  * also available here, offline too. Read only; nothing in that cache is ever written or moved.
  *
@@ -18,13 +19,35 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** huggingface_hub's home folder: `HF_HOME`, else `$XDG_CACHE_HOME/huggingface` or `~/.cache/huggingface`. */
+function hfHome(): string {
+  const env = process.env;
+  return env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'huggingface');
+}
+
 /** The cache root huggingface_hub uses: `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
 export function hfHubCacheRoot(): string {
   const env = process.env;
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
   if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
-  const home = env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'huggingface');
-  return path.join(home, 'hub');
+  return path.join(hfHome(), 'hub');
+}
+
+/**
+ * The access token huggingface_hub would send: `HF_TOKEN` (or the older `HUGGING_FACE_HUB_TOKEN`),
+ * else the file `huggingface-cli login` / `hf auth login` writes (`HF_TOKEN_PATH`, else `$HF_HOME/token`),
+ * so a gated repo that works in Python works here without exporting anything.
+ */
+export function hfToken(): string | undefined {
+  const env = process.env;
+  if (env.HF_TOKEN) return env.HF_TOKEN.trim();
+  if (env.HUGGING_FACE_HUB_TOKEN) return env.HUGGING_FACE_HUB_TOKEN.trim();
+  try {
+    const t = fs.readFileSync(env.HF_TOKEN_PATH || path.join(hfHome(), 'token'), 'utf8').trim();
+    return t || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A complete snapshot found in the huggingface_hub cache. */

@@ -25,7 +25,7 @@ import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { createProgress } from '../cli/progress.js';
 import { readSafetensorsHeader } from './safetensors-file.js';
 import { envFetch } from './proxy.js';
-import { findHfSnapshot } from './hf-cache.js';
+import { findHfSnapshot, hfToken } from './hf-cache.js';
 import { fetchFailureReason } from '../io/fetch-error.js';
 
 /** Thrown for hub problems a user can act on (missing repo, private repo, offline, bad checksum). */
@@ -60,7 +60,7 @@ export interface HubOptions {
   readonly fetch?: typeof fetch;
   /** Default `HF_ENDPOINT` or https://huggingface.co. */
   readonly endpoint?: string;
-  /** Bearer token; default `HF_TOKEN`. */
+  /** Bearer token; default `HF_TOKEN`, else the token file of `huggingface-cli login` (`$HF_HOME/token`). */
   readonly token?: string;
   /** Retries of transient failures per file; default 5. */
   readonly retries?: number;
@@ -350,7 +350,7 @@ class Downloader {
     if (protocol !== 'http:' && protocol !== 'https:') {
       throw new HubError(`hub endpoint "${this.endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
     }
-    this.token = opts.token ?? (process.env.HF_TOKEN || undefined);
+    this.token = opts.token ?? hfToken();
   }
 
   /** Downloads the shards an index lists; returns their names. */
@@ -430,7 +430,7 @@ class Downloader {
     if (status === 404) {
       await response.body?.cancel();
       const code = response.headers.get('x-error-code');
-      if (code === 'RepoNotFound') throw new HubError(`${this.repo}: repository not found on ${this.endpoint} (if it is private, set HF_TOKEN).`);
+      if (code === 'RepoNotFound') throw new HubError(`${this.repo}: repository not found on ${this.endpoint} (if it is private, set HF_TOKEN or log in with huggingface-cli).`);
       if (code === 'RevisionNotFound') throw new HubError(`${this.repo}: revision "${this.revision}" not found.`);
       return false;
     }
@@ -438,11 +438,11 @@ class Downloader {
       await response.body?.cancel();
       if (response.headers.get('x-error-code') === 'GatedRepo') {
         throw new HubError(`${this.repo}: a gated repo (HTTP ${status}); accept its conditions at ${this.endpoint}/${this.repo} `
-          + `while logged in, then set HF_TOKEN to a token of that account${this.token ? ' (the HF_TOKEN given has no access yet)' : ''}.`);
+          + `while logged in, then set HF_TOKEN to a token of that account${this.token ? ' (the token given has no access yet)' : ''}.`);
       }
       throw new HubError(this.token
-        ? `${this.repo}: access denied (HTTP ${status}) with the HF_TOKEN given; the token lacks access to this repo, or the repo does not exist.`
-        : `${this.repo}: repository not found or private (HTTP ${status}); for a private or gated repo set HF_TOKEN.`);
+        ? `${this.repo}: access denied (HTTP ${status}) with the token given (HF_TOKEN or huggingface-cli login); it lacks access to this repo, or the repo does not exist.`
+        : `${this.repo}: repository not found or private (HTTP ${status}); for a private or gated repo set HF_TOKEN or log in with huggingface-cli.`);
     }
     // 416 to `bytes=<size>-`: the partial file may be whole already (a run stopped while verifying it).
     let whole = false;
