@@ -487,6 +487,15 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     }
   });
 
+  it('TRANSFORMERS_OFFLINE=1, like HF_HUB_OFFLINE=1, uses only what is on disk', async () => {
+    const { offline: _o, ...fromEnv } = opts;
+    process.env.TRANSFORMERS_OFFLINE = '1';
+    try {
+      expect((await hubError(downloadModel('acme/d2v-tiny', { ...fromEnv, hfCache: false }))).message).to.match(/offline/);
+      expect(hub.hits).to.deep.equal([]);
+    } finally { delete process.env.TRANSFORMERS_OFFLINE; }
+  });
+
   it('a missing repo or a repo without weights gives a clear HubError', async () => {
     for (const [id, re] of [['acme/nope', /not found or private/], ['acme/noweights', /no weights found/]] as const) {
       try {
@@ -886,6 +895,13 @@ describe('progress bar', () => {
     b2.tick(5); b2.finish();
     const b3 = createProgress({ label: 'x', total: 10, stream: tty, quiet: true });
     b3.tick(5); b3.finish();
+    const n = lines.length;
+    process.env.HF_HUB_DISABLE_PROGRESS_BARS = '1';
+    try {
+      const b4 = createProgress({ label: 'x', total: 10, stream: tty });
+      b4.tick(5); b4.finish();
+    } finally { delete process.env.HF_HUB_DISABLE_PROGRESS_BARS; }
+    expect(lines.length, 'HF_HUB_DISABLE_PROGRESS_BARS=1 silences the bar').to.equal(n);
     expect(silent).to.deep.equal([]);
   });
 

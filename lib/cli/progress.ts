@@ -34,7 +34,8 @@ const SILENT: Progress = { tick() {}, update() {}, finish() {} };
 /** Creates a progress bar, or a silent one when not on a TTY or when `quiet`. */
 export function createProgress(opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr;
-  if (opts.quiet || (!stream.isTTY && !opts.force)) return SILENT;
+  // HF_HUB_DISABLE_PROGRESS_BARS: the switch huggingface_hub users already set to silence theirs.
+  if (opts.quiet || (!stream.isTTY && !opts.force) || /^(1|true|yes|on)$/i.test(process.env.HF_HUB_DISABLE_PROGRESS_BARS ?? '')) return SILENT;
   const start = Date.now();
   const unit = opts.unit ?? 'bytes';
   let done = 0, lastDraw = 0, finished = false;

@@ -48,7 +48,7 @@ export interface HubOptions {
    * default: printed on stderr when it is a terminal (and not `quiet`).
    */
   readonly onNotice?: (message: string) => void;
-  /** Use only files on disk; default from `HF_HUB_OFFLINE`. */
+  /** Use only files on disk; default from `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`). */
   readonly offline?: boolean;
   /**
    * Use a complete snapshot that Python's huggingface_hub already downloaded (read in place, never
@@ -139,7 +139,8 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
   const revision = opts.revision ?? 'main';
   if (!isRevision(revision)) throw new HubError(`revision "${revision}" is not valid.`);
   const dir = opts.dir ?? modelCacheDir(repoId, revision, opts.cacheDir);
-  const offline = opts.offline ?? /^(1|true|yes|on)$/i.test(process.env.HF_HUB_OFFLINE ?? '');
+  // TRANSFORMERS_OFFLINE: the older variable transformers still honours.
+  const offline = opts.offline ?? [process.env.HF_HUB_OFFLINE, process.env.TRANSFORMERS_OFFLINE].some((v) => /^(1|true|yes|on)$/i.test(v ?? ''));
   const done = readComplete(dir);
   if (done) return { repo: repoId, revision, dir, files: done.files, converted: done.converted, fromCache: true };
   const useHf = opts.dir === undefined && opts.hfCache !== false && !/^(1|true|yes|on)$/i.test(process.env.BEIT_NO_HF_CACHE ?? '');

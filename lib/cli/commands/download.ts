@@ -28,7 +28,7 @@ Options:
   -h, --help        show this help
 
 Environment: HF_TOKEN (private or gated repos; default: the token huggingface-cli login saved), HF_ENDPOINT (default https://huggingface.co),
-HF_HUB_OFFLINE=1 (use only files on disk), HF_HUB_DOWNLOAD_TIMEOUT (seconds a silent server is
+HF_HUB_OFFLINE=1 or TRANSFORMERS_OFFLINE=1 (use only files on disk), HF_HUB_DISABLE_PROGRESS_BARS=1, HF_HUB_DOWNLOAD_TIMEOUT (seconds a silent server is
 waited for before the request is retried; default 10), BEIT_CACHE, HTTPS_PROXY / HTTP_PROXY / NO_PROXY,
 HF_HUB_CACHE / HF_HOME (huggingface_hub's cache), BEIT_NO_HF_CACHE=1 (never use that cache).
 `,
