@@ -28,8 +28,9 @@ Options:
   --model <dir|id>      checkpoint folder, or a hub repo id downloaded on first use (required)
   --list <file>         more images, one per line (path, URL, data URL or base64; # comments); - for stdin
   --top-k <n>           classes per image                      (default 5)
-  --function-to-apply <f>  softmax | sigmoid | none: how logits become scores (default, as transformers'
-                        pipeline: sigmoid for a multi_label_classification checkpoint or one class, else softmax)
+  --function-to-apply <softmax|sigmoid|none>
+                        how logits become scores (default as transformers' pipeline: sigmoid for a
+                        multi_label_classification checkpoint or a single class, else softmax)
   --batch-size <n>      images per forward                     (default 8)
   --backend <name>      native | tensorflow | wasm | cpu        (default: $BEIT_BACKEND or the fastest available)
   --workers <n>         worker threads, each with its own engine (default: 1 on native, one per core on
