@@ -20,7 +20,7 @@ export { compareOutputs, type ParityRow } from './checkpoint/parity.js';
 export { selectBackend, KNOWN_BACKENDS, BackendError, type BackendName } from './backend/select.js';
 export { SafetensorsError, encodeSafetensors, type HostTensor } from './io/safetensors.js';
 export { readSafetensorsFile, writeSafetensorsFile, readSafetensorsHeader } from './node/safetensors-file.js';
-export { decodeImage, ImageError, DEFAULT_MAX_PIXELS, type RgbImage, type DecodeOptions } from './image/decode.js';
+export { decodeImage, ImageError, DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS, type RgbImage, type DecodeOptions } from './image/decode.js';
 export { toRgbImage, type ImageInput, type RawPixels } from './image/input.js';
 export { parseProcessorConfig, defaultProcessorConfig, preprocess, ProcessorError, type ProcessorConfig, type ProcessedImage } from './image/processor.js';
 export { resize, Resample } from './image/resample.js';

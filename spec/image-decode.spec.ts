@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeImage, ImageError, sniffFormat } from '../lib/image/decode.js';
+import { decodeImage, DEFAULT_MAX_PIXELS, ImageError, PILLOW_MAX_IMAGE_PIXELS, sniffFormat } from '../lib/image/decode.js';
 import { toRgbImage } from '../lib/image/input.js';
 import { readImageFile } from '../lib/node/image-file.js';
 import { initImageDecodersForNode, zlibInflate } from '../lib/node/image-codecs.js';
@@ -249,7 +249,7 @@ describe('image decode', function () {
       b.writeUInt32BE(100_000, 20);
       b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
       const p = file('bomb.png', b);
-      const e = await expectImageError(readImageFile(p), /100000x100000.*limit of 89478485/);
+      const e = await expectImageError(readImageFile(p), /100000x100000.*limit of 178956970/);
       expect(e.message).to.contain(p);
     });
     it('a 1-pixel-wide PNG with millions of rows is refused instead of exhausting memory', async () => {
@@ -265,6 +265,24 @@ describe('image decode', function () {
       b.writeUInt16BE(60000, p + 5);
       b.writeUInt16BE(60000, p + 7);
       await expectImageError(decodeImage(b, { name: 'bomb.jpg' }), /60000x60000/);
+    });
+    it('between Pillow\'s MAX_IMAGE_PIXELS and twice it, an image is decoded with a warning, as Pillow does', async function () {
+      this.timeout(30000);
+      // 9500 x 9500 = 90 250 000 pixels, 1-bit gray (a small file; 270 MB once RGB).
+      const W = 9500, stride = 1 + Math.ceil(W / 8);
+      const ihdr = Buffer.alloc(13);
+      ihdr.writeUInt32BE(W, 0); ihdr.writeUInt32BE(W, 4); ihdr[8] = 1; ihdr[9] = 0;
+      const raw = Buffer.alloc(W * stride, 0xff);
+      for (let y = 0; y < W; y++) raw[y * stride] = 0; // filter byte: none
+      const big = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
+        chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
+      const warnings: string[] = [];
+      const img = await decodeImage(big, { name: 'big.png', onWarning: (m) => warnings.push(m) });
+      expect([img.width, img.height, img.data[0], img.data[img.data.length - 1]]).to.deep.equal([W, W, 255, 255]);
+      expect(warnings).to.deep.equal(['big.png: image is 9500x9500 = 90250000 pixels, more than Pillow\'s MAX_IMAGE_PIXELS (89478485); '
+        + 'decoded anyway, as Pillow does after its DecompressionBombWarning.']);
+      await expectImageError(decodeImage(big, { maxPixels: PILLOW_MAX_IMAGE_PIXELS }), /9500x9500 = 90250000 pixels, more than the limit of 89478485/);
+      expect(DEFAULT_MAX_PIXELS).to.equal(2 * 89_478_485);
     });
     it('maxPixels is configurable', async () => {
       await expectImageError(decodeImage(png, { maxPixels: 451 * 300 - 1 }), /limit of 135299/);

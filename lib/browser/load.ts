@@ -63,7 +63,7 @@ export async function loadModel(urlOrRepoId: string, options: BrowserLoadOptions
   const backend = await selectBrowserBackend(options.backend);
   const processor = ckpt.processorText === undefined ? undefined
     : parseProcessorConfig(ckpt.processorText, `${base}preprocessor_config.json`);
-  const decode = options.decode ?? {};
+  const decode = { ...options.decode, onWarning: options.decode?.onWarning ?? options.onWarning ?? ((m: string) => console.warn(m)) };
   return buildImageModel<BrowserImageInput>({
     configText: ckpt.configText, configFile: `${base}config.json`, tensors: ckpt.tensors,
     checkpointName: ckpt.weightsUrl, processor, backend,

@@ -15,15 +15,27 @@ import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 
 export { ImageError, type RgbImage } from './errors.js';
 
-/** Pillow's `Image.MAX_IMAGE_PIXELS` (1024 · 1024 · 1024 // 4 // 3). */
-export const DEFAULT_MAX_PIXELS = 89_478_485;
+/** Pillow's `Image.MAX_IMAGE_PIXELS` (1024 · 1024 · 1024 // 4 // 3): above it Pillow warns (DecompressionBombWarning). */
+export const PILLOW_MAX_IMAGE_PIXELS = 89_478_485;
+
+/**
+ * Default refusal limit: twice `MAX_IMAGE_PIXELS`, where Pillow's `Image.open` raises
+ * DecompressionBombError. Between the two Pillow decodes with a warning, and so does this pipeline
+ * (`onWarning`), so the images `load_image` accepts are accepted here.
+ */
+export const DEFAULT_MAX_PIXELS = 2 * PILLOW_MAX_IMAGE_PIXELS;
 
 /** Options of {@link decodeImage}. */
 export interface DecodeOptions {
   /** Name used in error messages (a file path, a URL). */
   readonly name?: string;
-  /** Refuse images with more pixels than this (default {@link DEFAULT_MAX_PIXELS}). */
+  /** Refuse images with more pixels than this (default {@link DEFAULT_MAX_PIXELS}, as Pillow). */
   readonly maxPixels?: number;
+  /**
+   * Told about images over {@link PILLOW_MAX_IMAGE_PIXELS} that are decoded anyway (Pillow's
+   * DecompressionBombWarning). Default: nothing (the Node and browser `loadModel` pass their `onWarning`).
+   */
+  readonly onWarning?: (message: string) => void;
   /** Apply the EXIF orientation (default true, as `load_image` does). */
   readonly exifTranspose?: boolean;
 }
@@ -80,12 +92,17 @@ export function checkPixelLimit(width: number, height: number, maxPixels: number
  * @throws ImageError for empty, truncated, corrupt, unsupported or oversized input
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
-  const { name, maxPixels = DEFAULT_MAX_PIXELS, exifTranspose = true } = options;
+  const { name, maxPixels = DEFAULT_MAX_PIXELS, exifTranspose = true, onWarning } = options;
   if (bytes.length === 0) throw new ImageError(named(name, 'file is empty.'));
   const format = sniffFormat(bytes);
   if (!format) throw new ImageError(named(name, `not a PNG, JPEG, WebP, GIF or BMP image (starts with ${hexPrefix(bytes)}).`));
   const opened = CODECS[format].open(bytes, name);
   checkPixelLimit(opened.width, opened.height, maxPixels, name); // before any pixel memory
+  const pixels = opened.width * opened.height;
+  if (pixels > PILLOW_MAX_IMAGE_PIXELS) {
+    onWarning?.(named(name, `image is ${opened.width}x${opened.height} = ${pixels} pixels, more than Pillow's MAX_IMAGE_PIXELS `
+      + `(${PILLOW_MAX_IMAGE_PIXELS}); decoded anyway, as Pillow does after its DecompressionBombWarning.`));
+  }
   const img = await opened.decode();
   const exif = opened.exif;
   return exifTranspose && exif ? applyOrientation(img, exifOrientation(exif)) : img;

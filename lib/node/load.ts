@@ -59,7 +59,7 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
   const files = readCheckpointDir(dir);
   const procFile = path.join(dir, 'preprocessor_config.json');
   const processor = fs.existsSync(procFile) ? readProcessorConfigFile(procFile) : undefined;
-  const decode = options.decode ?? {};
+  const decode = { ...options.decode, onWarning: options.decode?.onWarning ?? options.onWarning ?? ((m: string) => console.warn(m)) };
   const reader = async (input: NodeImageInput) => {
     if (typeof input === 'string') return readImageString(input, decode, options.imageFetch);
     await initImageDecodersForNode();

@@ -67,7 +67,7 @@ export const attentionCommand: Command = {
       } catch (e) {
         throw new UserError(`--${(e as Error).message}`, EXIT_USAGE);
       }
-      const image = await readImageString(file);
+      const image = await readImageString(file, { onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
       const pixels = checkProcessed(model, preprocess(image, model.processor), imageSourceName(file));
       const { logits, maps } = await attentionForPixels(model, pixels);
       const rgba = overlayAttention(image, maps[layer]!, { alpha, region: modelRegion(model.processor, image.width, image.height) });

@@ -5,7 +5,7 @@
  * pipeline against transformers' processors.
  */
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
-import { DEFAULT_MAX_PIXELS } from '../../image/decode.js';
+import { DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS } from '../../image/decode.js';
 import { preprocess } from '../../image/processor.js';
 import { readImageString } from '../../node/image-file.js';
 import { imageSourceName } from '../../image/source.js';
@@ -31,7 +31,8 @@ Options:
   --out <file>          output .safetensors file, written atomically (required)
   --u8                  also write u8 (U8 [H, W, 3]): the resized/cropped image before rescaling
   --json                print a JSON summary on stdout instead of a text line
-  --max-pixels <n>      refuse larger images (decompression-bomb guard); default ${DEFAULT_MAX_PIXELS}
+  --max-pixels <n>      refuse larger images (decompression-bomb guard); default ${DEFAULT_MAX_PIXELS}, where
+                        Pillow refuses (above ${PILLOW_MAX_IMAGE_PIXELS} it decodes with a warning, as Pillow)
   --verbose             print stack traces on errors
   -h, --help            show this help
 `,
@@ -49,7 +50,7 @@ Options:
     const file = positionals[0]!;
 
     const cfg = readProcessorConfigFile(processor);
-    const image = await readImageString(file, { maxPixels });
+    const image = await readImageString(file, { maxPixels, onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
     const r = preprocess(image, cfg);
     const tensors: Record<string, StWriteTensor> = {
       pixel_values: { dtype: 'F32', shape: [1, 3, r.height, r.width], data: r.pixelValues },
