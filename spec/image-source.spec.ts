@@ -17,6 +17,7 @@ import { loadModel } from '../lib/node/load.js';
 import { readImageFile, readImageString } from '../lib/node/image-file.js';
 import { base64Bytes, imageSourceName } from '../lib/image/source.js';
 import { expandImageArgs } from '../lib/cli/files.js';
+import { READ_CONCURRENCY, settleLimited } from '../lib/pipeline/pipeline.js';
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { toleranceFor } from '../lib/checkpoint/parity.js';
 import { caseDir, FIXTURES } from './helpers/fixtures.js';
@@ -208,6 +209,21 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
     expect(results[0]!.predictions).to.deep.equal(results[3]!.predictions);
     expect(results[4]!.error).to.match(/HTTP 404/);
     for (const r of results.slice(0, 4)) expect(r.predictions).to.have.length(2);
+  });
+
+  it('batch reads run at most READ_CONCURRENCY at once, every item settled in input order', async () => {
+    let active = 0, peak = 0;
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const out = await settleLimited(items, READ_CONCURRENCY, async (i) => {
+      active++; peak = Math.max(peak, active);
+      await new Promise((r) => setTimeout(r, (i * 7) % 5));
+      active--;
+      if (i % 10 === 3) throw new Error(`bad ${i}`);
+      return i * 2;
+    });
+    expect(peak).to.equal(READ_CONCURRENCY);
+    expect(out.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).to.deep.equal(
+      items.map((i) => (i % 10 === 3 ? `bad ${i}` : i * 2)));
   });
 
   it('folders: symbolic links to files and folders are followed once, a dangling image link is listed, not dropped', () => {

@@ -149,6 +149,28 @@ export async function embedPixels(model: BeitModel, pixels: Float32Array[], opti
 export const READ_CONCURRENCY = 8;
 
 /**
+ * `fn` over `items` with at most `limit` calls in flight, every item run; the outcomes in input order
+ * (as `Promise.allSettled`). For reading a batch of images that may be URLs without opening a
+ * connection per image of a large batch.
+ */
+export async function settleLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const out = new Array<PromiseSettledResult<R>>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await fn(items[i]!) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+/**
  * Decodes and preprocesses every input, in input order (errors name the input). Up to
  * {@link READ_CONCURRENCY} inputs are read at once, so a list of URLs downloads in parallel; after
  * the first error no further input is started.

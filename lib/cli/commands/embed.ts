@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { EXIT_USAGE, UserError, intFlag, parseFlags, requireFlag, type Command } from '../command.js';
 import { loadModelForCli } from '../backend-note.js';
-import { embedPixels } from '../../pipeline/pipeline.js';
+import { embedPixels, READ_CONCURRENCY, settleLimited } from '../../pipeline/pipeline.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
 import { imageArgs } from '../files.js';
@@ -55,7 +55,10 @@ export const embedCommand: Command = {
         // of a batch are read (downloaded) concurrently.
         for (let start = 0; start < files.length; start += batchSize) {
           const batch = files.slice(start, start + batchSize);
-          const pixels = await Promise.all(batch.map(async (f) => (await model.preprocess(f)).pixelValues));
+          const read = await settleLimited(batch, READ_CONCURRENCY, async (f) => (await model.preprocess(f)).pixelValues);
+          const failed = read.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+          const pixels = read.map((r) => (r as PromiseFulfilledResult<Float32Array>).value);
           const emb = await embedPixels(model, pixels, { batchSize });
           emb.forEach((e, i) => data.set(e.embedding, (start + i) * D));
           bar.update(start + batch.length);
