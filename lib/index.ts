@@ -13,7 +13,7 @@ export { loadModel, type LoadOptions, type NodeModel, type NodeImageInput } from
 export { ImageModel } from './pipeline/image-model.js';
 export { BeitModel, disposeOutput, InputError, type ForwardOptions, type ForwardOutput, type PixelInput, type PooledForwardOutput } from './model/model.js';
 export type { ClassifyOptions, EmbedOptions, Embedding } from './pipeline/pipeline.js';
-export { topK, softmax, sigmoid, scores, defaultScoreFunction, SCORE_FUNCTIONS, type Prediction, type ScoreFunction } from './pipeline/predictions.js';
+export { topK, softmax, sigmoid, type Prediction, type ScoreFunction } from './pipeline/predictions.js';
 export { parseConfig, validateConfig, ConfigError, SUPPORTED_MODEL_TYPES, type ModelConfig } from './checkpoint/config.js';
 export { mapWeights, WeightsError } from './checkpoint/weights.js';
 export { compareOutputs, type ParityRow } from './checkpoint/parity.js';
@@ -25,7 +25,7 @@ export { toRgbImage, type ImageInput, type RawPixels } from './image/input.js';
 export { parseProcessorConfig, defaultProcessorConfig, preprocess, ProcessorError, type ProcessorConfig, type ProcessedImage } from './image/processor.js';
 export { resize, Resample } from './image/resample.js';
 export { readImageFile, readImageString } from './node/image-file.js';
-export { fetchImageBytes, type FetchImageOptions } from './image/source.js';
+export type { FetchImageOptions } from './image/source.js';
 export { resolveModel, downloadModel, HubError, type HubOptions } from './node/hub.js';
 export { version } from './version.js';
 export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './node/convert.js';

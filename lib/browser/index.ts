@@ -23,14 +23,14 @@ export { fetchFile, clearCache, CACHE_NAME, FetchError, type FileProgress, type 
 export { ImageModel } from '../pipeline/image-model.js';
 export { BeitModel, disposeOutput, InputError, type ForwardOptions, type ForwardOutput, type PixelInput, type PooledForwardOutput } from '../model/model.js';
 export type { ClassifyOptions, EmbedOptions, Embedding } from '../pipeline/pipeline.js';
-export { topK, softmax, sigmoid, scores, defaultScoreFunction, SCORE_FUNCTIONS, type Prediction, type ScoreFunction } from '../pipeline/predictions.js';
+export { topK, softmax, sigmoid, type Prediction, type ScoreFunction } from '../pipeline/predictions.js';
 export { parseConfig, ConfigError, SUPPORTED_MODEL_TYPES, type ModelConfig } from '../checkpoint/config.js';
 export { WeightsError } from '../checkpoint/weights.js';
 export { toleranceFor } from '../checkpoint/parity.js';
 export { BackendError, type BackendName } from '../backend/select.js';
 export { SafetensorsError, type HostTensor } from '../io/safetensors.js';
 export { decodeImage, ImageError, type RgbImage, type DecodeOptions } from '../image/decode.js';
-export { fetchImageBytes, type FetchImageOptions } from '../image/source.js';
+export type { FetchImageOptions } from '../image/source.js';
 export { parseProcessorConfig, preprocess, ProcessorError, type ProcessorConfig, type ProcessedImage } from '../image/processor.js';
 export {
   attentionForPixels, attentionMapsOf, clsToPatchAttention, resolveLayer,
