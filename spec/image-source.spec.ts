@@ -131,6 +131,13 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
       expect(Date.now() - t0).to.be.below(1500);
       expect(slow.slice(0, 8)).to.deep.equal(Array(8).fill(viaFile));
       expect(slow[8]).to.not.deep.equal(viaFile);
+      // After the first failure no further image is started: at most the 8 already in flight.
+      srv.hits.set('/slow.png', 0);
+      const err = await model.classify([`${srv.base}/images/missing.png`, ...Array.from({ length: 30 }, (_, i) => `${srv.base}/slow.png?j=${i}`)])
+        .then(() => '', (e: Error) => e.message);
+      expect(err).to.match(/missing\.png: HTTP 404/);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(srv.hits.get('/slow.png')).to.be.at.most(7);
     } finally { model.dispose(); }
   });
 
