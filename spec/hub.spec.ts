@@ -235,14 +235,16 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(hub.hits).to.deep.equal([]);
   });
 
-  it('goes through HTTPS_PROXY / HTTP_PROXY (credentials in the URL), and around it for NO_PROXY hosts', async () => {
-    // A forward proxy: CONNECT tunnels and absolute-URI requests, logging what it was asked for.
+  it('goes through HTTPS_PROXY / HTTP_PROXY (credentials in the URL), around it for NO_PROXY hosts and loopback', async () => {
+    // A forward proxy: CONNECT tunnels and absolute-URI requests, logging what it was asked for. It is the
+    // only one that can reach the names *.invalid: it connects them to 127.0.0.1.
     const seen: { how: string; target: string; auth?: string }[] = [];
     const socks = new Set<net.Socket>();
+    const local = (host: string) => (host.endsWith('.invalid') ? '127.0.0.1' : host);
     const proxy = http.createServer((q, s) => {
       seen.push({ how: q.method!, target: q.url!, auth: q.headers['proxy-authorization'] });
       const u = new URL(q.url!);
-      const up = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: q.method, headers: q.headers }, (r) => {
+      const up = http.request({ host: local(u.hostname), port: u.port, path: u.pathname + u.search, method: q.method, headers: q.headers }, (r) => {
         s.writeHead(r.statusCode!, r.headers);
         r.pipe(s);
       });
@@ -251,7 +253,7 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     proxy.on('connect', (q, client: net.Socket, head) => {
       seen.push({ how: 'CONNECT', target: q.url!, auth: q.headers['proxy-authorization'] });
       const [host, port] = q.url!.split(':');
-      const up = net.connect(Number(port), host, () => {
+      const up = net.connect(Number(port), local(host!), () => {
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         up.write(head);
         up.pipe(client);
@@ -264,26 +266,35 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     const proxyUrl = `http://user:pa%3Ass@127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const saved = Object.fromEntries(['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy'].map((k) => [k, process.env[k]]));
     const { fetch: _ignored, ...viaEnv } = opts;
+    const hubHost = `hub.invalid:${new URL(hub.hubUrl).port}`, cdnHost = `cdn.invalid:${new URL(hub.cdnUrl).port}`;
+    const cdnUrl = hub.cdnUrl;
+    hub.cdnUrl = `http://${cdnHost}`; // where the mock hub redirects LFS files
+    const named = { ...viaEnv, endpoint: `http://${hubHost}` };
     try {
       for (const k of Object.keys(saved)) delete process.env[k];
       process.env.HTTP_PROXY = proxyUrl;
       process.env.HTTPS_PROXY = proxyUrl;
-      const r = await downloadModel('acme/d2v-tiny', viaEnv);
+      const r = await downloadModel('acme/d2v-tiny', named);
       for (const f of r.files) expect(fs.readFileSync(path.join(r.dir, f)).equals(fs.readFileSync(path.join(FIX, f))), f).to.equal(true);
-      const hubHost = new URL(hub.hubUrl).host, cdnHost = new URL(hub.cdnUrl).host;
       const targets = seen.map((x) => (x.how === 'CONNECT' ? x.target : new URL(x.target).host));
       expect(targets).to.include(hubHost);
       expect(targets).to.include(cdnHost);
       expect(seen.every((x) => x.auth === `Basic ${Buffer.from('user:pa:ss').toString('base64')}`), JSON.stringify(seen)).to.equal(true);
       expect(hub.hits.length).to.be.greaterThan(2);
-      // The same through NO_PROXY: straight to the hub, the proxy sees nothing.
+      // NO_PROXY names the hosts: the download goes straight to them (and cannot resolve them), not to the proxy.
       seen.length = 0;
-      process.env.NO_PROXY = '127.0.0.1';
+      process.env.NO_PROXY = '.invalid';
       fs.rmSync(tmp, { recursive: true, force: true });
+      expect((await hubError(downloadModel('acme/d2v-tiny', { ...named, retries: 0 }))).message).to.match(/hub\.invalid.*(ENOTFOUND|EAI_AGAIN)/);
+      expect(seen).to.deep.equal([]);
+      // Loopback never goes through the proxy, NO_PROXY or not.
+      delete process.env.NO_PROXY;
+      hub.cdnUrl = cdnUrl;
       const direct = await downloadModel('acme/d2v-tiny', viaEnv);
       expect(direct.fromCache).to.equal(false);
       expect(seen).to.deep.equal([]);
     } finally {
+      hub.cdnUrl = cdnUrl;
       for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
       for (const x of socks) x.destroy();
       await new Promise((ok) => proxy.close(ok));

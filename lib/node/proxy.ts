@@ -7,7 +7,7 @@
  * undici's `EnvHttpProxyAgent` (undici is the library Node's own fetch is built on; its npm package
  * exposes the proxy agent that Node 20 does not), which reads the same variables with the same
  * meaning (lower- or upper-case, `NO_PROXY` host suffixes and ports, `*`). Without them, the global
- * fetch is used and undici is never loaded.
+ * fetch is used and undici is never loaded; loopback addresses never use the proxy.
  */
 import type { Dispatcher } from 'undici';
 
@@ -42,12 +42,27 @@ function quietly<T>(make: () => T): T {
 }
 
 /**
+ * Whether a request targets this machine (`localhost`, 127.0.0.0/8, `::1`). Those never go through the
+ * proxy, as in Go's and most tools' handling of these variables: a proxy cannot reach the caller's
+ * loopback, and a local mirror (`HF_ENDPOINT=http://localhost:...`) must keep working with a proxy set.
+ */
+function isLoopback(input: Parameters<typeof fetch>[0]): boolean {
+  let host: string;
+  try {
+    host = new URL(input instanceof URL ? input.href : typeof input === 'string' ? input : input.url).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
+}
+
+/**
  * A fetch that goes through `HTTPS_PROXY` / `HTTP_PROXY` (minus `NO_PROXY`) when they are set, else
  * the global fetch. The environment is read on each call, so a change takes effect on the next request.
  */
 export const envFetch: typeof fetch = async (input, init) => {
   const key = proxyEnv();
-  if (!key) return globalThis.fetch(input, init);
+  if (!key || isLoopback(input)) return globalThis.fetch(input, init);
   if (agent?.key !== key) {
     const undici = await import('undici');
     const old = agent?.dispatcher;
