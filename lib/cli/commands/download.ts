@@ -27,10 +27,15 @@ Options:
   --verbose         print stack traces on errors
   -h, --help        show this help
 
-Environment: HF_TOKEN (private or gated repos; default: the token huggingface-cli login saved), HF_ENDPOINT (default https://huggingface.co),
-HF_HUB_OFFLINE=1 or TRANSFORMERS_OFFLINE=1 (use only files on disk), HF_HUB_DISABLE_PROGRESS_BARS=1, HF_HUB_DOWNLOAD_TIMEOUT (seconds a silent server is
-waited for before the request is retried; default 10), BEIT_CACHE, HTTPS_PROXY / HTTP_PROXY / NO_PROXY,
-HF_HUB_CACHE / HF_HOME (huggingface_hub's cache), BEIT_NO_HF_CACHE=1 (never use that cache).
+Environment:
+  HF_TOKEN                  token for private or gated repos (default: the one huggingface-cli login saved)
+  HF_ENDPOINT               hub address (default https://huggingface.co)
+  HF_HUB_OFFLINE=1          use only files on disk (also TRANSFORMERS_OFFLINE=1)
+  HF_HUB_DOWNLOAD_TIMEOUT   seconds a silent server is waited for before the request is retried (default 10)
+  HF_HUB_DISABLE_PROGRESS_BARS=1   no progress bars
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY   proxy, as Python's requests reads them (never for loopback)
+  HF_HUB_CACHE, HF_HOME     where huggingface_hub's cache is; BEIT_NO_HF_CACHE=1 never uses it
+  BEIT_CACHE                this engine's cache folder
 `,
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseFlags(argv, {
