@@ -131,6 +131,14 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
       expect(Date.now() - t0).to.be.below(1500);
       expect(slow.slice(0, 8)).to.deep.equal(Array(8).fill(viaFile));
       expect(slow[8]).to.not.deep.equal(viaFile);
+      // One batch at a time: a batch's images are read only after the previous batch ran (memory holds one batch).
+      srv.hits.set('/slow.png', 0);
+      const seenAt: number[] = [];
+      const batched = await model.classify(Array.from({ length: 10 }, (_, i) => `${srv.base}/slow.png?b=${i}`), {
+        topK: 3, batchSize: 4, onProgress: (done, total) => { expect(total).to.equal(10); seenAt.push(done, srv.hits.get('/slow.png')!); },
+      });
+      expect(seenAt).to.deep.equal([4, 4, 8, 8, 10, 10]);
+      expect(batched).to.deep.equal(Array(10).fill(viaFile));
       // After the first failure no further image is started: at most the 8 already in flight.
       srv.hits.set('/slow.png', 0);
       const err = await model.classify([`${srv.base}/images/missing.png`, ...Array.from({ length: 30 }, (_, i) => `${srv.base}/slow.png?j=${i}`)])

@@ -10,7 +10,7 @@ import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/
 import { BeitModel } from '../model/model.js';
 import { imageSourceName } from '../image/source.js';
 import {
-  checkProcessed, classifyPixels, embedPixels, preprocessAll,
+  checkProcessed, classifyPixels, embedPixels, inReadBatches,
   type ClassifyOptions, type EmbedOptions, type Embedding, type ImageReader,
 } from './pipeline.js';
 import type { Prediction } from './predictions.js';
@@ -43,11 +43,16 @@ export class ImageModel<I> extends BeitModel {
    * @example const [preds] = await model.classify(['cat.jpg'], { topK: 3 });
    */
   async classify(images: readonly I[], options: ClassifyOptions = {}): Promise<Prediction[][]> {
-    return classifyPixels(this, await preprocessAll(this, this.processor, this.reader, images), options);
+    const progress = options.onProgress;
+    if (!images.length) return classifyPixels(this, [], options); // checks the options and the head all the same
+    return inReadBatches(this, this.processor, this.reader, images, options.batchSize ?? 8, (pixels, offset) =>
+      classifyPixels(this, pixels, { ...options, onProgress: progress && ((d) => progress(offset + d, images.length)) }, offset));
   }
 
   /** The pooled embedding of each image (optionally with every layer's attention maps). */
   async embed(images: readonly I[], options: EmbedOptions = {}): Promise<Embedding[]> {
-    return embedPixels(this, await preprocessAll(this, this.processor, this.reader, images), options);
+    const progress = options.onProgress;
+    return inReadBatches(this, this.processor, this.reader, images, options.batchSize ?? 8, (pixels, offset) =>
+      embedPixels(this, pixels, { ...options, onProgress: progress && ((d) => progress(offset + d, images.length)) }, offset));
   }
 }

@@ -85,7 +85,7 @@ function checkFinite(values: Float32Array, what: string, start: number, images: 
  */
 async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: number, need: 'logits' | 'embedding',
   outputAttentions: boolean, each: (start: number, out: { values: Float32Array; attentions?: Float32Array[] }) => void,
-  onProgress?: (done: number, total: number) => void): Promise<void> {
+  onProgress?: (done: number, total: number) => void, offset = 0): Promise<void> {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}.`);
   const [h, w] = model.config.image_size;
   const c = model.config.num_channels;
@@ -102,7 +102,7 @@ async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: nu
       const values = (await valuesT.data()) as Float32Array;
       if (valuesT !== out.logits && valuesT !== out.pooledOutput) valuesT.dispose();
       const attentions = outputAttentions ? await Promise.all(out.attentions!.map(async (a) => (await a.data()) as Float32Array)) : undefined;
-      checkFinite(values, need === 'logits' ? 'logits' : 'pooled output', start, chunk.length);
+      checkFinite(values, need === 'logits' ? 'logits' : 'pooled output', offset + start, chunk.length);
       each(start, { values, attentions });
     } finally {
       disposeOutput(out);
@@ -111,8 +111,11 @@ async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: nu
   }
 }
 
-/** Ranked predictions for preprocessed pixel arrays (`[C, H, W]` each). */
-export async function classifyPixels(model: BeitModel, pixels: Float32Array[], options: ClassifyOptions = {}): Promise<Prediction[][]> {
+/**
+ * Ranked predictions for preprocessed pixel arrays (`[C, H, W]` each). `offset`: the index of the first
+ * array among the caller's images, for messages.
+ */
+export async function classifyPixels(model: BeitModel, pixels: Float32Array[], options: ClassifyOptions = {}, offset = 0): Promise<Prediction[][]> {
   if (!model.hasHead) throw new InputError('this checkpoint has no classification head (a *Model checkpoint): use embed().');
   const k = options.topK ?? 5;
   if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${k}.`);
@@ -124,12 +127,12 @@ export async function classifyPixels(model: BeitModel, pixels: Float32Array[], o
     for (let i = 0; start + i < pixels.length && i * L < out.values.length; i++) {
       results[start + i] = topK(out.values.subarray(i * L, (i + 1) * L), k, model.id2label, fn);
     }
-  }, options.onProgress);
+  }, options.onProgress, offset);
   return results;
 }
 
-/** Pooled embeddings (and optionally attentions) for preprocessed pixel arrays. */
-export async function embedPixels(model: BeitModel, pixels: Float32Array[], options: EmbedOptions = {}): Promise<Embedding[]> {
+/** Pooled embeddings (and optionally attentions) for preprocessed pixel arrays (`offset` as in classifyPixels). */
+export async function embedPixels(model: BeitModel, pixels: Float32Array[], options: EmbedOptions = {}, offset = 0): Promise<Embedding[]> {
   const results: Embedding[] = new Array(pixels.length);
   const D = model.embeddingSize;
   const H = model.config.num_attention_heads, T = model.numTokens;
@@ -141,8 +144,24 @@ export async function embedPixels(model: BeitModel, pixels: Float32Array[], opti
         ...(out.attentions ? { attentions: out.attentions.map((a) => a.slice(i * H * T * T, (i + 1) * H * T * T)) } : {}),
       };
     }
-  }, options.onProgress);
+  }, options.onProgress, offset);
   return results;
+}
+
+/**
+ * Reads and runs `inputs` one batch at a time: a batch is read and preprocessed ({@link preprocessAll}),
+ * handed to `run` with its offset in `inputs`, and its pixels dropped before the next batch is read,
+ * so memory holds one batch of pixels however many inputs there are.
+ */
+export async function inReadBatches<I, R>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>,
+  inputs: readonly I[], batchSize: number, run: (pixels: Float32Array[], offset: number) => Promise<R[]>): Promise<R[]> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}.`);
+  const out: R[] = [];
+  for (let offset = 0; offset < inputs.length; offset += batchSize) {
+    const pixels = await preprocessAll(model, processor, reader, inputs.slice(offset, offset + batchSize), offset);
+    out.push(...await run(pixels, offset));
+  }
+  return out;
 }
 
 /** Images read at once by {@link preprocessAll}: downloads overlap; decoding runs one at a time anyway. */
@@ -175,7 +194,8 @@ export async function settleLimited<T, R>(items: readonly T[], limit: number, fn
  * {@link READ_CONCURRENCY} inputs are read at once, so a list of URLs downloads in parallel; after
  * the first error no further input is started.
  */
-export async function preprocessAll<I>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>, inputs: readonly I[]): Promise<Float32Array[]> {
+export async function preprocessAll<I>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>, inputs: readonly I[],
+  offset = 0): Promise<Float32Array[]> {
   const out = new Array<Float32Array>(inputs.length);
   let next = 0, failed = false;
   const lane = async () => {
@@ -183,7 +203,7 @@ export async function preprocessAll<I>(model: BeitModel, processor: ProcessorCon
       const i = next++;
       try {
         const img = await reader(inputs[i]!);
-        out[i] = checkProcessed(model, preprocess(img, processor), typeof inputs[i] === 'string' ? imageSourceName(inputs[i] as string) : `image ${i}`);
+        out[i] = checkProcessed(model, preprocess(img, processor), typeof inputs[i] === 'string' ? imageSourceName(inputs[i] as string) : `image ${offset + i}`);
       } catch (e) {
         failed = true;
         throw e;
