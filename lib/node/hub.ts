@@ -42,11 +42,14 @@ export function isRevision(s: string): boolean {
   return /^[A-Za-z0-9._/-]+$/.test(s) && !s.includes('..');
 }
 
+/** This engine's cache root: `cacheDir`, else `BEIT_CACHE`, else `${XDG_CACHE_HOME:-~/.cache}/tfjs-beit`. */
+export function cacheRoot(cacheDir?: string): string {
+  return cacheDir ?? process.env.BEIT_CACHE ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');
+}
+
 /** The cache folder of one repo revision: `<root>/<owner>--<name>/<revision>`. */
 export function modelCacheDir(repoId: string, revision = 'main', cacheDir?: string): string {
-  const root = cacheDir ?? process.env.BEIT_CACHE
-    ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');
-  return path.join(root, repoId.replace('/', '--'), revision.replace(/\//g, '--'));
+  return path.join(cacheRoot(cacheDir), repoId.replace('/', '--'), revision.replace(/\//g, '--'));
 }
 
 /**

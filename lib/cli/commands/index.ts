@@ -8,6 +8,7 @@ import { convertCommand } from './convert.js';
 import { downloadCommand } from './download.js';
 import { preprocessCommand } from './preprocess.js';
 import { attentionCommand } from './attention.js';
+import { cacheCommand } from './cache.js';
 
 export const commands: readonly Command[] = [
   classifyCommand,
@@ -17,4 +18,5 @@ export const commands: readonly Command[] = [
   benchCommand,
   convertCommand,
   downloadCommand,
+  cacheCommand,
   preprocessCommand,];
