@@ -171,7 +171,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 
 // mlp(x, w1, b1|null, act, w2, b2|null, residual|null, out, M, D, F) -> boolean
 // out = act(x·W1 + b1)·W2 + b2 + residual with W1 [D, F] and W2 [F, D] packed by packB; false (out
-// untouched) when this CPU / these sizes have no fused path (mlpBlock(D, F) == 0).
+// untouched) only when the intermediate's memory cannot be had.
 Napi::Value Mlp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 11) return fail(env, "mlp: expected 11 arguments"), env.Undefined();
@@ -260,7 +260,7 @@ Napi::Value Layer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// mlpBlock(D, F): the intermediate's column block mlp() would use, 0 when it would return false.
+// mlpBlock(D, F): the intermediate's column block mlp() would use, 0 when it keeps it dense.
 Napi::Value MlpBlock(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(beit::mlp_block(num(info, 0), num(info, 1))));
 }

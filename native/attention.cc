@@ -21,29 +21,12 @@
 #include "gemm.h"
 #include "ops.h"
 #include "pool.h"
+#include "scratch.h"
 #include "simd512.h"
 
 namespace beit {
 
 namespace {
-
-/// Per-thread growable aligned buffer.
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  float* get(int64_t n) {
-    if (n > cap_) {
-      std::free(p_);
-      p_ = static_cast<float*>(std::aligned_alloc(64, ((n * 4 + 63) / 64) * 64));
-      cap_ = p_ ? n : 0;
-    }
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  int64_t cap_ = 0;
-};
 
 thread_local Scratch tl_scores;
 thread_local Scratch tl_kt;

@@ -20,6 +20,7 @@
 #include "gemm_kernels.h"
 #include "mathfn.h"
 #include "pool.h"
+#include "scratch.h"
 #include "simd512.h"
 
 namespace beit {
@@ -59,37 +60,9 @@ const KernelSet& kernels() {
   return *g_kernels;
 }
 
-/// Growable 64-byte aligned float buffer.
-class Buffer {
- public:
-  ~Buffer() { std::free(p_); }
-  float* get(size_t n) {
-    if (n > cap_) {
-      std::free(p_);
-      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      cap_ = p_ ? n : 0;
-    }
-    return p_;
-  }
-  /// Frees the storage when it holds more than max_bytes and less than half of it is wanted now
-  /// (after a one-off large batch, smaller ones do not keep its memory).
-  void trim(size_t max_bytes, size_t wanted) {
-    if (cap_ * sizeof(float) > max_bytes && wanted < cap_ / 2) {
-      std::free(p_);
-      p_ = nullptr;
-      cap_ = 0;
-    }
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-Buffer g_packed_a;
-thread_local Buffer tl_packed_b;
-thread_local Buffer tl_serial_a;
+Scratch g_packed_a;
+thread_local Scratch tl_packed_b;
+thread_local Scratch tl_serial_a;
 
 /// Packs rows [i0, i0+MR) of one A matrix (all of K) into dst[k*MR + r], zero-padding rows ≥ M.
 /// lda is the row stride of A as stored (K, or M when trans, for dense matrices).
@@ -586,7 +559,7 @@ void gemm(const GemmDesc& d) {
 }
 
 namespace {
-Buffer g_mlp_hidden;  // the MLP intermediate (the forward runs one layer at a time)
+Scratch g_mlp_hidden;  // the MLP intermediate (the forward runs one layer at a time)
 }  // namespace
 
 int64_t mlp_block(int64_t D, int64_t F) {
@@ -603,8 +576,9 @@ int64_t mlp_block(int64_t D, int64_t F) {
 }
 
 bool mlp(const MlpDesc& m) {
+  if (m.M <= 0) return true;
+  // Column-blocked intermediate where the AVX-512 in-place kernels run, else a dense one (cb = 0).
   const int64_t cb = mlp_block(m.D, m.F);
-  if (cb == 0 || m.M <= 0) return false;
   g_mlp_hidden.trim(64u << 20, static_cast<size_t>(m.M * m.F));
   float* hidden = g_mlp_hidden.get(static_cast<size_t>(m.M * m.F));
   if (hidden == nullptr) return false;

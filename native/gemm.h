@@ -67,11 +67,11 @@ struct MlpDesc {
   int64_t M = 0, D = 0, F = 0;
 };
 
-/// Column block of the MLP intermediate for these sizes, or 0 when mlp() cannot run them (kernels
+/// Column block of the MLP intermediate for these sizes, or 0 when it is kept dense instead (kernels
 /// other than AVX-512, D too large for the in-place-A kernels, F without a suitable block).
 int64_t mlp_block(int64_t D, int64_t F);
 
-/// Runs the MLP (see MlpDesc); false (nothing written) when mlp_block(D, F) is 0.
+/// Runs the MLP (see MlpDesc); false (nothing written) only when the intermediate's memory cannot be had.
 bool mlp(const MlpDesc& m);
 
 /// Width of the column panels of a pre-packed B (a multiple of every micro-kernel's NR).

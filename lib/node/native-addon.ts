@@ -42,10 +42,10 @@ export interface NativeAddon {
     act: number, alpha: number, bPacked?: boolean, residual?: Float32Array | null): void;
   packB(b: Float32Array, K: number, N: number, transB: boolean, out: Float32Array): void;
   packedBSize(K: number, N: number): number;
-  /** out = act(x·W1 + b1)·W2 + b2 + residual (packed W1 [D, F], W2 [F, D]); false when mlpBlock(D, F) is 0. */
+  /** out = act(x·W1 + b1)·W2 + b2 + residual (packed W1 [D, F], W2 [F, D]); false only when out of memory. */
   mlp(x: Float32Array, w1: Float32Array, b1: Float32Array | null, act: number, w2: Float32Array,
     b2: Float32Array | null, residual: Float32Array | null, out: Float32Array, M: number, D: number, F: number): boolean;
-  /** Column block of the fused MLP's intermediate, 0 when `mlp` has no fused path for these sizes. */
+  /** Column block of the MLP's intermediate, 0 when `mlp` keeps it dense (no in-place AVX-512 path for these sizes). */
   mlpBlock(D: number, F: number): number;
   /**
    * One transformer layer (native/layer.h): x1 = x + attention(LN1(x))·Wo + bo, out = x1 + MLP(LN2(x1)),

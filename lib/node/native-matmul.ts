@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ACT_CODES, BINARY_CODES, UNARY_CODES, type NativeAddon } from './native-addon.js';
-import { allocF32, broadcastStrides, collapse, cpuKernel, f32, recycle, sizeOf, type KernelArgs } from './native-kernel-util.js';
+import { allocF32, broadcastStrides, collapse, cpuKernel, f32, sizeOf, type KernelArgs } from './native-kernel-util.js';
 
 /** Activations `_FusedMatMul` accepts on the `native` backend (a superset of tfjs's). */
 export const NATIVE_FUSED_ACTIVATIONS: readonly string[] = [...Object.keys(ACT_CODES), 'prelu'];
@@ -237,9 +237,9 @@ export function packedMatMul(addon: NativeAddon, args: KernelArgs): tf.TensorInf
 }
 
 // ---------------------------------------------------------------------------------------------
-// The MLP of a layer as one kernel: act(x·W1 + b1)·W2 + b2 + residual. Natively (AVX-512) the
-// intermediate never becomes a tensor: it lives in the addon's column-blocked scratch buffer, which
-// the second product reads in place (see native/gemm.h MlpDesc); elsewhere it is two packed products.
+// The MLP of a layer as one kernel: act(x·W1 + b1)·W2 + b2 + residual. Its
+// intermediate never becomes a tensor: it lives in the addon's scratch buffer, column-blocked where
+// the AVX-512 in-place kernels run so that the second product reads it in place (native/gemm.h MlpDesc).
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -268,10 +268,7 @@ export function mlp(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
   const resVals = residualValues(args, residual, a.shape, MLP_KERNEL);
   const out = allocF32(M * N);
   if (!addon.mlp(av, w1v, b1v, code, w2v, b2v, resVals, out, M, D, F)) {
-    const hidden = allocF32(M * F);
-    addon.gemm(av, w1v, hidden, M, F, D, false, false, 1, null, null, 1, 1, b1v, 0, 0, 1, code, 0.2, true, null);
-    addon.gemm(hidden, w2v, out, M, N, F, false, false, 1, null, null, 1, 1, b2v, 0, 0, 1, 0, 0, true, resVals);
-    recycle(hidden);  // never visible outside this kernel
+    throw new Error(`${MLP_KERNEL}: out of memory for the ${M}x${F} intermediate`);
   }
   return args.backend.makeTensorInfo(a.shape.slice(), 'float32', out);
 }
