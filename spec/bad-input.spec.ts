@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readSafetensorsFile, writeSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { encodeSafetensors, SafetensorsError } from '../lib/io/safetensors.js';
 import { loadModel } from '../lib/node/load.js';
+import { disposeOutput } from '../lib/model/model.js';
 import { parseConfig, ConfigError } from '../lib/checkpoint/config.js';
 import { caseDir } from './helpers/fixtures.js';
 
@@ -140,8 +141,11 @@ describe('config.json validation', () => {
     const beit = parseConfig(cfg({ pooler_output_size: 5, pooler_act: 'prelu' }));
     expect([beit.pooler_output_size, beit.pooler_act]).to.deep.equal([beit.hidden_size, 'tanh']);
   });
-  it('image_size not divisible by patch_size', () =>
-    expectError(() => parseConfig(cfg({ image_size: 30 })), ConfigError, 'not divisible by patch_size'));
+  it('image_size smaller than patch_size (no patch); pruned heads', () => {
+    expectError(() => parseConfig(cfg({ image_size: 4, patch_size: 8 })), ConfigError, 'smaller than patch_size');
+    expectError(() => parseConfig(cfg({ pruned_heads: { 0: [1] } })), ConfigError, 'pruned_heads {"0":[1]}: checkpoints with pruned attention heads are not supported');
+    expect(parseConfig(cfg({ pruned_heads: {} })).hidden_size).to.be.a('number');
+  });
   it('a patch grid whose attention matrix could not be held (46657 tokens: 8.1 GiB per image and head)', () => {
     expectError(() => parseConfig(cfg({ image_size: 216, patch_size: 1 })), ConfigError, 'gives 46657 tokens per image');
     // The largest grid under the bound still parses: 152x152 patches = 23105 tokens (1.99 GiB).
@@ -283,6 +287,52 @@ describe('checkpoint / config mismatches', () => {
     let err: Error | undefined;
     try { await loadModel(d, { backend: 'cpu' }); } catch (e) { err = e as Error; }
     expect(err?.message).to.include('beit convert');
+  });
+  it('id2label naming another number of classes than the classifier holds', async () => {
+    const labels = Object.keys(config.id2label).length;
+    for (const [name, id2label, want] of [
+      ['fewer', Object.fromEntries(Object.entries(config.id2label).slice(1)), `${labels} classes, but config.json id2label names ${labels - 1}`],
+      ['more', { ...config.id2label, [labels]: 'extra' }, `${labels} classes, but config.json id2label names ${labels + 1}`],
+      ['gap', { ...Object.fromEntries(Object.entries(config.id2label).slice(1)), [labels + 4]: 'far' }, `(indices up to ${labels + 4})`],
+    ] as const) {
+      let err: Error | undefined;
+      try { await loadModel(folder(`labels-${name}`, { ...config, id2label }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+      expect(err?.name, name).to.equal('WeightsError');
+      expect(err!.message).to.include('classifier.weight: ');
+      expect(err!.message).to.include(want);
+    }
+  });
+  it('images on a model whose num_channels is not 3: an error naming the mismatch, not a crash', async () => {
+    const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
+    for (const C of [1, 4]) {
+      const out = new Map<string, unknown>();
+      for (const [k, v] of t) {
+        let { shape, data } = v;
+        if (k.endsWith('patch_embeddings.projection.weight')) {
+          shape = [v.shape[0]!, C, v.shape[2]!, v.shape[3]!];
+          data = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.01);
+        }
+        out.set(k, { dtype: v.dtype === 'int32' ? 'I32' : 'F32', shape, data });
+      }
+      const d = folder(`channels-${C}`, { ...config, num_channels: C }, out);
+      fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'preprocessor_config.json'), path.join(d, 'preprocessor_config.json'));
+      const m = await loadModel(d, { backend: 'cpu', onNotice: () => {} });
+      try {
+        const img = path.resolve('spec/fixtures/images/chelsea.png');
+        for (const run of [() => m.classify([img]), () => m.embed([img]), () => m.preprocess(img)]) {
+          let err: Error | undefined;
+          try { await run(); } catch (e) { err = e as Error; }
+          expect(err?.name).to.equal('InputError');
+          expect(err!.message).to.include(`chelsea.png: images are RGB (3 channels) but the model's config.json says num_channels ${C}`);
+        }
+        // forward() takes pixels of the model's channel count.
+        const out = m.forward({ data: new Float32Array(C * 32 * 32), shape: [1, C, 32, 32] });
+        expect(out.logits!.shape).to.deep.equal([1, Object.keys(config.id2label).length]);
+        disposeOutput(out);
+      } finally {
+        m.dispose();
+      }
+    }
   });
   it('pixel input of the wrong shape', async () => {
     const m = await loadModel(caseDir('d2v-tiny'), { backend: 'cpu' });

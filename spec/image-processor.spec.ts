@@ -157,8 +157,14 @@ describe('image preprocessing', () => {
       const { image_processor_type: t2, ...slow } = configFor('vit-default');
       expect([t1, t2]).to.deep.equal(['ViTImageProcessorFast', 'ViTImageProcessor']);
       expect(rest).to.deep.equal(slow);
-      const beitFast = parseProcessorConfig({ image_processor_type: 'BeitImageProcessorFast', do_center_crop: null, crop_size: null });
-      expect(beitFast).to.deep.include({ size: { height: 256, width: 256 }, do_center_crop: true, crop_size: { height: 224, width: 224 } });
+      // BeitImageProcessorFast's own class defaults (224x224, no crop) differ from BeitImageProcessor's (256, crop 224).
+      const beitFast = parseProcessorConfig({ image_processor_type: 'BeitImageProcessorFast', do_center_crop: null, crop_size: null, resample: null });
+      expect(beitFast).to.deep.include({ size: { height: 224, width: 224 }, resample: 3, do_center_crop: false, crop_size: { height: 224, width: 224 } });
+      expect(parseProcessorConfig({ image_processor_type: 'DeiTImageProcessorFast', do_center_crop: null }))
+        .to.deep.include({ size: { height: 256, width: 256 }, resample: 3, do_center_crop: true });
+      // ViTImageProcessorFast has the base class's center crop (off unless the JSON turns it on).
+      expect(parseProcessorConfig({ image_processor_type: 'ViTImageProcessorFast', do_center_crop: true, crop_size: 200 }))
+        .to.deep.include({ do_center_crop: true, crop_size: { height: 200, width: 200 } });
       // Loading a checkpoint with one says which semantics run.
       const { loadModel } = await import('../lib/node/load.js');
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastproc-'));
@@ -182,6 +188,46 @@ describe('image preprocessing', () => {
       expect(vit.image_mean).to.deep.equal([0.5, 0.5, 0.5]);
       expect(parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', size: [200, 300] }).size).to.deep.equal({ height: 200, width: 300 });
       expect(parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', image_mean: 0.4 }).image_mean).to.deep.equal([0.4, 0.4, 0.4]);
+    });
+    it('DeiT processors (facebook/deit-* checkpoints, model_type vit) have BeitImageProcessor\'s steps and defaults', () => {
+      // As facebook/deit-base-patch16-224 saves it.
+      const deit = parseProcessorConfig({ crop_size: 224, do_center_crop: true, do_normalize: true, do_resize: true,
+        feature_extractor_type: 'DeiTFeatureExtractor', image_mean: [0.485, 0.456, 0.406], image_std: [0.229, 0.224, 0.225],
+        resample: 3, size: 256 });
+      expect(deit).to.deep.include({ image_processor_type: 'DeiTFeatureExtractor', size: { height: 256, width: 256 }, resample: 3,
+        do_center_crop: true, crop_size: { height: 224, width: 224 } });
+      expect(parseProcessorConfig({ image_processor_type: 'DeiTImageProcessor' })).to.deep.include({
+        size: { height: 256, width: 256 }, resample: 3, do_center_crop: true, crop_size: { height: 224, width: 224 }, image_mean: [0.5, 0.5, 0.5] });
+      const img = { width: 300, height: 280, data: Uint8Array.from({ length: 300 * 280 * 3 }, (_, i) => (i * 7) % 256) };
+      const a = preprocess(img, deit);
+      const b = preprocess(img, parseProcessorConfig({ image_processor_type: 'BeitImageProcessor', image_mean: [0.485, 0.456, 0.406],
+        image_std: [0.229, 0.224, 0.225] }));
+      expect([a.height, a.width]).to.deep.equal([224, 224]);
+      expect(Buffer.from(a.pixelValues.buffer).equals(Buffer.from(b.pixelValues.buffer))).to.equal(true);
+    });
+    it('a config naming no processor class takes the model family\'s, as AutoImageProcessor does', async () => {
+      expect(parseProcessorConfig({ size: 224 }, 'p.json', 'beit')).to.deep.include({ image_processor_type: 'BeitImageProcessor', do_center_crop: true });
+      expect(parseProcessorConfig({ size: 224 }, 'p.json', 'vit')).to.deep.include({ image_processor_type: 'ViTImageProcessor', resample: 2 });
+      const { loadModel } = await import('../lib/node/load.js');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notype-'));
+      try {
+        for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.resolve('spec/fixtures/vit-tiny', f), path.join(dir, f));
+        fs.writeFileSync(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ size: 32, do_normalize: false }));
+        const model = await loadModel(dir, { backend: 'cpu', onNotice: () => {}, onWarning: () => {} });
+        expect(model.processor).to.deep.include({ image_processor_type: 'ViTImageProcessor', size: { height: 32, width: 32 }, do_normalize: false });
+        model.dispose();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    it('JSON nulls in the Pillow-based classes are stored values: do_* off, resample BILINEAR; other nulls the defaults', () => {
+      const c = parseProcessorConfig({ image_processor_type: 'BeitImageProcessor', do_resize: null, do_center_crop: null, do_normalize: null,
+        resample: null, size: null, crop_size: null, image_mean: null, image_std: null });
+      expect(c).to.deep.include({ do_resize: false, do_center_crop: false, do_normalize: false, do_rescale: true, resample: 2,
+        size: { height: 256, width: 256 }, crop_size: { height: 224, width: 224 }, image_mean: [0.5, 0.5, 0.5] });
+      expect(parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', do_rescale: null, rescale_factor: null }).do_rescale).to.equal(false);
+      expectProcessorError(() => parseProcessorConfig({ image_processor_type: 'ViTImageProcessor', rescale_factor: null }),
+        /"rescale_factor" is null while "do_rescale" is true/);
     });
     it('shortest_edge keeps the aspect ratio like get_resize_output_image_size', () => {
       const c = parseProcessorConfig({ image_processor_type: 'BeitImageProcessor', size: { shortest_edge: 224 }, do_center_crop: false });

@@ -6,7 +6,6 @@
 import type { BackendName } from '../backend/select.js';
 import { buildImageModel, type BuildOptions } from '../checkpoint/build.js';
 import type { DecodeOptions } from '../image/decode.js';
-import { parseProcessorConfig } from '../image/processor.js';
 import type { ImageModel } from '../pipeline/image-model.js';
 import { selectBrowserBackend, setWasmPrefix } from './backends.js';
 import { checkpointBase, fetchCheckpoint } from './checkpoint.js';
@@ -62,7 +61,7 @@ export async function loadModel(urlOrRepoId: string, options: BrowserLoadOptions
   const ckpt = await fetchCheckpoint(base, fetchOptions);
   const backend = await selectBrowserBackend(options.backend);
   const processor = ckpt.processorText === undefined ? undefined
-    : parseProcessorConfig(ckpt.processorText, `${base}preprocessor_config.json`);
+    : { text: ckpt.processorText, file: `${base}preprocessor_config.json` };
   const decode = { ...options.decode, onWarning: options.decode?.onWarning ?? options.onWarning ?? ((m: string) => console.warn(m)) };
   return buildImageModel<BrowserImageInput>({
     configText: ckpt.configText, configFile: `${base}config.json`, tensors: ckpt.tensors,

@@ -3,7 +3,7 @@
  * Node and browser entry points, which differ only in how they fetch bytes and read images.
  */
 import type { HostTensor } from '../io/safetensors.js';
-import { defaultProcessorConfig, isFastProcessor, type ProcessorConfig } from '../image/processor.js';
+import { defaultProcessorConfig, isFastProcessor, parseProcessorConfig, type ProcessorConfig } from '../image/processor.js';
 import { ImageModel } from '../pipeline/image-model.js';
 import type { ImageReader } from '../pipeline/pipeline.js';
 import { parseConfig, type ModelConfig } from './config.js';
@@ -23,8 +23,11 @@ export interface BuildInputs<I> {
   readonly configFile: string;
   readonly tensors: ReadonlyMap<string, HostTensor>;
   readonly checkpointName: string;
-  /** The parsed processor config, or undefined to derive the defaults from `image_size`. */
-  readonly processor?: ProcessorConfig;
+  /**
+   * The processor config: parsed, or the text of `preprocessor_config.json` (parsed here, where the model
+   * type is known for a config that names no processor class); undefined derives the defaults from `image_size`.
+   */
+  readonly processor?: ProcessorConfig | { readonly text: string; readonly file: string };
   readonly reader: ImageReader<I>;
   readonly backend: string;
 }
@@ -37,9 +40,11 @@ export function buildImageModel<I>(inputs: BuildInputs<I>, options: BuildOptions
   if (mapped.unused.length) {
     warn(`Some weights of ${inputs.checkpointName} were not used by the ${config.model_type} model: ${mapped.unused.join(', ')}.`);
   }
-  let processor = inputs.processor;
+  for (const n of mapped.notices) (options.onNotice ?? warn)(n);
+  const family = config.model_type === 'vit' ? 'vit' : 'beit';
+  const given = inputs.processor;
+  let processor = given && 'text' in given ? parseProcessorConfig(given.text, given.file, family) : given;
   if (!processor) {
-    const family = config.model_type === 'vit' ? 'vit' : 'beit';
     processor = defaultProcessorConfig(config.image_size, family);
     (options.onNotice ?? warn)(`No preprocessor_config.json for ${inputs.checkpointName}: using ${family} defaults for ${config.image_size.join('x')} images.`);
   } else if (isFastProcessor(processor)) {

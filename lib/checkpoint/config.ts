@@ -145,12 +145,19 @@ export function validateConfig(raw: Record<string, unknown>, file = 'config.json
   }
   const image_size = pair('image_size');
   const patch_size = pair('patch_size');
-  if (image_size[0] % patch_size[0] !== 0 || image_size[1] % patch_size[1] !== 0) {
-    fail(`image_size [${image_size}] is not divisible by patch_size [${patch_size}].`);
+  // A size that patch_size does not divide is valid: the patch conv (stride = kernel) drops the last
+  // rows / columns of pixels, and the grid is image_size // patch_size (patchGrid).
+  if (image_size[0] < patch_size[0] || image_size[1] < patch_size[1]) {
+    fail(`image_size [${image_size}] is smaller than patch_size [${patch_size}]: there is no patch.`);
+  }
+  const pruned = raw.pruned_heads;
+  if (pruned !== undefined && pruned !== null
+    && (typeof pruned !== 'object' || Object.values(pruned as object).some((v) => !Array.isArray(v) || v.length > 0))) {
+    fail(`pruned_heads ${JSON.stringify(pruned)}: checkpoints with pruned attention heads are not supported.`);
   }
   // One attention score matrix is tokens² floats per image and head: past 2 GiB (23170 tokens; real
   // checkpoints have 197-1025) a forward would only end in an out-of-memory kill of the process.
-  const tokens = (image_size[0] / patch_size[0]) * (image_size[1] / patch_size[1]) + 1;
+  const tokens = Math.floor(image_size[0] / patch_size[0]) * Math.floor(image_size[1] / patch_size[1]) + 1;
   if (tokens * tokens * 4 > MAX_SCORE_BYTES) {
     fail(`image_size [${image_size}] with patch_size [${patch_size}] gives ${tokens} tokens per image; one attention `
       + `matrix would take ${(tokens * tokens * 4 / 2 ** 30).toFixed(1)} GiB (at most ${MAX_SCORE_BYTES / 2 ** 30} GiB is supported).`);
@@ -204,7 +211,7 @@ function parseId2Label(v: unknown, fail: (m: string) => never): Record<number, s
   return out;
 }
 
-/** Number of patches along height and width. */
+/** Number of patches along height and width (trailing pixels that fill no whole patch are dropped, as the conv does). */
 export function patchGrid(c: ModelConfig): [number, number] {
-  return [c.image_size[0] / c.patch_size[0], c.image_size[1] / c.patch_size[1]];
+  return [Math.floor(c.image_size[0] / c.patch_size[0]), Math.floor(c.image_size[1] / c.patch_size[1])];
 }

@@ -47,11 +47,13 @@ export interface ModelWeights {
   readonly classifier?: { weight: HostTensor; bias: HostTensor };
 }
 
-/** Result of mapping: the weights, the tensor names not used, and the prefix that was stripped. */
+/** Result of mapping: the weights, the tensor names not used, the prefix that was stripped, and notices. */
 export interface MappedWeights {
   readonly weights: ModelWeights;
   readonly unused: readonly string[];
   readonly prefix: string;
+  /** What the user should know about the mapping (a module initialized as transformers initializes it). */
+  readonly notices: readonly string[];
 }
 
 const PREFIX: Record<ModelConfig['model_type'], string> = {
@@ -175,9 +177,29 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
   const cls = local.has('classifier.weight') ? tensors.get(local.get('classifier.weight')!) : undefined;
   const numLabels = cls && cls.shape.length === 2 ? cls.shape[0]! : 0;
   const classifier = cls ? linear('classifier', numLabels, D) as { weight: HostTensor; bias: HostTensor } : undefined;
+  if (classifier && numLabels > 0) {
+    // transformers sizes the classifier from id2label (num_labels = len(id2label)) and refuses a stored
+    // one of another size; labels past the stored rows, or rows without a label, would be nonsense.
+    const labels = Object.keys(config.id2label).map(Number);
+    if (labels.length > 0 && (labels.length !== numLabels || labels.some((i) => i >= numLabels))) {
+      problems.push(`${local.get('classifier.weight')}: ${numLabels} classes, but config.json id2label names ${labels.length}`
+        + (labels.some((i) => i >= numLabels) ? ` (indices up to ${Math.max(...labels)})` : ''));
+    }
+  }
+  const notices: string[] = [];
   let pooler_layernorm, pooler_dense;
   if (isBeit && config.use_mean_pooling) {
     pooler_layernorm = norm('pooler.layernorm', classifier !== undefined);
+    if (!pooler_layernorm && config.model_type === 'beit' && !local.has('pooler.layernorm.weight') && !local.has('pooler.layernorm.bias')) {
+      // BeitModel (add_pooling_layer=True, what AutoModel builds) creates the pooler of a checkpoint saved
+      // without one (BeitForMaskedImageModeling, *ForSemanticSegmentation) with LayerNorm's initial values.
+      pooler_layernorm = {
+        weight: { dtype: 'float32', shape: [D], data: new Float32Array(D).fill(1) } as HostTensor,
+        bias: { dtype: 'float32', shape: [D], data: new Float32Array(D) } as HostTensor,
+      };
+      notices.push(`${file} has no pooler.layernorm: the pooled output is LayerNorm(mean of the patch tokens) with weight 1 `
+        + 'and bias 0, as transformers\' BeitModel initializes the missing pooler.');
+    }
   } else if (!isBeit && local.has('pooler.dense.weight')) {
     pooler_dense = linear('pooler.dense', config.pooler_output_size, D) as { weight: HostTensor; bias: HostTensor };
   }
@@ -189,5 +211,5 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
       problems.join('\n  - '));
   }
   const unused = [...tensors.keys()].filter((k) => !used.has(k) && !IGNORABLE.some((re) => re.test(k.startsWith(prefix) ? k.slice(prefix.length) : k)));
-  return { weights, unused, prefix: hasPrefix ? prefix : '' };
+  return { weights, unused, prefix: hasPrefix ? prefix : '', notices };
 }

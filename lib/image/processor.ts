@@ -23,11 +23,12 @@ export class ProcessorError extends Error {
 }
 
 /**
- * The processor classes whose semantics are implemented. The `*Fast` classes (newer transformers) read
- * the same fields; they are run with their Pillow-based counterpart's semantics (see {@link isFastProcessor}).
+ * The processor classes whose semantics are implemented. `DeiT*` is what `facebook/deit-*` checkpoints
+ * (`model_type: "vit"`) name. The `*Fast` classes (newer transformers) read the same fields with their own
+ * class defaults; their resize runs with the Pillow-based counterpart's semantics (see {@link isFastProcessor}).
  */
 export const SUPPORTED_PROCESSOR_TYPES = ['BeitImageProcessor', 'BeitFeatureExtractor', 'ViTImageProcessor', 'ViTFeatureExtractor',
-  'BeitImageProcessorFast', 'ViTImageProcessorFast'] as const;
+  'DeiTImageProcessor', 'DeiTFeatureExtractor', 'BeitImageProcessorFast', 'ViTImageProcessorFast', 'DeiTImageProcessorFast'] as const;
 /** One of {@link SUPPORTED_PROCESSOR_TYPES}. */
 export type ProcessorType = (typeof SUPPORTED_PROCESSOR_TYPES)[number];
 
@@ -68,10 +69,25 @@ const IMAGENET_STANDARD = [0.5, 0.5, 0.5] as const;
 export const MAX_OUTPUT_SIDE = 65535;
 /** Largest pixel count a resize or crop may produce: Pillow's `MAX_IMAGE_PIXELS`, as for decoding. */
 export const MAX_OUTPUT_PIXELS = 89_478_485;
-const DEFAULTS = {
-  beit: { size: { height: 256, width: 256 }, resample: Resample.BICUBIC, do_center_crop: true },
-  vit: { size: { height: 224, width: 224 }, resample: Resample.BILINEAR, do_center_crop: false },
-} as const;
+/**
+ * Class defaults, for fields the JSON leaves out. `crop`: whether the class has a center-crop step at
+ * all (the Pillow-based ViT processor has none). `fast`: a `*Fast` class, where a JSON `null` means the
+ * class default; in the Pillow-based classes `null` is stored as the value (`do_*` off, `resample`
+ * BILINEAR in `image_transforms.resize`).
+ */
+interface ClassDefaults {
+  readonly size: HeightWidth; readonly resample: ResampleFilter; readonly do_center_crop: boolean;
+  readonly crop: boolean; readonly fast: boolean;
+}
+const BEIT_SLOW: ClassDefaults = { size: { height: 256, width: 256 }, resample: Resample.BICUBIC, do_center_crop: true, crop: true, fast: false };
+const VIT_SLOW: ClassDefaults = { size: { height: 224, width: 224 }, resample: Resample.BILINEAR, do_center_crop: false, crop: false, fast: false };
+const DEFAULTS: Record<ProcessorType, ClassDefaults> = {
+  BeitImageProcessor: BEIT_SLOW, BeitFeatureExtractor: BEIT_SLOW, DeiTImageProcessor: BEIT_SLOW, DeiTFeatureExtractor: BEIT_SLOW,
+  ViTImageProcessor: VIT_SLOW, ViTFeatureExtractor: VIT_SLOW,
+  BeitImageProcessorFast: { size: { height: 224, width: 224 }, resample: Resample.BICUBIC, do_center_crop: false, crop: true, fast: true },
+  DeiTImageProcessorFast: { ...BEIT_SLOW, fast: true },
+  ViTImageProcessorFast: { ...VIT_SLOW, crop: true, fast: true },
+};
 
 type Json = Record<string, unknown>;
 
@@ -79,9 +95,12 @@ type Json = Record<string, unknown>;
  * Parses and validates a preprocessor config (JSON text or an already parsed object).
  * Unknown keys are ignored, as transformers ignores them. Missing keys take the class defaults.
  * @param source name of the file, for error messages
+ * @param family the model's family (`config.json` model type), for a config that names no processor
+ *   class: transformers' AutoImageProcessor then takes the model type's (BeitImageProcessor for BEiT and
+ *   Data2Vec-Vision, ViTImageProcessor for ViT)
  * @throws ProcessorError naming the field and the valid options
  */
-export function parseProcessorConfig(raw: string | unknown, source = 'preprocessor_config.json'): ProcessorConfig {
+export function parseProcessorConfig(raw: string | unknown, source = 'preprocessor_config.json', family?: 'beit' | 'vit'): ProcessorConfig {
   let obj: unknown = raw;
   if (typeof raw === 'string') {
     try {
@@ -95,17 +114,18 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
   const err = (field: string, why: string): ProcessorError => new ProcessorError(`${source}: "${field}" ${why}`);
 
   const typeField = j.image_processor_type !== undefined ? 'image_processor_type' : 'feature_extractor_type';
-  const type = j[typeField];
+  const type = j[typeField] ?? (family === undefined ? undefined : family === 'beit' ? 'BeitImageProcessor' : 'ViTImageProcessor');
   if (!SUPPORTED_PROCESSOR_TYPES.includes(type as ProcessorType)) {
     throw err(typeField, `${type === undefined ? 'is missing' : `is ${JSON.stringify(type)}`}; `
       + `it must be one of ${SUPPORTED_PROCESSOR_TYPES.join(', ')}.`);
   }
-  const family = (type as string).startsWith('Beit') ? 'beit' : 'vit';
-  const d = DEFAULTS[family];
+  const d = DEFAULTS[type as ProcessorType];
+  // A JSON null: the class default in the *Fast classes; stored as the value (falsy) in the others.
+  const value = (field: string, fallback: unknown, ifNull: unknown): unknown =>
+    j[field] === undefined ? fallback : j[field] === null ? (d.fast ? fallback : ifNull) : j[field];
 
   const bool = (field: string, fallback: boolean): boolean => {
-    const v = j[field];
-    if (v === undefined || v === null) return fallback; // null: the class default, as in transformers
+    const v = value(field, fallback, false);
     if (typeof v !== 'boolean') throw err(field, `must be true or false, got ${JSON.stringify(v)}.`);
     return v;
   };
@@ -141,11 +161,15 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
     return [v[0], v[1], v[2]];
   };
 
-  const resample = j.resample ?? d.resample;
+  const resample = value('resample', d.resample, Resample.BILINEAR);
   if (typeof resample !== 'number' || !Number.isInteger(resample) || resample < 0 || resample > 5) {
     throw err('resample', `must be one of ${RESAMPLE_NAMES.map((n, i) => `${i} (${n})`).join(', ')}; got ${JSON.stringify(resample)}.`);
   }
+  const do_rescale = bool('do_rescale', true);
   const rescale_factor = j.rescale_factor ?? 1 / 255;
+  if (j.rescale_factor === null && !d.fast && do_rescale) {
+    throw err('rescale_factor', 'is null while "do_rescale" is true (transformers fails on it: there is no factor to rescale by).');
+  }
   if (typeof rescale_factor !== 'number' || !Number.isFinite(rescale_factor) || rescale_factor <= 0) {
     throw err('rescale_factor', `must be a positive number, got ${JSON.stringify(rescale_factor)}.`);
   }
@@ -155,9 +179,9 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
     do_resize: bool('do_resize', true),
     size: Object.freeze(hw('size', j.size ?? d.size, true)),
     resample: resample as ResampleFilter,
-    do_center_crop: family === 'beit' ? bool('do_center_crop', d.do_center_crop) : false,
+    do_center_crop: d.crop ? bool('do_center_crop', d.do_center_crop) : false,
     crop_size: Object.freeze(crop),
-    do_rescale: bool('do_rescale', true),
+    do_rescale,
     rescale_factor,
     do_normalize: bool('do_normalize', true),
     image_mean: Object.freeze(triple('image_mean', IMAGENET_STANDARD, false)),

@@ -20,9 +20,11 @@ export function embed(pixels: tf.Tensor4D, w: EmbeddingWeights, c: ModelConfig):
   return tf.tidy(() => {
     const [B, C, H, W] = pixels.shape;
     const [ph, pw] = c.patch_size;
-    const gh = H / ph, gw = W / pw, N = gh * gw, D = c.hidden_size;
+    const gh = Math.floor(H / ph), gw = Math.floor(W / pw), N = gh * gw, D = c.hidden_size;
+    // Pixels past the last whole patch do not reach the output (the conv's stride = kernel).
+    const whole = gh * ph === H && gw * pw === W ? pixels : tf.slice(pixels, [0, 0, 0, 0], [B, C, gh * ph, gw * pw]);
     // [B*C*gh, ph, gw, pw] -> [B*C*gh, gw, ph, pw]: one patch row's pixels become contiguous
-    const rows = tf.transpose(tf.reshape(pixels, [B * C * gh, ph, gw, pw]), [0, 2, 1, 3]);
+    const rows = tf.transpose(tf.reshape(whole, [B * C * gh, ph, gw, pw]), [0, 2, 1, 3]);
     // [B, C, N, ph*pw] -> [B, N, C, ph*pw] -> [B*N, C*ph*pw], the flattening order of the conv weight
     const patches = tf.reshape(tf.transpose(tf.reshape(rows, [B, C, N, ph * pw]), [0, 2, 1, 3]), [B * N, C * ph * pw]) as tf.Tensor2D;
     const tokens = tf.reshape(linear(patches, w.projection), [B, N, D]);

@@ -23,7 +23,7 @@ export const BASE_CONFIG = {
 export function forwardFlops(c: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number;
   intermediate_size: number; image_size: readonly number[]; patch_size: readonly number[]; num_channels: number }, labels = 0): number {
   const D = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
-  const N = (c.image_size[0]! / c.patch_size[0]!) * (c.image_size[1]! / c.patch_size[1]!), T = N + 1;
+  const N = Math.floor(c.image_size[0]! / c.patch_size[0]!) * Math.floor(c.image_size[1]! / c.patch_size[1]!), T = N + 1;
   const patch = 2 * N * c.num_channels * c.patch_size[0]! * c.patch_size[1]! * D;
   const layer = 2 * T * D * 3 * D + 2 * 2 * T * T * D + 2 * T * D * D + 2 * 2 * T * D * I;
   return patch + L * layer + 2 * D * labels;
@@ -38,7 +38,7 @@ export function logitsForwardFlops(c: Parameters<typeof forwardFlops>[0], labels
   pruning: 'patch-mean' | 'cls' | 'none'): number {
   const full = forwardFlops(c, labels);
   const D = c.hidden_size, I = c.intermediate_size;
-  const T = (c.image_size[0]! / c.patch_size[0]!) * (c.image_size[1]! / c.patch_size[1]!) + 1;
+  const T = Math.floor(c.image_size[0]! / c.patch_size[0]!) * Math.floor(c.image_size[1]! / c.patch_size[1]!) + 1;
   if (pruning === 'patch-mean') return full - 2 * (T - 1) * D * I;
   if (pruning === 'cls') return full - (2 * 2 * (T - 1) * T * D + 2 * (T - 1) * D * D + 2 * 2 * (T - 1) * D * I);
   return full;

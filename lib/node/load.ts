@@ -15,7 +15,7 @@ import { resolveModel, type HubOptions } from './hub.js';
 import { readImageString } from './image-file.js';
 import type { FetchImageOptions } from '../image/source.js';
 import { initImageDecodersForNode } from './image-codecs.js';
-import { readProcessorConfigFile } from './processor-file.js';
+import { readProcessorText } from './processor-file.js';
 import './backends.js';
 import { takeNativeFallbackNotice } from './native-backend.js';
 
@@ -58,7 +58,7 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
   }
   const files = readCheckpointDir(dir);
   const procFile = path.join(dir, 'preprocessor_config.json');
-  const processor = fs.existsSync(procFile) ? readProcessorConfigFile(procFile) : undefined;
+  const processor = fs.existsSync(procFile) ? { text: readProcessorText(procFile), file: procFile } : undefined;
   const decode = { ...options.decode, onWarning: options.decode?.onWarning ?? options.onWarning ?? ((m: string) => console.warn(m)) };
   const reader = async (input: NodeImageInput) => {
     if (typeof input === 'string') return readImageString(input, decode, options.imageFetch);

@@ -5,14 +5,20 @@
 import fs from 'node:fs';
 import { parseProcessorConfig, ProcessorError, type ProcessorConfig } from '../image/processor.js';
 
-/** Reads and validates a preprocessor config file. */
-export function readProcessorConfigFile(file: string): ProcessorConfig {
-  let text: string;
+/** Reads a preprocessor config file's text; a ProcessorError naming the file when it cannot be read. */
+export function readProcessorText(file: string): string {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ProcessorError(`${file}: cannot read processor config (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message}).`);
   }
-  return parseProcessorConfig(text, file);
+}
+
+/**
+ * Reads and validates a preprocessor config file.
+ * @param family the model family, for a config naming no processor class (see parseProcessorConfig)
+ */
+export function readProcessorConfigFile(file: string, family?: 'beit' | 'vit'): ProcessorConfig {
+  return parseProcessorConfig(readProcessorText(file), file, family);
 }

@@ -54,6 +54,11 @@ export interface Embedding {
 /** Checks a processed image fits the model and returns its pixels. */
 export function checkProcessed(model: BeitModel, p: ProcessedImage, name: string): Float32Array {
   const [h, w] = model.config.image_size;
+  if (model.config.num_channels !== 3) {
+    // load_image gives RGB; transformers' patch embedding refuses the channel mismatch the same way.
+    throw new InputError(`${name}: images are RGB (3 channels) but the model's config.json says num_channels `
+      + `${model.config.num_channels}; pass pixel values of that many channels to forward() instead.`);
+  }
   if (p.height !== h || p.width !== w) {
     throw new InputError(`${name}: the preprocessor produces ${p.height}x${p.width} pixels but the model expects ${h}x${w}; ` +
       'check preprocessor_config.json (size / crop_size) against config.json image_size.');

@@ -97,8 +97,8 @@ export function referenceForward(c: ModelConfig, tensors: ReadonlyMap<string, Ho
     return t ? Float64Array.from(t.data as Float32Array) : undefined;
   };
   const D = c.hidden_size, Hh = c.num_attention_heads, hd = D / Hh, C = c.num_channels;
-  const [H, Wd] = c.image_size, [ph, pw] = c.patch_size, gh = H / ph, gw = Wd / pw, N = gh * gw, T = N + 1;
-  // Conv2d(kernel = stride = patch), then flatten(2).transpose(1, 2)
+  const [H, Wd] = c.image_size, [ph, pw] = c.patch_size, gh = Math.floor(H / ph), gw = Math.floor(Wd / pw), N = gh * gw, T = N + 1;
+  // Conv2d(kernel = stride = patch; pixels past the last whole patch are never read), then flatten(2).transpose(1, 2)
   const pw8 = w('embeddings.patch_embeddings.projection.weight')!, pb = w('embeddings.patch_embeddings.projection.bias')!;
   let x: number[][] = [Array.from(w('embeddings.cls_token')!)];
   for (let py = 0; py < gh; py++) for (let px = 0; px < gw; px++) {
@@ -169,6 +169,8 @@ export function referenceForward(c: ModelConfig, tensors: ReadonlyMap<string, Ho
     const pl = w('pooler.layernorm.weight');
     const mean = new Array<number>(D).fill(0).map((_, d) => last.slice(1).reduce((s, t) => s + t[d]!, 0) / N);
     if (pl) pooled = layerNorm(mean, pl, w('pooler.layernorm.bias')!, c.layer_norm_eps);
+    // BeitModel (add_pooling_layer=True) creates a pooler the checkpoint lacks as nn.LayerNorm does: weight 1, bias 0.
+    else if (c.model_type === 'beit') pooled = layerNorm(mean, new Float64Array(D).fill(1), new Float64Array(D), c.layer_norm_eps);
     head = pooled;
   } else {
     pooled = last[0];
