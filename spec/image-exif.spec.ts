@@ -6,7 +6,7 @@ import { decodeImage } from '../lib/image/decode.js';
 import type { RgbImage } from '../lib/image/errors.js';
 import { applyOrientation, exifOrientation } from '../lib/image/exif.js';
 import { initImageDecodersForNode } from '../lib/node/image-codecs.js';
-import { IMAGES, makePng, tiffOrientation, withJpegExif } from './image-fixtures.js';
+import { IMAGES, makePng, sha256, tiffOrientation, withJpegExif } from './image-fixtures.js';
 
 // Reference transposes built from two primitives, written by scattering input pixels (the
 // implementation gathers), so the two cannot share a mistake.
@@ -110,5 +110,21 @@ describe('image EXIF orientation', () => {
     const want = REFERENCE[8]!({ width: 4, height: 3, data: Uint8Array.from(samples) });
     expect([got.width, got.height]).to.deep.equal([3, 4]);
     expect(Buffer.from(got.data).equals(Buffer.from(want.data))).to.equal(true);
+  });
+
+  // Made with Pillow 9.4 by tools/fixtures/make-metadata-images.py: each file carries its orientation the
+  // way some writer does (ImageMagick's raw-profile text chunks, XMP, repeated or unusually typed EXIF
+  // entries), or has stray bytes between JPEG segments; the pixels must be what exif_transpose gives.
+  describe('where Pillow finds the orientation (spec/fixtures/images-meta)', () => {
+    const dir = path.resolve('spec/fixtures/images-meta');
+    const index: Record<string, { how: string; width: number; height: number; rgb_sha256: string }> =
+      JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')).images;
+    for (const [file, want] of Object.entries(index)) {
+      it(`${file}: ${want.how}`, async () => {
+        const got = await decodeImage(new Uint8Array(fs.readFileSync(path.join(dir, file))), { name: file });
+        expect([got.width, got.height]).to.deep.equal([want.width, want.height]);
+        expect(sha256(got.data)).to.equal(want.rgb_sha256);
+      });
+    }
   });
 });

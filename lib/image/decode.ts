@@ -40,15 +40,20 @@ export interface DecodeOptions {
   readonly exifTranspose?: boolean;
 }
 
-/** A file whose header has been read: its size and EXIF, and the decoding still to do. */
+/** A file whose header has been read: its size, and the orientation and decoding still to do. */
 interface Opened {
   readonly width: number;
   readonly height: number;
-  readonly exif?: Uint8Array;
+  /** The EXIF orientation `exif_transpose` applies (1…8). */
+  readonly orientation: () => number | Promise<number>;
   readonly decode: () => RgbImage | Promise<RgbImage>;
 }
 
-type Header = { readonly width: number; readonly height: number; readonly exif?: Uint8Array };
+/** A format's header: its EXIF block, or (PNG) its own way to find the orientation. */
+type Header = {
+  readonly width: number; readonly height: number; readonly exif?: Uint8Array;
+  orientation?(): Promise<number>;
+};
 
 /** One format: its signature test, and opening = reading its header (cheap), decoding deferred. */
 function codecOf<H extends Header>(sniff: (b: Uint8Array) => boolean, header: (b: Uint8Array, name?: string) => H,
@@ -57,7 +62,8 @@ function codecOf<H extends Header>(sniff: (b: Uint8Array) => boolean, header: (b
     sniff,
     open: (b: Uint8Array, name?: string): Opened => {
       const h = header(b, name);
-      return { width: h.width, height: h.height, ...(h.exif ? { exif: h.exif } : {}), decode: () => decode(b, h, name) };
+      const orientation = () => (h.orientation ? h.orientation() : h.exif ? exifOrientation(h.exif) : 1);
+      return { width: h.width, height: h.height, orientation, decode: () => decode(b, h, name) };
     },
   };
 }
@@ -104,8 +110,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
       + `(${PILLOW_MAX_IMAGE_PIXELS}); decoded anyway, as Pillow does after its DecompressionBombWarning.`));
   }
   const img = await opened.decode();
-  const exif = opened.exif;
-  return exifTranspose && exif ? applyOrientation(img, exifOrientation(exif)) : img;
+  return exifTranspose ? applyOrientation(img, await opened.orientation()) : img;
 }
 
 function hexPrefix(bytes: Uint8Array): string {

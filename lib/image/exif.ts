@@ -10,34 +10,74 @@ import type { RgbImage } from './errors.js';
 
 const EXIF_PREFIX = [0x45, 0x78, 0x69, 0x66, 0, 0]; // "Exif\0\0"
 
+/** Bytes per value of the TIFF field types Pillow reads (others are skipped, as Pillow skips them). */
+const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8 };
+
 /**
- * Reads the orientation tag (1…8) from an EXIF block.
+ * Reads the orientation tag (1…8) from an EXIF block as Pillow 9.4's `Exif` does (measured against it):
+ * every IFD0 entry is read in order and a later 0x0112 entry replaces an earlier one; entries of an
+ * unknown type, with count 0 or with data outside the block are skipped; entries after a truncation are
+ * lost but those before it stay; the first value of a numeric entry of any type counts (SHORT, LONG,
+ * signed, RATIONAL 12/2, FLOAT 6.0 ...) and rotates when it equals an integer 2…8, while a BYTE, ASCII or
+ * UNDEFINED entry (read as bytes / text) never does.
  * @param block TIFF bytes, optionally preceded by "Exif\0\0"
  * @returns the orientation, or 1 when absent, out of range or unreadable
  */
 export function exifOrientation(block: Uint8Array): number {
+  return exifOrientationEntry(block) ?? 1;
+}
+
+/**
+ * Like {@link exifOrientation}, but undefined when the block has no orientation entry Pillow would
+ * record (Pillow then looks for an XMP orientation in a PNG: png-meta.ts); 1 for an entry whose value
+ * does not rotate.
+ */
+export function exifOrientationEntry(block: Uint8Array): number | undefined {
   let t = block;
   if (t.length >= 6 && EXIF_PREFIX.every((b, i) => t[i] === b)) t = t.subarray(6);
-  if (t.length < 8) return 1;
+  if (t.length < 8) return undefined;
   const dv = new DataView(t.buffer, t.byteOffset, t.byteLength);
   let le: boolean;
   if (t[0] === 0x49 && t[1] === 0x49) le = true; // "II"
   else if (t[0] === 0x4d && t[1] === 0x4d) le = false; // "MM"
-  else return 1;
-  if (dv.getUint16(2, le) !== 42) return 1;
+  else return undefined;
+  if (dv.getUint16(2, le) !== 42) return undefined;
   const ifd = dv.getUint32(4, le);
-  if (ifd + 2 > t.length) return 1;
+  if (ifd + 2 > t.length) return undefined;
   const count = dv.getUint16(ifd, le);
+  let value: number | undefined;
   for (let i = 0; i < count; i++) {
     const e = ifd + 2 + i * 12;
-    if (e + 12 > t.length) return 1;
+    if (e + 12 > t.length) break; // Pillow keeps the entries read before a truncation
     if (dv.getUint16(e, le) !== 0x0112) continue;
     const type = dv.getUint16(e + 2, le);
-    // SHORT is the standard type; accept LONG too (seen in the wild, Pillow reads it as well).
-    const v = type === 3 ? dv.getUint16(e + 8, le) : type === 4 ? dv.getUint32(e + 8, le) : 0;
-    return v >= 1 && v <= 8 ? v : 1;
+    const n = dv.getUint32(e + 4, le);
+    const unit = TYPE_SIZE[type];
+    if (unit === undefined || n === 0) continue;
+    const size = unit * n;
+    const at = size > 4 ? dv.getUint32(e + 8, le) : e + 8;
+    if (at + size > t.length) continue;
+    value = fieldValue(dv, type, at, le);
   }
-  return 1;
+  if (value === undefined) return undefined;
+  return Number.isInteger(value) && value >= 1 && value <= 8 ? value : 1;
+}
+
+/** The first value of a TIFF field as a number; NaN for the byte / text types. */
+function fieldValue(dv: DataView, type: number, at: number, le: boolean): number {
+  switch (type) {
+    case 3: return dv.getUint16(at, le);
+    case 4: case 13: return dv.getUint32(at, le);
+    case 6: return dv.getInt8(at);
+    case 8: return dv.getInt16(at, le);
+    case 9: return dv.getInt32(at, le);
+    case 11: return dv.getFloat32(at, le);
+    case 12: return dv.getFloat64(at, le);
+    case 16: return Number(dv.getBigUint64(at, le));
+    case 5: return dv.getUint32(at, le) / dv.getUint32(at + 4, le); // x/0: NaN or Infinity, never 2…8
+    case 10: return dv.getInt32(at, le) / dv.getInt32(at + 4, le);
+    default: return Number.NaN; // BYTE, ASCII, UNDEFINED
+  }
 }
 
 /**

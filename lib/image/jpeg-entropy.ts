@@ -154,6 +154,22 @@ function buildHuffman(bits: Uint8Array, values: Uint8Array): Huffman {
   return { maxcode, mincode, valptr, values, lookup };
 }
 
+/**
+ * The next marker at or after `p`, as libjpeg's `next_marker` (and Pillow's header parser) finds it:
+ * bytes other than 0xFF before it are skipped ("extraneous bytes before marker", a warning there),
+ * then fill bytes, and an 0xFF00 pair is skipped as stuffing. Undefined at the end of the data.
+ * @returns the marker code and the position after it
+ */
+export function nextMarker(bytes: Uint8Array, p: number): { m: number; p: number } | undefined {
+  for (;;) {
+    while (p < bytes.length && bytes[p] !== 0xff) p++;
+    while (p < bytes.length && bytes[p] === 0xff) p++;
+    if (p >= bytes.length) return undefined;
+    const m = bytes[p++]!;
+    if (m !== 0) return { m, p };
+  }
+}
+
 /** Parses the file and decodes every scan into DCT coefficients. */
 export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Frame {
   const quant: (Int32Array | undefined)[] = [];
@@ -167,11 +183,10 @@ export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Fram
   let eobrun = 0;
   let p = 2;
   for (;;) {
-    if (p + 1 >= bytes.length) fail('file is truncated (no end-of-image marker)');
-    if (bytes[p] !== 0xff) fail(`expected a marker at byte ${p}`);
-    while (bytes[p + 1] === 0xff) p++;
-    const m = bytes[p + 1]!;
-    p += 2;
+    const next = nextMarker(bytes, p);
+    if (!next) return fail('file is truncated (no end-of-image marker)');
+    const m = next.m;
+    p = next.p;
     if (m === 0xd9) break; // EOI
     if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) continue;
     if (p + 2 > bytes.length) fail('file is truncated');

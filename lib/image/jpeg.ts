@@ -15,6 +15,7 @@
  */
 import decodeWasm, { init as initWasm } from '@jsquash/jpeg/decode.js';
 import { ImageError, named, type RgbImage } from './errors.js';
+import { nextMarker } from './jpeg-entropy.js';
 import { jpegNeedsPort, portJpegToRgb } from './jpeg-port.js';
 import { rgbOfDecoded, WasmDecoder } from './wasm-decoder.js';
 
@@ -42,11 +43,10 @@ export function readJpegHeader(bytes: Uint8Array, name?: string): JpegHeader {
   let frame: Omit<JpegHeader, 'exif'> | undefined;
   let exif: Uint8Array | undefined;
   for (;;) {
-    if (p >= bytes.length) fail('file is truncated before the image data');
-    if (bytes[p] !== 0xff) fail(`expected a marker at byte ${p}`);
-    while (p < bytes.length && bytes[p] === 0xff) p++; // fill bytes
-    if (p >= bytes.length) fail('file is truncated before the image data');
-    const m = bytes[p++];
+    const next = nextMarker(bytes, p); // skips stray bytes between segments, as libjpeg and Pillow do
+    if (!next) return fail('file is truncated before the image data');
+    const m = next.m;
+    p = next.p;
     if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) continue; // markers without a length
     if (m === 0xd9) fail('end of image before any image data');
     if (p + 2 > bytes.length) fail('file is truncated before the image data');

@@ -22,19 +22,22 @@
  * de-interlacing are a few dozen lines of the PNG specification.
  */
 import { ImageError, named, type RgbImage } from './errors.js';
+import { PNG_META_TYPES, pngOrientation, type PngMetaChunk } from './png-meta.js';
 
 /** The PNG signature, 8 bytes. */
 export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-/** IHDR fields plus the eXIf chunk, read without inflating anything. */
+/** IHDR fields plus the metadata chunks, read without inflating anything. */
 export interface PngHeader {
   readonly width: number;
   readonly height: number;
   readonly bitDepth: number;
   /** 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA. */
   readonly colorType: number;
-  /** Payload of the first eXIf chunk, if any. */
-  readonly exif?: Uint8Array;
+  /** The eXIf and text chunks, in file order, where Pillow looks for the EXIF orientation (png-meta.ts). */
+  readonly meta: readonly PngMetaChunk[];
+  /** The orientation Pillow's `exif_transpose` applies (inflates compressed text chunks). */
+  orientation(): Promise<number>;
 }
 
 const VALID_DEPTHS: Readonly<Record<number, readonly number[]>> = {
@@ -80,13 +83,15 @@ export function readPngHeader(bytes: Uint8Array, name?: string): PngHeader {
   const colorType = bytes[25];
   if (width === 0 || height === 0) fail(`image size ${width}x${height}`);
   if (!VALID_DEPTHS[colorType]?.includes(bitDepth)) fail(`colour type ${colorType} with bit depth ${bitDepth}`);
-  let exif: Uint8Array | undefined;
+  const meta: PngMetaChunk[] = [];
+  let afterImage = false;
   for (const c of chunks(bytes)) {
     if (!c.whole) break; // truncation is reported by the decoder
-    if (c.type === 'eXIf' && !exif) exif = c.data;
+    if (c.type === 'IDAT') afterImage = true;
+    else if (PNG_META_TYPES.has(c.type)) meta.push({ type: c.type, data: c.data, afterImage });
     if (c.type === 'IEND') break;
   }
-  return exif ? { width, height, bitDepth, colorType, exif } : { width, height, bitDepth, colorType };
+  return { width, height, bitDepth, colorType, meta, orientation: () => pngOrientation(meta, inflater) };
 }
 
 /** Tallest PNG decoded: one filter byte and one row of state per row; 1-pixel-wide images at the pixel limit would need GBs. */

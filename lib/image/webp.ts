@@ -45,6 +45,7 @@ export function readWebpHeader(bytes: Uint8Array, name?: string): WebpHeader {
   let canvas: { width: number; height: number } | undefined;
   let exif: Uint8Array | undefined;
   let animated = false;
+  let exifFlag = false;
   let firstFrame: WebpHeader['firstFrame'];
   for (let p = 12; p + 8 <= end;) {
     const id = fourcc(bytes, p), len = u32(bytes, p + 4), data = p + 8;
@@ -52,6 +53,7 @@ export function readWebpHeader(bytes: Uint8Array, name?: string): WebpHeader {
     if (id === 'VP8X') {
       if (len < 10) fail('short VP8X chunk');
       animated = (bytes[data]! & 0x02) !== 0;
+      exifFlag = (bytes[data]! & 0x08) !== 0; // libwebp's demuxer (Pillow) skips an EXIF chunk the flags do not announce
       canvas = { width: u24(bytes, data + 4) + 1, height: u24(bytes, data + 7) + 1 };
     } else if (id === 'ANMF' && !firstFrame) {
       if (len < 16) fail('short ANMF chunk');
@@ -64,7 +66,7 @@ export function readWebpHeader(bytes: Uint8Array, name?: string): WebpHeader {
       if (len < 5 || bytes[data] !== 0x2f) fail('bad VP8L header');
       const v = u32(bytes, data + 1);
       size = { width: (v & 0x3fff) + 1, height: ((v >>> 14) & 0x3fff) + 1 };
-    } else if (id === 'EXIF' && !exif) {
+    } else if (id === 'EXIF' && !exif && exifFlag) {
       const e = bytes.subarray(data, data + len);
       const prefixed = e.length >= 6 && fourcc(e, 0) === 'Exif' && e[4] === 0 && e[5] === 0;
       exif = prefixed ? e.subarray(6) : e;
