@@ -11,6 +11,7 @@ import { readSafetensorsFile, writeSafetensorsFile } from '../lib/node/safetenso
 import { encodeSafetensors, SafetensorsError } from '../lib/io/safetensors.js';
 import { loadModel } from '../lib/node/load.js';
 import { disposeOutput } from '../lib/model/model.js';
+import { attentionForPixels } from '../lib/pipeline/attention.js';
 import { parseConfig, ConfigError } from '../lib/checkpoint/config.js';
 import { caseDir } from './helpers/fixtures.js';
 
@@ -213,7 +214,8 @@ describe('checkpoint / config mismatches', () => {
     const m = await loadModel(d, { backend: 'cpu', onNotice: () => {} });
     try {
       const img = path.resolve('spec/fixtures/images/chelsea.png');
-      for (const run of [() => m.classify([img, img]), () => m.embed([img])]) {
+      const attention = async () => attentionForPixels(m, (await m.preprocess(img)).pixelValues);
+      for (const run of [() => m.classify([img, img]), () => m.embed([img]), attention]) {
         let err: Error | undefined;
         try { await run(); } catch (e) { err = e as Error; }
         expect(err?.name).to.equal('WeightsError');
@@ -238,6 +240,18 @@ describe('checkpoint / config mismatches', () => {
     expect(err!.message).to.include('num_hidden_layers is 100000000 but the checkpoint holds only 2 layer(s)');
     expect(err!.message).to.include('missing data2vec_vision.encoder.layer.2.attention.attention.query.weight');
     expect(err!.message).to.not.include('encoder.layer.3.');
+  });
+  it('a stray tensor of layer 999999999 does not lift the layer bound (one line, no huge model)', async function () {
+    this.timeout(10000);
+    const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
+    const out = new Map<string, unknown>();
+    for (const [k, v] of t) out.set(k, { dtype: v.dtype === 'int32' ? 'I32' : 'F32', shape: v.shape, data: v.data });
+    out.set('data2vec_vision.encoder.layer.999999999.x', { dtype: 'F32', shape: [0], data: new Float32Array(0) });
+    let err: Error | undefined;
+    try { await loadModel(folder('stray-layer', { ...config, num_hidden_layers: 1_000_000_000 }, out), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('WeightsError');
+    expect(err!.message).to.include('num_hidden_layers is 1000000000 but the checkpoint holds only 2 layer(s) in sequence (it also has tensors of layer 999999999)');
+    expect(err!.message.length).to.be.below(2000);
   });
   it('a relative_position_index that differs from the computed one', async () => {
     const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;

@@ -69,3 +69,18 @@ for (const backend of PARITY_BACKENDS) {
     }
   });
 }
+
+describe('compareOutputs', () => {
+  const ref = (data: number[], shape: number[]): HostTensor => ({ dtype: 'float32', shape, data: Float32Array.from(data) });
+  it('a NaN or infinity anywhere fails the tensor, even before a large finite error or with the right top-1', () => {
+    const expected = new Map([['logits', ref([0.1, 0.9, 0.2, 0.3, 0.8, 0.1], [2, 3])], ['x', ref([1, 2, 3], [3])]]);
+    const got = (l: number[], x: number[]) => new Map([['logits', { shape: [2, 3], data: Float32Array.from(l) }],
+      ['x', { shape: [3], data: Float32Array.from(x) }]]);
+    const rows = compareOutputs(got([0.1, 0.9, Number.NaN, 0.3, 0.8, 0.1], [1, Number.POSITIVE_INFINITY, 3]), expected);
+    expect(rows.map((r) => r.ok)).to.deep.equal([false, false]);
+    expect(rows[0]!.note).to.equal('non-finite value at flat index 2 (engine NaN, reference 0.20000000298023224)');
+    expect(rows[1]!.note).to.match(/flat index 1 \(engine Infinity/);
+    const fine = compareOutputs(got([0.1, 0.9, 0.2, 0.3, 0.8, 0.1], [1, 2, 3.00001]), expected);
+    expect(fine.map((r) => r.ok)).to.deep.equal([true, true]);
+  });
+});

@@ -54,16 +54,20 @@ export function compareOutputs(produced: ProducedOutputs, expected: ReadonlyMap<
       continue;
     }
     let err = 0;
+    let nonFinite = -1;
     for (let i = 0; i < refData.length; i++) {
       const d = Math.abs(got.data[i]! - refData[i]!);
-      if (!(d <= err)) err = d; // NaN propagates as a failure
+      if (!Number.isFinite(d)) { nonFinite = i; break; } // a NaN or an infinity on either side fails the tensor
+      if (d > err) err = d;
     }
+    if (nonFinite >= 0) err = Number.NaN;
     let ok = err <= tolerance;
-    let note: string | undefined;
+    let note: string | undefined = nonFinite < 0 ? undefined
+      : `non-finite value at flat index ${nonFinite} (engine ${got.data[nonFinite]}, reference ${refData[nonFinite]})`;
     if (name === 'logits' && ref.shape.length === 2) {
       const cols = ref.shape[1]!;
       const a = argmaxRows(got.data, cols), b = argmaxRows(refData, cols);
-      if (a.some((v, i) => v !== b[i])) { ok = false; note = `top-1 ${a} vs reference ${b}`; }
+      if (a.some((v, i) => v !== b[i])) { ok = false; note = note ?? `top-1 ${a} vs reference ${b}`; }
     }
     rows.push({ name, shape: ref.shape, maxAbsError: err, tolerance, ok, ...(note ? { note } : {}) });
   }

@@ -126,14 +126,19 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
 
   // Layers are listed up to the first one the checkpoint lacks entirely: a config asking for far more
   // layers than stored (num_hidden_layers 1e8) gets one line, not a problem list that never ends.
-  let stored = 0;
+  // "Stored" counts layers 0, 1, ... up to the first index without a tensor, so one stray tensor named
+  // encoder.layer.999999999.* cannot make the list (and the model built from it) that long.
+  const indices = new Set<number>();
   for (const k of local.keys()) {
     const m = /^encoder\.layer\.(\d+)\./.exec(k);
-    if (m) stored = Math.max(stored, Number(m[1]) + 1);
+    if (m) indices.add(Number(m[1]));
   }
+  let stored = 0;
+  while (indices.has(stored)) stored++;
   const listedLayers = Math.min(config.num_hidden_layers, stored + 1);
   if (config.num_hidden_layers > listedLayers) {
-    problems.push(`num_hidden_layers is ${config.num_hidden_layers} but the checkpoint holds only ${stored} layer(s)`);
+    problems.push(`num_hidden_layers is ${config.num_hidden_layers} but the checkpoint holds only ${stored} layer(s)`
+      + (indices.size > stored ? ` in sequence (it also has tensors of layer ${[...indices].reduce((a, b) => Math.max(a, b), 0)})` : ''));
   }
 
   const isBeit = config.model_type !== 'vit';

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { patchGrid } from '../checkpoint/config.js';
 import { disposeOutput, InputError, type BeitModel, type ForwardOutput } from '../model/model.js';
+import { checkFinite } from './pipeline.js';
 
 /** One layer's CLS-to-patch attention of one image, mean over heads. */
 export interface AttentionMap {
@@ -70,6 +71,9 @@ export async function attentionForPixels(model: BeitModel, pixelValues: Float32A
   try {
     const maps = await attentionMapsOf(model, out, 0);
     const logits = out.logits ? (await out.logits.data()) as Float32Array : undefined;
+    // Non-finite weights make NaN maps and scores: an error, as in classify, not a flat overlay.
+    if (logits) checkFinite(logits, 'logits', 0, 1);
+    for (const m of maps) checkFinite(m.values, `attention (layer ${m.layer})`, 0, 1);
     return logits ? { logits, maps } : { maps };
   } finally {
     disposeOutput(out);

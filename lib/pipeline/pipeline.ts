@@ -71,7 +71,7 @@ export function checkProcessed(model: BeitModel, p: ProcessedImage, name: string
  * weights, or values that overflow float32). Ranked labels or embeddings made of them are nonsense;
  * Hugging Face transformers returns the NaNs silently.
  */
-function checkFinite(values: Float32Array, what: string, start: number, images: number): void {
+export function checkFinite(values: Float32Array, what: string, start: number, images: number): void {
   const per = values.length / images;
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i])) {
