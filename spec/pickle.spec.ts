@@ -192,6 +192,48 @@ describe('PyTorch zip checkpoints', () => {
       .to.throw(ZipError, /CRC-32/);
   });
 
+  it('a flipped byte in tensor data is a CRC error naming the entry, whether a view reads all or part of its storage', () => {
+    const pk = statePickle([
+      { name: 'a', storage: '0', storageType: 'FloatStorage', numel: 4, offset: 0, shape: [4], stride: [1] },
+      { name: 'b', storage: '1', storageType: 'FloatStorage', numel: 4, offset: 1, shape: [2], stride: [1] },
+    ]);
+    const zip = torchZip(pk, new Map([['0', f32bytes([1, 2, 3, 4])], ['1', f32bytes([5, 6, 7, 8])]]));
+    const at = (needle: number[]): number => zip.findIndex((_, i) => needle.every((b, j) => zip[i + j] === b));
+    for (const [name, value] of [['a', 3], ['b', 8]] as const) {
+      const bad = zip.slice();
+      bad[at([...f32bytes([value])]) + 1]! ^= 0x10; // a's third float / b's last float (outside the view)
+      const ts = readTorchCheckpoint(memSource(bad), 'flip.bin', undefined, name === 'b' ? zlib.crc32 : undefined);
+      expect(() => ts.get(name)!.read()).to.throw(ZipError, new RegExp(`flip\\.bin: entry "archive/data/${name === 'a' ? 0 : 1}": CRC-32 mismatch`));
+    }
+    const ts = readTorchCheckpoint(memSource(zip), 'ok.bin');
+    expect([...new Float32Array(ts.get('b')!.read().slice().buffer)]).to.deep.equal([6, 7]);
+  });
+
+  it('views of a compressed storage inflate it once, not once per view', () => {
+    const views = Array.from({ length: 300 }, (_, i) => ({ name: `v${i}`, storage: '0', storageType: 'FloatStorage' as const,
+      numel: 4096, offset: i, shape: [8], stride: [1] }));
+    const zip = torchZip(statePickle(views), new Map([['0', f32bytes(Array.from({ length: 4096 }, (_, i) => i))]]), 'archive', false,
+      new Set(['archive/data/0']));
+    let inflations = 0;
+    const inflate = (d: Uint8Array, n: number): Uint8Array => { inflations++; return zlib.inflateRawSync(d, { maxOutputLength: Math.max(n, 1) }); };
+    const ts = readTorchCheckpoint(memSource(zip), 'views.bin', inflate);
+    for (const [i, name] of [...ts.keys()].entries()) {
+      expect([...new Float32Array(ts.get(name)!.read().slice().buffer)]).to.deep.equal(Array.from({ length: 8 }, (_, j) => i + j));
+    }
+    expect(inflations).to.equal(1); // data.pkl is stored
+  });
+
+  it('a data.pkl declaring more than 256 MiB is refused before it is read', () => {
+    const zip = torchZip(statePickle([]), new Map());
+    const v = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+    for (let i = 0; i + 4 <= zip.length; i++) { // the central directory's uncompressed size of data.pkl
+      if (v.getUint32(i, true) === 0x02014b50 && new TextDecoder().decode(zip.subarray(i + 46, i + 46 + 16)) === 'archive/data.pkl') {
+        v.setUint32(i + 24, 512 << 20, true);
+      }
+    }
+    refused(() => readTorchCheckpoint(memSource(zip), 'big.bin'), 'big.bin: archive/data.pkl declares 536870912 bytes');
+  });
+
   it('corrupt deflate data is a ZipError naming the entry, not a bare zlib error', () => {
     const zip = storedZip([['archive/data.pkl', new Uint8Array([0xff, 0xff, 0xff, 0xff])]]);
     const v = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);

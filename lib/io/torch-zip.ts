@@ -26,6 +26,8 @@ export interface LazyTensor {
 
 /** Largest tensor materialised from a view that repeats storage elements (stride 0). */
 const MAX_EXPANDED_BYTES = 64 << 20;
+/** Largest `data.pkl` read (real state dicts: under a few MB). */
+const MAX_PICKLE_BYTES = 256 << 20;
 
 interface StorageInfo {
   readonly dtype: StDtype;
@@ -40,7 +42,7 @@ interface StorageInfo {
  * @throws PickleError for a refused pickle, an unsupported format (legacy `torch.save`), or a bad layout
  */
 export function readTorchCheckpoint(source: RandomAccess, file: string,
-  inflateRaw?: (data: Uint8Array, size: number) => Uint8Array): Map<string, LazyTensor> {
+  inflateRaw?: (data: Uint8Array, size: number) => Uint8Array, crc?: (data: Uint8Array, crc?: number) => number): Map<string, LazyTensor> {
   const fail = (msg: string): never => { throw new PickleError(`${file}: ${msg}`); };
   const head = source.read(0, Math.min(source.size, 9));
   if (head.length === 9 && head[8] === 0x7b && head[6] === 0 && head[7] === 0) fail('this is already a safetensors file; nothing to convert.');
@@ -51,7 +53,7 @@ export function readTorchCheckpoint(source: RandomAccess, file: string,
   if (head[0] !== 0x50 || head[1] !== 0x4b) fail('not a PyTorch checkpoint (expected a zip archive starting with "PK").');
   let zip: ZipReader;
   try {
-    zip = ZipReader.open(source, file, inflateRaw);
+    zip = ZipReader.open(source, file, inflateRaw, crc);
   } catch (e) {
     if (e instanceof ZipError) fail(e.message.slice(file.length + 2));
     throw e;
@@ -84,7 +86,11 @@ export function readTorchCheckpoint(source: RandomAccess, file: string,
     }
     return { kind: 'opaque', value: info };
   };
-  const root = unpickle(zip.read(zip.entries.get(pkl[0]!)!), { file: `${file}:${pkl[0]}`, persistentLoad });
+  const pklEntry = zip.entries.get(pkl[0]!)!;
+  // A state dict's pickle is kilobytes to a few megabytes (tensor data lives in data/*); a huge declared
+  // size would only be memory taken before the first opcode is refused.
+  if (pklEntry.size > MAX_PICKLE_BYTES) fail(`${pkl[0]} declares ${pklEntry.size} bytes; a state dict's pickle is at most ${MAX_PICKLE_BYTES}.`);
+  const root = unpickle(zip.read(pklEntry), { file: `${file}:${pkl[0]}`, persistentLoad });
   if (!(root instanceof Map)) return fail('the pickle is not a state dict (expected a dict of tensors).');
   const out = new Map<string, LazyTensor>();
   for (const [name, value] of root) {

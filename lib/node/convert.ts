@@ -118,7 +118,9 @@ function withCheckpoint<T>(src: string, fn: (t: Map<string, LazyTensor>) => T): 
     if (stat.isDirectory()) throw new PickleError(`${src}: cannot read (is a directory).`);
     const source = fdSource(fd, stat.size, src);
     const inflate = (data: Uint8Array, size: number): Uint8Array => zlib.inflateRawSync(data, { maxOutputLength: Math.max(size, 1) });
-    return fn(readTorchCheckpoint(source, src, inflate));
+    // Node >= 20.15 has a native CRC-32 (8x the JavaScript one on 345 MB: 0.1 s instead of 0.8 s).
+    const nativeCrc = (zlib as unknown as { crc32?: (d: Uint8Array, c?: number) => number }).crc32;
+    return fn(readTorchCheckpoint(source, src, inflate, nativeCrc));
   } finally {
     fs.closeSync(fd);
   }

@@ -2,6 +2,7 @@
  * Test helpers that hand-craft pickles and PyTorch-style zip checkpoints, so the converter's specs can
  * cover strided views, shared storages, sharded checkpoints and malicious pickles without Python.
  */
+import zlib from 'node:zlib';
 import { crc32 } from '../../lib/io/zip.js';
 
 /** Appends pickle opcodes. */
@@ -64,17 +65,20 @@ export function statePickle(views: readonly ViewSpec[]): Uint8Array {
 }
 
 /** A zip with STORED entries, as `torch.save` writes. */
-export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>, zip64 = false): Uint8Array {
+export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>, zip64 = false,
+  deflated: ReadonlySet<string> = new Set()): Uint8Array {
   const chunks: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, data] of entries) {
+  for (const [name, raw] of entries) {
     const n = new TextEncoder().encode(name);
-    const crc = crc32(data);
+    const crc = crc32(raw);
+    const deflate = deflated.has(name);
+    const data = deflate ? new Uint8Array(zlib.deflateRawSync(raw)) : raw;
     const local = new Uint8Array(30 + n.length);
     const lv = new DataView(local.buffer);
-    lv.setUint32(0, 0x04034b50, true); lv.setUint16(4, 20, true);
-    lv.setUint32(14, crc, true); lv.setUint32(18, data.length, true); lv.setUint32(22, data.length, true);
+    lv.setUint32(0, 0x04034b50, true); lv.setUint16(4, 20, true); lv.setUint16(8, deflate ? 8 : 0, true);
+    lv.setUint32(14, crc, true); lv.setUint32(18, data.length, true); lv.setUint32(22, raw.length, true);
     lv.setUint16(26, n.length, true); local.set(n, 30);
     // zip64: sizes and offset moved into a 28-byte extra field (id 1), 0xffffffff in their places.
     const extra = zip64 ? 28 : 0;
@@ -82,12 +86,13 @@ export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>,
     const cv = new DataView(cd.buffer);
     const big = (v: number): number => (zip64 ? 0xffffffff : v);
     cv.setUint32(0, 0x02014b50, true); cv.setUint16(4, 45, true); cv.setUint16(6, 45, true);
-    cv.setUint32(16, crc, true); cv.setUint32(20, big(data.length), true); cv.setUint32(24, big(data.length), true);
+    cv.setUint16(10, deflate ? 8 : 0, true);
+    cv.setUint32(16, crc, true); cv.setUint32(20, big(data.length), true); cv.setUint32(24, big(raw.length), true);
     cv.setUint16(28, n.length, true); cv.setUint16(30, extra, true); cv.setUint32(42, big(offset), true); cd.set(n, 46);
     if (zip64) {
       const x = 46 + n.length;
       cv.setUint16(x, 1, true); cv.setUint16(x + 2, 24, true);
-      cv.setBigUint64(x + 4, BigInt(data.length), true); cv.setBigUint64(x + 12, BigInt(data.length), true);
+      cv.setBigUint64(x + 4, BigInt(raw.length), true); cv.setBigUint64(x + 12, BigInt(data.length), true);
       cv.setBigUint64(x + 20, BigInt(offset), true);
     }
     chunks.push(local, data);
@@ -118,12 +123,13 @@ export function storedZip(entries: ReadonlyArray<readonly [string, Uint8Array]>,
 }
 
 /** A complete PyTorch zip checkpoint: `<prefix>/data.pkl`, `<prefix>/data/<key>`, `<prefix>/version`. */
-export function torchZip(pickle: Uint8Array, storages: ReadonlyMap<string, Uint8Array>, prefix = 'archive', zip64 = false): Uint8Array {
+export function torchZip(pickle: Uint8Array, storages: ReadonlyMap<string, Uint8Array>, prefix = 'archive', zip64 = false,
+  deflated: ReadonlySet<string> = new Set()): Uint8Array {
   return storedZip([
     [`${prefix}/data.pkl`, pickle],
     ...[...storages].map(([k, v]) => [`${prefix}/data/${k}`, v] as const),
     [`${prefix}/version`, new TextEncoder().encode('3\n')],
-  ], zip64);
+  ], zip64, deflated);
 }
 
 /** float32 values as little-endian bytes. */
