@@ -65,6 +65,51 @@ describe('convert PyTorch -> safetensors', () => {
     expect(fs.readFileSync(bin).equals(fs.readFileSync(path.join(FIX, 'pytorch_model.bin')))).to.equal(true);
   });
 
+  it('never replaces files already at the output without force; a failed run leaves no new file', () => {
+    const out = path.join(tmp, 'user');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'config.json'), 'mine');
+    fs.writeFileSync(path.join(out, 'model.safetensors'), 'mine too');
+    expect(() => convertCheckpoint(FIX, out, { quiet: true })).to.throw(/user\/model\.safetensors: already exists; pass --force/)
+      .with.property('name', 'PickleError');
+    expect(fs.readdirSync(out).sort()).to.deep.equal(['config.json', 'model.safetensors']);
+    expect(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).to.equal('mine');
+    expect(fs.readFileSync(path.join(out, 'model.safetensors'), 'utf8')).to.equal('mine too');
+    convertCheckpoint(FIX, out, { quiet: true, force: true });
+    expectSameTensors(path.join(out, 'model.safetensors'), path.join(FIX, 'model.safetensors'));
+    // A single-file target too.
+    const file = path.join(tmp, 'x.safetensors');
+    fs.writeFileSync(file, 'keep');
+    expect(() => convertCheckpoint(path.join(FIX, 'pytorch_model.bin'), file, { quiet: true })).to.throw(/x\.safetensors: already exists/);
+    expect(fs.readFileSync(file, 'utf8')).to.equal('keep');
+    // A config that cannot be copied fails before anything is written.
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'preprocessor_config.json'), { recursive: true });
+    fs.copyFileSync(path.join(FIX, 'pytorch_model.bin'), path.join(src, 'pytorch_model.bin'));
+    expect(() => convertCheckpoint(src, path.join(tmp, 'fresh'), { quiet: true }))
+      .to.throw(/src\/preprocessor_config\.json: cannot copy \(not a regular file\)/);
+    expect(fs.existsSync(path.join(tmp, 'fresh'))).to.equal(false);
+  });
+
+  it('output paths that cannot be written say why', () => {
+    fs.mkdirSync(path.join(tmp, 'dir.safetensors'));
+    expect(() => convertCheckpoint(path.join(FIX, 'pytorch_model.bin'), path.join(tmp, 'dir.safetensors'), { quiet: true }))
+      .to.throw(/dir\.safetensors: cannot write \(is a directory\)/);
+    fs.writeFileSync(path.join(tmp, 'afile'), '');
+    expect(() => convertCheckpoint(FIX, path.join(tmp, 'afile', 'out'), { quiet: true }))
+      .to.throw(/afile\/out: cannot create the output folder \(a file is in the way\)/);
+    expect(() => convertCheckpoint(path.join(FIX, 'pytorch_model.bin'), path.join(tmp, 'afile'), { quiet: true, force: true }))
+      .to.throw(/afile: cannot create the output folder \(a file is in the way\)/);
+  });
+
+  it('a tensor named "__metadata__" is refused (safetensors reserves the name), leaving no output', () => {
+    const pk = statePickle([{ name: '__metadata__', storage: '0', storageType: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] }]);
+    const bin = path.join(tmp, 'meta.bin'), out = path.join(tmp, 'meta.safetensors');
+    fs.writeFileSync(bin, torchZip(pk, new Map([['0', f32bytes([1, 2])]])));
+    expect(() => convertCheckpoint(bin, out, { quiet: true })).to.throw(/a tensor named "__metadata__" cannot be stored/);
+    expect(fs.readdirSync(tmp).sort()).to.deep.equal(['meta.bin']);
+  });
+
   it('a tensor named "__proto__" is written like any other, not silently dropped', () => {
     const pk = statePickle([{ name: '__proto__', storage: '0', storageType: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] },
       { name: 'b', storage: '0', storageType: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] }]);
@@ -112,9 +157,18 @@ describe('convert PyTorch -> safetensors', () => {
     expect([...new Float32Array(Uint8Array.from(s1.bytes).buffer)]).to.deep.equal([1, 3, 2, 4]); // transposed view, contiguous
     const s2 = rawTensors(path.join(out, 'model-00002-of-00002.safetensors')).tensors;
     expect(s2.get('b.index')!.dtype).to.equal('I64');
-    // An index pointing outside its folder is refused.
+    // An index pointing outside its folder is refused, and so are an empty or list weight_map.
     fs.writeFileSync(path.join(src, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: { x: '../../etc/passwd' } }));
     expect(() => convertCheckpoint(src, path.join(tmp, 'out2'), { quiet: true })).to.throw(/weight_map/);
+    fs.writeFileSync(path.join(src, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: {} }));
+    expect(() => convertCheckpoint(src, path.join(tmp, 'out3'), { quiet: true })).to.throw(/"weight_map" is empty/);
+    fs.writeFileSync(path.join(src, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: ['pytorch_model-00001-of-00002.bin'] }));
+    expect(() => convertCheckpoint(src, path.join(tmp, 'out4'), { quiet: true })).to.throw(/"weight_map" must map tensor names/);
+    // A shard that fails after another was written: no shard of the run is left.
+    fs.writeFileSync(path.join(src, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: {
+      'a.weight': 'pytorch_model-00001-of-00002.bin', 'z': 'pytorch_model-00003-of-00003.bin' } }));
+    expect(() => convertCheckpoint(src, path.join(tmp, 'out5'), { quiet: true })).to.throw(/pytorch_model-00003-of-00003\.bin: cannot read/);
+    expect(fs.readdirSync(path.join(tmp, 'out5'))).to.deep.equal([]);
   });
 
   it('float16 rounds to nearest even, like numpy/PyTorch', () => {

@@ -27,6 +27,8 @@ export interface ConvertOptions {
   readonly dtype?: FloatDtype;
   /** No progress bar. */
   readonly quiet?: boolean;
+  /** Replace files that already exist at the output (default: refuse; nothing the user has is overwritten). */
+  readonly force?: boolean;
 }
 
 /** What {@link convertCheckpoint} wrote. */
@@ -56,21 +58,47 @@ export function convertCheckpoint(input: string, output: string, opts: ConvertOp
   const toFile = output.endsWith('.safetensors');
   const inDir = inStat.isDirectory() ? input : path.dirname(input);
   const outDir = toFile ? path.dirname(output) : output;
-  if (inStat.isDirectory() && fs.existsSync(path.join(input, PT_INDEX))) {
-    if (toFile) throw new PickleError(`${input}: a sharded checkpoint converts into a folder, not into ${output}.`);
-    fs.mkdirSync(outDir, { recursive: true });
-    const res = convertSharded(input, outDir, opts);
-    return { ...res, files: [...res.files, ...copyConfigs(inDir, outDir)] };
-  }
+  const sharded = inStat.isDirectory() && fs.existsSync(path.join(input, PT_INDEX));
+  if (sharded && toFile) throw new PickleError(`${input}: a sharded checkpoint converts into a folder, not into ${output}.`);
   const src = inStat.isDirectory() ? path.join(input, PT_FILE) : input;
-  if (inStat.isDirectory() && !fs.existsSync(src)) {
+  if (!sharded && inStat.isDirectory() && !fs.existsSync(src)) {
     throw new PickleError(`${input}: no ${PT_FILE} or ${PT_INDEX} in this folder.`);
   }
+  // Everything is checked before anything is written: the configs to copy, the output folder, and the
+  // files the run would create (an existing one is replaced only with `force`).
+  const configs = toFile ? [] : configsToCopy(inDir, outDir);
   const dest = toFile ? output : path.join(output, 'model.safetensors');
-  refuseSame(src, dest);
-  fs.mkdirSync(outDir, { recursive: true });
-  const { tensors, bytes } = convertFile(src, dest, opts);
-  return { files: [dest, ...(toFile ? [] : copyConfigs(inDir, outDir))], tensors, bytes };
+  if (!sharded) refuseSame(src, dest);
+  const index = sharded ? readShardIndex(input) : undefined;
+  const targets = [...(index ? [...index.outNames.map((n) => path.join(outDir, n)), path.join(outDir, 'model.safetensors.index.json')] : [dest]),
+    ...configs.map((c) => path.join(outDir, c))];
+  prepareOutput(outDir, targets, opts.force === true);
+  const created = targets.filter((t) => !fs.existsSync(t));
+  try {
+    const res = index ? convertSharded(input, outDir, index, opts) : { ...convertFile(src, dest, opts), files: [dest] };
+    const copied = configs.map((c) => copyAtomic(path.join(inDir, c), path.join(outDir, c)));
+    return { files: [...res.files, ...copied], tensors: res.tensors, bytes: res.bytes };
+  } catch (e) {
+    for (const t of created) fs.rmSync(t, { force: true }); // a failed run leaves none of its new files
+    throw e;
+  }
+}
+
+/** Checks the output folder (creating it) and refuses to replace existing targets unless forced. */
+function prepareOutput(outDir: string, targets: readonly string[], force: boolean): void {
+  for (const t of targets) {
+    let st: fs.Stats | undefined;
+    try { st = fs.statSync(t); } catch { continue; }
+    if (st.isDirectory()) throw new PickleError(`${t}: cannot write (is a directory).`);
+    if (!force) throw new PickleError(`${t}: already exists; pass --force (API: { force: true }) to replace it.`);
+  }
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PickleError(`${outDir}: cannot create the output folder (${code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code ?? (e as Error).message}).`);
+  }
+  if (!fs.statSync(outDir).isDirectory()) throw new PickleError(`${outDir}: cannot write into it (not a folder).`);
 }
 
 function statOrThrow(p: string): fs.Stats {
@@ -86,16 +114,29 @@ function refuseSame(src: string, dest: string): void {
   if (real(src) === real(dest)) throw new PickleError(`${dest}: refusing to overwrite the input checkpoint with its conversion.`);
 }
 
-function copyConfigs(inDir: string, outDir: string): string[] {
+/** The configs of `inDir` to copy into `outDir` (none when they are the same folder); each must be a regular file. */
+function configsToCopy(inDir: string, outDir: string): string[] {
   if (path.resolve(inDir) === path.resolve(outDir)) return [];
-  const copied: string[] = [];
-  for (const name of CONFIGS) {
+  return CONFIGS.filter((name) => {
     const from = path.join(inDir, name);
-    if (!fs.existsSync(from)) continue;
-    fs.copyFileSync(from, path.join(outDir, name));
-    copied.push(path.join(outDir, name));
+    let st: fs.Stats;
+    try { st = fs.statSync(from); } catch { return false; }
+    if (!st.isFile()) throw new PickleError(`${from}: cannot copy (not a regular file).`);
+    return true;
+  });
+}
+
+/** Copies a file through a temporary sibling + rename. */
+function copyAtomic(from: string, to: string): string {
+  const tmp = path.join(path.dirname(to), `.${path.basename(to)}.${process.pid}.tmp`);
+  try {
+    fs.copyFileSync(from, tmp);
+    fs.renameSync(tmp, to);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new PickleError(`${to}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
   }
-  return copied;
+  return to;
 }
 
 /** Converts one `.bin` file into one safetensors file. */
@@ -159,6 +200,7 @@ function writeSafetensorsStream(dest: string, tensors: ReadonlyMap<string, LazyT
   const header: Record<string, unknown> = Object.assign(Object.create(null), { __metadata__: { format: 'pt' } });
   let offset = 0;
   for (const [name, t] of tensors) {
+    if (name === '__metadata__') throw new PickleError(`${label}: a tensor named "__metadata__" cannot be stored (safetensors reserves the name).`);
     const dtype = targetDtype(t.dtype, opts.dtype);
     const n = (t.byteLength / DTYPE_SIZE[t.dtype]) * DTYPE_SIZE[dtype];
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + n] };
@@ -196,28 +238,42 @@ function writeAll(fd: number, data: Uint8Array): void {
   while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done);
 }
 
-interface ShardIndex { weight_map: Record<string, string> }
+/** A sharded checkpoint's index, validated: tensor -> shard, the shards in order, and their output names. */
+interface ShardIndex {
+  readonly file: string;
+  readonly map: Readonly<Record<string, string>>;
+  readonly shards: readonly string[];
+  readonly outNames: readonly string[];
+}
 
-function convertSharded(input: string, outDir: string, opts: ConvertOptions): ConvertResult {
-  const indexFile = path.join(input, PT_INDEX);
-  let index: ShardIndex;
+function readShardIndex(input: string): ShardIndex {
+  const file = path.join(input, PT_INDEX);
+  let index: unknown;
   try {
-    index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as ShardIndex;
+    index = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new PickleError(`${indexFile}: not valid JSON (${(e as Error).message}).`);
+    throw new PickleError(`${file}: not valid JSON (${(e as Error).message}).`);
   }
-  const map = index?.weight_map;
-  if (!map || typeof map !== 'object' || !Object.values(map).every((f) => typeof f === 'string' && isPlainName(f))) {
-    throw new PickleError(`${indexFile}: "weight_map" must map tensor names to shard file names in the same folder.`);
+  const map = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (!map || typeof map !== 'object' || Array.isArray(map)
+    || !Object.values(map).every((f) => typeof f === 'string' && isPlainName(f))) {
+    throw new PickleError(`${file}: "weight_map" must map tensor names to shard file names in the same folder.`);
   }
-  const shards = [...new Set(Object.values(map))].sort();
+  if (Object.keys(map).length === 0) throw new PickleError(`${file}: "weight_map" is empty (no tensors).`);
+  const shards = [...new Set(Object.values(map as Record<string, string>))].sort();
   const width = Math.max(5, String(shards.length).length);
   const pad = (i: number): string => String(i).padStart(width, '0');
+  const outNames = shards.map((_, i) => `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
+  return { file, map: map as Record<string, string>, shards, outNames };
+}
+
+function convertSharded(input: string, outDir: string, index: ShardIndex, opts: ConvertOptions): ConvertResult {
+  const { map, shards } = index;
   const weightMap: Record<string, string> = Object.create(null);
   const files: string[] = [];
   let total = 0, count = 0;
   shards.forEach((shard, i) => {
-    const outName = `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`;
+    const outName = index.outNames[i]!;
     const src = path.join(input, shard), dest = path.join(outDir, outName);
     refuseSame(src, dest);
     const r = convertFile(src, dest, opts);
@@ -230,7 +286,7 @@ function convertSharded(input: string, outDir: string, opts: ConvertOptions): Co
     files.push(dest);
   });
   const missing = Object.keys(map).filter((k) => !(k in weightMap));
-  if (missing.length) throw new PickleError(`${indexFile}: tensors listed but absent from their shards: ${missing.slice(0, 5).join(', ')}.`);
+  if (missing.length) throw new PickleError(`${index.file}: tensors listed but absent from their shards: ${missing.slice(0, 5).join(', ')}.`);
   const outIndex = path.join(outDir, 'model.safetensors.index.json');
   const body = JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n';
   const tmp = `${outIndex}.${process.pid}.tmp`;

@@ -93,7 +93,7 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
     }
     // PyTorch weights: converted into this engine's cache (the snapshot stays as it is), like a download.
     fs.mkdirSync(path.join(dir, STATE), { recursive: true });
-    const r = convertCheckpoint(snap.dir, dir, { quiet: opts.quiet });
+    const r = convertCheckpoint(snap.dir, dir, { quiet: opts.quiet, force: true });
     const weights = r.files.map((f) => path.basename(f)).filter((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json'));
     const files = ['config.json', ...(snap.files.includes('preprocessor_config.json') ? ['preprocessor_config.json'] : []), ...weights];
     fs.writeFileSync(path.join(dir, STATE, 'complete.json'), JSON.stringify({ repo: repoId, revision, files, converted: true }, null, 2) + '\n');
@@ -113,12 +113,12 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
   if (await dl.get('model.safetensors', false)) files.push('model.safetensors');
   else if (await dl.get('model.safetensors.index.json', false)) files.push('model.safetensors.index.json', ...(await dl.shards('model.safetensors.index.json')));
   else if (await dl.get('pytorch_model.bin', false)) {
-    convertCheckpoint(dir, dir, { quiet: opts.quiet });
+    convertCheckpoint(dir, dir, { quiet: opts.quiet, force: true });
     files.push('model.safetensors');
     converted = true;
   } else if (await dl.get('pytorch_model.bin.index.json', false)) {
     await dl.shards('pytorch_model.bin.index.json');
-    const r = convertCheckpoint(dir, dir, { quiet: opts.quiet });
+    const r = convertCheckpoint(dir, dir, { quiet: opts.quiet, force: true });
     files.push(...r.files.map((f) => path.basename(f)));
     converted = true;
   } else {

@@ -19,15 +19,17 @@ Converts a PyTorch zip checkpoint to safetensors without running any code from i
 A folder input may hold pytorch_model.bin or pytorch_model.bin.index.json + shards (written as
 model-0000i-of-0000N.safetensors + model.safetensors.index.json). An output not ending in
 .safetensors is a folder; config.json and preprocessor_config.json are copied into it.
+Files already at the output are never replaced without --force; a failed run leaves no new file behind.
 
 Options:
   --dtype <float32|float16|bfloat16>  convert float tensors (round to nearest even); default: keep
+  --force                             replace output files that already exist (default: refuse)
   --quiet                             no progress bar
   --verbose                           print stack traces on errors
   -h, --help                          show this help
 `,
   async run(argv: string[]): Promise<number> {
-    const { values, positionals } = parseFlags(argv, { dtype: { type: 'string' }, quiet: { type: 'boolean' } });
+    const { values, positionals } = parseFlags(argv, { dtype: { type: 'string' }, quiet: { type: 'boolean' }, force: { type: 'boolean' } });
     if (positionals.length !== 2) throw new UserError('expected <input> and <output>. See --help.', EXIT_USAGE);
     const dtype = values.dtype as string | undefined;
     if (dtype !== undefined && !DTYPES.includes(dtype as FloatDtype)) {
@@ -35,7 +37,7 @@ Options:
     }
     const quiet = values.quiet === true;
     try {
-      const r = convertCheckpoint(positionals[0]!, positionals[1]!, { dtype: dtype as FloatDtype | undefined, quiet });
+      const r = convertCheckpoint(positionals[0]!, positionals[1]!, { dtype: dtype as FloatDtype | undefined, quiet, force: values.force === true });
       if (!quiet) process.stderr.write(`converted ${r.tensors} tensors (${r.bytes} bytes) -> ${r.files.join(', ')}\n`);
       return 0;
     } catch (e) {
