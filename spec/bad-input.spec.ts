@@ -287,6 +287,28 @@ describe('checkpoint / config mismatches', () => {
     expect(warnings).to.have.length(1);
     expect(warnings[0]).to.include('lm_head.weight');
   });
+  it('named pipes in place of the files are refused at once, not waited on', async function () {
+    this.timeout(20000);
+    const fifo = (f: string) => { fs.rmSync(f, { force: true }); expect(spawnSync('mkfifo', [f]).status).to.equal(0); };
+    for (const [file, name] of [['model.safetensors', 'SafetensorsError'], ['config.json', 'ConfigError'],
+      ['preprocessor_config.json', 'ProcessorError']] as const) {
+      const d = folder(`fifo-${file}`, config);
+      fs.copyFileSync(path.join(caseDir('d2v-tiny'), 'preprocessor_config.json'), path.join(d, 'preprocessor_config.json'));
+      fifo(path.join(d, file));
+      let err: Error | undefined;
+      try { await loadModel(d, { backend: 'cpu', onNotice: () => {} }); } catch (e) { err = e as Error; }
+      expect(err?.name, file).to.equal(name);
+      expect(err!.message).to.include(`${file}: cannot`).and.include('is a named pipe, not a file');
+    }
+    const m = await loadModel(caseDir('d2v-tiny'), { backend: 'cpu' });
+    try {
+      const img = path.join(tmp, 'pipe.png');
+      fifo(img);
+      let err: Error | undefined;
+      try { await m.classify([img]); } catch (e) { err = e as Error; }
+      expect(err?.message).to.include('pipe.png: cannot read image (is a named pipe, not a file)');
+    } finally { m.dispose(); }
+  });
   it('a directory named config.json is a ConfigError naming it', async () => {
     const d = path.join(tmp, 'config-dir'); fs.mkdirSync(path.join(d, 'config.json'), { recursive: true });
     let err: Error | undefined;

@@ -4,6 +4,7 @@
  * the command that converts it.
  */
 import fs from 'node:fs';
+import { notRegularFile } from './regular-file.js';
 import path from 'node:path';
 import type { HostTensor } from '../io/safetensors.js';
 import { ConfigError } from '../checkpoint/config.js';
@@ -28,6 +29,8 @@ export function readCheckpointDir(dir: string): CheckpointFiles {
   const configFile = path.join(dir, 'config.json');
   if (!fs.existsSync(configFile)) throw new ConfigError(`${dir}: no config.json in the checkpoint folder.`);
   let configText: string;
+  const odd = notRegularFile(configFile);
+  if (odd) throw new ConfigError(`${configFile}: cannot read (${odd}).`);
   try {
     configText = fs.readFileSync(configFile, 'utf8');
   } catch (e) {
@@ -48,6 +51,8 @@ export function readCheckpointDir(dir: string): CheckpointFiles {
 /** Reads a sharded checkpoint through its index (`{"weight_map": {name: shard}}`). */
 export function readSharded(indexFile: string): Map<string, HostTensor> {
   let text: string;
+  const odd = notRegularFile(indexFile);
+  if (odd) throw new WeightsError(`${indexFile}: cannot read (${odd}).`);
   try {
     text = fs.readFileSync(indexFile, 'utf8');
   } catch (e) {

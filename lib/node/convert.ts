@@ -10,6 +10,7 @@
  * PyTorch's `.half()` / `.bfloat16()` do; integer tensors are never converted.
  */
 import fs from 'node:fs';
+import { notRegularFile } from './regular-file.js';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { DTYPE_SIZE, halfToFloat, type StDtype } from '../io/safetensors.js';
@@ -149,6 +150,8 @@ export function convertFile(src: string, dest: string, opts: ConvertOptions = {}
 
 function withCheckpoint<T>(src: string, fn: (t: Map<string, LazyTensor>) => T): T {
   let fd: number;
+  const odd = notRegularFile(src);
+  if (odd) throw new PickleError(`${src}: cannot read (${odd}).`);
   try {
     fd = fs.openSync(src, 'r');
   } catch (e) {

@@ -4,6 +4,7 @@
  * readable file but base64 of an image is decoded (see lib/image/source.ts). Errors name the source.
  */
 import fs from 'node:fs';
+import { notRegularFile } from './regular-file.js';
 import { fileURLToPath } from 'node:url';
 import { decodeImage, ImageError, type DecodeOptions, type RgbImage } from '../image/decode.js';
 import {
@@ -15,6 +16,8 @@ import { envFetch } from './proxy.js';
 
 /** The bytes of `file`, or the ImageError saying why they cannot be read (`hint` follows "no such file"). */
 async function readBytes(file: string, hint = ''): Promise<Uint8Array | ImageError> {
+  const odd = notRegularFile(file);
+  if (odd) return new ImageError(`${imageSourceName(file)}: cannot read image (${odd}).`);
   try {
     return await fs.promises.readFile(file);
   } catch (e) {

@@ -3,10 +3,13 @@
  * (lib/image/processor.ts). Errors are ProcessorErrors naming the path.
  */
 import fs from 'node:fs';
+import { notRegularFile } from './regular-file.js';
 import { parseProcessorConfig, ProcessorError, type ProcessorConfig } from '../image/processor.js';
 
 /** Reads a preprocessor config file's text; a ProcessorError naming the file when it cannot be read. */
 export function readProcessorText(file: string): string {
+  const odd = notRegularFile(file);
+  if (odd) throw new ProcessorError(`${file}: cannot read processor config (${odd}).`);
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {

@@ -4,6 +4,7 @@
  * temporary file in the destination folder is renamed over the target only when complete.
  */
 import fs from 'node:fs';
+import { notRegularFile } from './regular-file.js';
 import path from 'node:path';
 import {
   decodeTensor, encodeSafetensors, parseHeader, readHeaderLength, SafetensorsError,
@@ -22,6 +23,8 @@ export function readSafetensorsHeader(file: string): StHeader {
 
 function openOrThrow(file: string): number {
   let fd: number;
+  const odd = notRegularFile(file);
+  if (odd) throw new SafetensorsError(`${file}: cannot open (${odd}).`);
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
