@@ -93,6 +93,17 @@ describe('safetensors reader refuses malformed files', () => {
     }, f32(4));
     expectError(() => readSafetensorsFile(f), SafetensorsError, 'overlap', '"a" and "b"');
   });
+  it('bytes that belong to no tensor (a hole, trailing data) are refused, as the reference reader refuses them', () => {
+    const hole = rawFile('hole.safetensors', { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [12, 16] } }, f32(4));
+    expectError(() => readSafetensorsFile(hole), SafetensorsError, 'hole.safetensors: 4 bytes of the data section before tensor "b" belong to no tensor');
+    const tail = rawFile('tail.safetensors', { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32(3));
+    expectError(() => readSafetensorsFile(tail), SafetensorsError, 'tail.safetensors: 4 bytes after the last tensor', 'trailing data');
+    const lead = rawFile('lead.safetensors', { a: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, f32(3));
+    expectError(() => readSafetensorsFile(lead), SafetensorsError, '4 bytes of the data section before tensor "a"');
+    // Zero-size tensors anywhere in the sequence are fine.
+    const zero = rawFile('zero.safetensors', { z: { dtype: 'F32', shape: [0], data_offsets: [8, 8] }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32(2));
+    expect([...readSafetensorsFile(zero).tensors.keys()].sort()).to.deep.equal(['a', 'z']);
+  });
   it('negative or fractional shapes and offsets', () => {
     const f = rawFile('neg.safetensors', { w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, f32(1));
     expectError(() => readSafetensorsFile(f), SafetensorsError, 'non-negative integers');
@@ -141,6 +152,12 @@ describe('config.json validation', () => {
     expect([vitDefaults.pooler_output_size, vitDefaults.pooler_act]).to.deep.equal([vitDefaults.hidden_size, 'tanh']);
     const beit = parseConfig(cfg({ pooler_output_size: 5, pooler_act: 'prelu' }));
     expect([beit.pooler_output_size, beit.pooler_act]).to.deep.equal([beit.hidden_size, 'tanh']);
+  });
+  it('id2label keys are read as Python\'s int() reads them', () => {
+    for (const k of ['', '1e0', '0x4', '1.0', '-1', 'one']) {
+      expectError(() => parseConfig(cfg({ id2label: { [k]: 'x' } })), ConfigError, `id2label entry ${JSON.stringify(k)}: "x" is not index -> string`);
+    }
+    expect(parseConfig(cfg({ id2label: { ' 7 ': 'a', '1_0': 'b', '+3': 'c', '007': 'd' } })).id2label).to.deep.equal({ 7: 'd', 10: 'b', 3: 'c' });
   });
   it('image_size smaller than patch_size (no patch); pruned heads', () => {
     expectError(() => parseConfig(cfg({ image_size: 4, patch_size: 8 })), ConfigError, 'smaller than patch_size');
@@ -200,6 +217,27 @@ describe('checkpoint / config mismatches', () => {
     expect(err!.message).to.include('missing data2vec_vision.encoder.layer.1.lambda_2');
     expect(err!.message).to.include('missing data2vec_vision.pooler.layernorm.bias');
     expect(err!.message).to.include('layer.0.intermediate.dense.weight: shape [48,96], expected [96,48]');
+  });
+  it('messages name the stored dtype, a classifier of the wrong rank, and a classifier bias without its weight', async () => {
+    const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;
+    const variant = async (name: string, edit: (k: string, v: { dtype: string; shape: readonly number[]; data: unknown }) =>
+      [string, { dtype: string; shape: readonly number[]; data: unknown }] | undefined): Promise<string> => {
+      const out = new Map<string, unknown>();
+      for (const [k, v] of t) {
+        const e = edit(k, { dtype: v.dtype === 'int32' ? 'I32' : 'F32', shape: v.shape, data: v.data });
+        if (e) out.set(e[0], e[1]);
+      }
+      let err: Error | undefined;
+      try { await loadModel(folder(name, config, out), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+      expect(err?.name, name).to.equal('WeightsError');
+      return err!.message;
+    };
+    const D = config.hidden_size as number, L = Object.keys(config.id2label).length;
+    expect(await variant('i64', (k, v) => [k, k.endsWith('layer.0.output.dense.bias')
+      ? { dtype: 'I64', shape: v.shape, data: new BigInt64Array(v.shape[0]!) } : v])).to.include('layer.0.output.dense.bias: dtype I64, expected a floating-point tensor');
+    expect(await variant('cls1d', (k, v) => [k, k === 'classifier.weight' ? { ...v, shape: [L * D] } : v]))
+      .to.include(`classifier.weight: shape [${L * D}], expected [${L},${D}]`);
+    expect(await variant('nobias', (k, v) => (k === 'classifier.weight' ? undefined : [k, v]))).to.include('missing classifier.weight (the checkpoint has classifier.bias)');
   });
   it('non-finite weights: classify and embed refuse the NaN outputs instead of ranking them', async () => {
     const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;

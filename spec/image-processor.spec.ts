@@ -266,6 +266,7 @@ describe('image preprocessing', () => {
       expectProcessorError(() => parseProcessorConfig({ ...T, crop_size: { shortest_edge: 3 } }), /"crop_size" must be/);
       expectProcessorError(() => parseProcessorConfig({ ...T, do_resize: 'yes' }), /"do_resize" must be true or false/);
       expectProcessorError(() => parseProcessorConfig({ ...T, image_std: [1, 0, 1] }), /"image_std" .*non-zero/);
+      expect(parseProcessorConfig({ ...T, image_std: 0, do_normalize: false }).image_std).to.deep.equal([0, 0, 0]);
       expectProcessorError(() => parseProcessorConfig({ ...T, image_mean: [1, 2] }), /"image_mean" must be/);
       expectProcessorError(() => parseProcessorConfig({ ...T, rescale_factor: -1 }), /"rescale_factor" must be a positive number/);
       expectProcessorError(() => readProcessorConfigFile('/nonexistent/p.json'), /\/nonexistent\/p\.json: cannot read/);

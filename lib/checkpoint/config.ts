@@ -204,7 +204,8 @@ function parseId2Label(v: unknown, fail: (m: string) => never): Record<number, s
   if (typeof v !== 'object' || Array.isArray(v)) fail('id2label must be an object mapping class indices to labels.');
   const out: Record<number, string> = {};
   for (const [k, label] of Object.entries(v as Record<string, unknown>)) {
-    const i = Number(k);
+    // Keys as Python's int() reads them (transformers: {int(key): value}); Number() would also take "", "1e0", "0x4".
+    const i = /^\s*\+?[0-9](_?[0-9])*\s*$/.test(k) ? Number(k.replace(/[\s_+]/g, '')) : Number.NaN;
     if (!Number.isSafeInteger(i) || i < 0 || typeof label !== 'string') fail(`id2label entry ${JSON.stringify(k)}: ${JSON.stringify(label)} is not index -> string.`);
     out[i] = label as string;
   }

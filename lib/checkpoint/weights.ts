@@ -93,7 +93,7 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
       return undefined;
     }
     used.add(stored!);
-    if (t.dtype !== 'float32') problems.push(`${stored}: dtype ${t.dtype}, expected a floating-point tensor`);
+    if (t.dtype !== 'float32') problems.push(`${stored}: dtype ${t.stored ?? t.dtype}, expected a floating-point tensor`);
     else if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
       problems.push(`${stored}: shape [${t.shape}], expected [${shape}]`);
     }
@@ -180,9 +180,20 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
 
   // The head: present in *ForImageClassification checkpoints, absent from head-less *Model ones.
   const cls = local.has('classifier.weight') ? tensors.get(local.get('classifier.weight')!) : undefined;
-  const numLabels = cls && cls.shape.length === 2 ? cls.shape[0]! : 0;
-  const classifier = cls ? linear('classifier', numLabels, D) as { weight: HostTensor; bias: HostTensor } : undefined;
-  if (classifier && numLabels > 0) {
+  const labelCount = Object.keys(config.id2label).length;
+  // A classifier's rows are its classes; a misshapen one is checked against id2label's count (or "num_labels").
+  const numLabels = cls && cls.shape.length === 2 ? cls.shape[0]! : labelCount;
+  let classifier: { weight: HostTensor; bias: HostTensor } | undefined;
+  if (cls && cls.shape.length !== 2) {
+    const name = local.get('classifier.weight')!;
+    used.add(name);
+    if (local.has('classifier.bias')) used.add(local.get('classifier.bias')!);
+    problems.push(`${name}: shape [${cls.shape}], expected [${labelCount || 'num_labels'},${D}]`);
+  } else if (cls) {
+    classifier = linear('classifier', numLabels, D) as { weight: HostTensor; bias: HostTensor };
+  }
+  if (!cls && local.has('classifier.bias')) problems.push(`missing ${local.get('classifier.bias')!.replace(/bias$/, 'weight')} (the checkpoint has classifier.bias)`);
+  if (classifier && cls!.shape.length === 2 && numLabels > 0) {
     // transformers sizes the classifier from id2label (num_labels = len(id2label)) and refuses a stored
     // one of another size; labels past the stored rows, or rows without a label, would be nonsense.
     const labels = Object.keys(config.id2label).map(Number);

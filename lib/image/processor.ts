@@ -174,6 +174,7 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
     throw err('rescale_factor', `must be a positive number, got ${JSON.stringify(rescale_factor)}.`);
   }
   const crop = hw('crop_size', j.crop_size ?? 224, false) as HeightWidth;
+  const do_normalize = bool('do_normalize', true);
   const cfg: ProcessorConfig = Object.freeze({
     image_processor_type: type as ProcessorType,
     do_resize: bool('do_resize', true),
@@ -183,9 +184,9 @@ export function parseProcessorConfig(raw: string | unknown, source = 'preprocess
     crop_size: Object.freeze(crop),
     do_rescale,
     rescale_factor,
-    do_normalize: bool('do_normalize', true),
+    do_normalize,
     image_mean: Object.freeze(triple('image_mean', IMAGENET_STANDARD, false)),
-    image_std: Object.freeze(triple('image_std', IMAGENET_STANDARD, true)),
+    image_std: Object.freeze(triple('image_std', IMAGENET_STANDARD, do_normalize)), // unused (may be 0) without normalizing
   });
   // Numbers finite in JSON can still overflow the float32 arithmetic (rescale_factor 1e300, image_mean
   // 1e300, image_std 1e-300): every pixel would become Infinity or NaN. Check the 256 values per channel.

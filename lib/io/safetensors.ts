@@ -41,6 +41,8 @@ export interface HostTensor {
   readonly dtype: 'float32' | 'int32' | 'uint8' | 'bool';
   readonly shape: readonly number[];
   readonly data: Float32Array | Int32Array | Uint8Array;
+  /** The dtype stored in the file, for messages (I64 for an int32 narrowed from it, ...). */
+  readonly stored?: StDtype;
 }
 
 /** Thrown for every malformed safetensors input; the message names the file and the tensor. */
@@ -93,7 +95,7 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, file: str
     }
     entries.push(checkEntry(name, raw, dataStart, dataSize, file));
   }
-  checkOverlaps(entries, file);
+  checkLayout(entries, dataStart, fileSize, file);
   return { dataStart, entries, metadata };
 }
 
@@ -133,13 +135,24 @@ function checkEntry(name: string, raw: unknown, dataStart: number, dataSize: num
   return { name, dtype: dtype as StDtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e };
 }
 
-function checkOverlaps(entries: StEntry[], file: string): void {
-  const sorted = entries.filter((x) => x.end > x.begin).sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!, cur = sorted[i]!;
-    if (cur.begin < prev.end) {
-      throw new SafetensorsError(`${file}: tensors "${prev.name}" and "${cur.name}" overlap in the data section.`);
+/**
+ * The tensors must tile the data section exactly, as the reference implementation requires: in offset
+ * order each begins where the previous ended (no overlap, no gap) and the last ends at the end of the file.
+ */
+function checkLayout(entries: StEntry[], dataStart: number, fileSize: number, file: string): void {
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = dataStart;
+  let prev: StEntry | undefined;
+  for (const cur of sorted) {
+    if (cur.begin < at) throw new SafetensorsError(`${file}: tensors "${prev!.name}" and "${cur.name}" overlap in the data section.`);
+    if (cur.begin > at) {
+      throw new SafetensorsError(`${file}: ${cur.begin - at} bytes of the data section before tensor "${cur.name}" belong to no tensor (the format allows no holes).`);
     }
+    at = cur.end;
+    prev = cur;
+  }
+  if (at !== fileSize) {
+    throw new SafetensorsError(`${file}: ${fileSize - at} bytes after the last tensor's data belong to no tensor (trailing data; the file is corrupt).`);
   }
 }
 
@@ -148,6 +161,10 @@ function checkOverlaps(entries: StEntry[], file: string): void {
  * I64/I32/I16/I8 to int32 (I64 values outside the int32 range are an error); U8 and BOOL stay bytes.
  */
 export function decodeTensor(entry: StEntry, bytes: Uint8Array, file: string): HostTensor {
+  return { ...decodeData(entry, bytes, file), stored: entry.dtype };
+}
+
+function decodeData(entry: StEntry, bytes: Uint8Array, file: string): HostTensor {
   const n = entry.shape.reduce((a, d) => a * d, 1);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape = entry.shape;

@@ -98,6 +98,7 @@ export function readSafetensorsFile(file: string, options: ReadOptions | ((name:
       }
       tensors.set(entry.name, {
         dtype: HOST_DTYPE[entry.dtype],
+        stored: entry.dtype,
         shape: entry.shape,
         get data() {
           const lfd = openOrThrow(file);
