@@ -305,14 +305,22 @@ describe('checkpoint / config mismatches', () => {
   });
   it('a config with a large patch grid is a shape mismatch, checked before computing its index', async () => {
     let err: Error | undefined;
-    try { await loadModel(folder('grid', { ...config, image_size: 150, patch_size: 1 }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
+    try { await loadModel(folder('grid', { ...config, image_size: 100, patch_size: 1 }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
     expect(err?.name).to.equal('WeightsError');
-    expect(err!.message).to.include('layer.0.attention.attention.relative_position_bias.relative_position_index: int32 [17,17], expected an integer [22501,22501] index for a 150x150 patch grid');
+    expect(err!.message).to.include('layer.0.attention.attention.relative_position_bias.relative_position_index: int32 [17,17], expected an integer [10001,10001] index for a 100x100 patch grid');
     // Past the attention-matrix bound the config itself is refused.
     err = undefined;
     try { await loadModel(folder('grid2', { ...config, image_size: 4096, patch_size: 1 }), { backend: 'cpu' }); } catch (e) { err = e as Error; }
     expect(err?.name).to.equal('ConfigError');
     expect(err!.message).to.include('gives 16777217 tokens per image');
+  });
+  it('a patch grid whose gathered relative position bias would exceed 8 GiB is refused before loading', async () => {
+    let err: Error | undefined;
+    try {
+      await loadModel(folder('bias-bound', { ...config, image_size: 4096, patch_size: 32, num_attention_heads: 4 }), { backend: 'cpu' });
+    } catch (e) { err = e as Error; }
+    expect(err?.name).to.equal('WeightsError');
+    expect(err!.message).to.include('the relative position bias of 2 table(s) x 4 heads x 16385² tokens would take 8.0 GiB once gathered');
   });
   it('unused tensors give a warning that lists them', async () => {
     const t = readSafetensorsFile(path.join(caseDir('d2v-tiny'), 'model.safetensors')).tensors;

@@ -62,6 +62,9 @@ const PREFIX: Record<ModelConfig['model_type'], string> = {
   vit: 'vit.',
 };
 
+/** Largest gathered relative position bias, all layers together (BEiT-large at 512x512: 1.6 GB). */
+const MAX_BIAS_BYTES = 2 ** 33;
+
 /** Keys a model may carry that have no effect on inference and are accepted silently. */
 const IGNORABLE = [/^embeddings\.mask_token$/];
 
@@ -139,6 +142,16 @@ export function mapWeights(config: ModelConfig, tensors: ReadonlyMap<string, Hos
   if (config.num_hidden_layers > listedLayers) {
     problems.push(`num_hidden_layers is ${config.num_hidden_layers} but the checkpoint holds only ${stored} layer(s)`
       + (indices.size > stored ? ` in sequence (it also has tensors of layer ${[...indices].reduce((a, b) => Math.max(a, b), 0)})` : ''));
+  }
+
+  // The relative position bias is gathered at load into [heads, tokens, tokens] per layer (and once more
+  // when shared): 22 MB for a base model, 1.6 GB for BEiT-large at 512x512. Far past that, a small file
+  // with a large patch grid would take all memory while loading.
+  const tables = (config.use_relative_position_bias ? listedLayers : 0) + (config.use_shared_relative_position_bias ? 1 : 0);
+  const biasBytes = tables * H * T * T * 4;
+  if (biasBytes > MAX_BIAS_BYTES) {
+    throw new WeightsError(`${file}: the relative position bias of ${tables} table(s) x ${H} heads x ${T}² tokens would take `
+      + `${(biasBytes / 2 ** 30).toFixed(1)} GiB once gathered (at most ${MAX_BIAS_BYTES / 2 ** 30} GiB is supported).`);
   }
 
   const isBeit = config.model_type !== 'vit';
