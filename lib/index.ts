@@ -29,3 +29,8 @@ export type { FetchImageOptions } from './image/source.js';
 export { resolveModel, downloadModel, HubError, type HubOptions } from './node/hub.js';
 export { version } from './version.js';
 export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './node/convert.js';
+export { PickleError } from './io/pickle.js';
+export {
+  attentionForPixels, attentionMapsOf, clsToPatchAttention, resolveLayer, type AttentionMap, type AttentionResult,
+} from './pipeline/attention.js';
+export { overlayAttention, modelRegion, jet, type OverlayOptions, type Region, type RgbaImage } from './pipeline/attention-overlay.js';

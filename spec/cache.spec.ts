@@ -65,4 +65,34 @@ describe('beit cache', () => {
     const left = JSON.parse(cli('--json').stdout) as { repo: string }[];
     expect(left.map((e) => e.repo)).to.deep.equal(['(bench) random-seed1', 'solo']);
   });
+
+  it('folders this engine did not make are neither listed nor removed (a user\'s "bench" or "my--project")', () => {
+    const own = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-cache-foreign-'));
+    try {
+      fs.mkdirSync(path.join(own, 'bench'), { recursive: true });
+      fs.writeFileSync(path.join(own, 'bench', 'important.txt'), 'mine');
+      fs.mkdirSync(path.join(own, 'my--project', 'src'), { recursive: true });
+      fs.writeFileSync(path.join(own, 'my--project', 'src', 'a.ts'), 'mine');
+      const run = (...args: string[]) => spawnSync(process.execPath, ['bin/beit.mjs', 'cache', ...args],
+        { encoding: 'utf8', env: { ...process.env, BEIT_CACHE: own } });
+      expect(JSON.parse(run('--json').stdout)).to.deep.equal([]);
+      for (const repo of ['bench', 'my/project']) {
+        const r = run('remove', repo);
+        expect(r.status).to.equal(0);
+        expect(r.stdout).to.include('nothing cached');
+      }
+      expect(fs.readFileSync(path.join(own, 'bench', 'important.txt'), 'utf8')).to.equal('mine');
+      expect(fs.readFileSync(path.join(own, 'my--project', 'src', 'a.ts'), 'utf8')).to.equal('mine');
+      // An empty BEIT_CACHE is unset (it made the current folder the cache), and a file is not a cache.
+      const cwd = spawnSync(process.execPath, [path.resolve('bin/beit.mjs'), 'cache', 'remove', 'my/project'],
+        { encoding: 'utf8', cwd: own, env: { ...process.env, BEIT_CACHE: '', XDG_CACHE_HOME: path.join(own, 'xdg') } });
+      expect(cwd.status, cwd.stderr).to.equal(0);
+      expect(fs.existsSync(path.join(own, 'my--project', 'src', 'a.ts'))).to.equal(true);
+      const file = spawnSync(process.execPath, ['bin/beit.mjs', 'cache'], { encoding: 'utf8', env: { ...process.env, BEIT_CACHE: path.join(own, 'bench', 'important.txt') } });
+      expect(file.status).to.equal(1);
+      expect(file.stderr).to.include('important.txt: the cache (BEIT_CACHE or XDG_CACHE_HOME) is not a folder');
+    } finally {
+      fs.rmSync(own, { recursive: true, force: true });
+    }
+  });
 });

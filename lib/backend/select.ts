@@ -71,10 +71,21 @@ async function tryLoad(name: BackendName): Promise<boolean> {
       if (!(await tf.setBackend(name))) return false;
     }
     await tf.ready();
-    return tf.getBackend() === name;
+    // Another load may have switched backends meanwhile (loads on different backends at once): what
+    // counts is that this one is initialised; useBackend makes it active where tensors are created.
+    return tf.findBackend(name) != null && useBackend(name);
   } catch {
     return false;
   }
+}
+
+/**
+ * Makes an initialised backend the active one, synchronously (tfjs's setBackend only awaits a first
+ * initialisation). Loaders call it right before creating a model's tensors; false if `name` is not ready.
+ */
+export function useBackend(name: string): boolean {
+  if (tf.getBackend() !== name && tf.findBackend(name) != null) tf.setBackend(name).catch(() => undefined);
+  return tf.getBackend() === name;
 }
 
 function unavailableReason(name: BackendName): string {

@@ -4,6 +4,8 @@
  */
 import type { HostTensor } from '../io/safetensors.js';
 import { defaultProcessorConfig, isFastProcessor, parseProcessorConfig, type ProcessorConfig } from '../image/processor.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendError, useBackend } from '../backend/select.js';
 import { ImageModel } from '../pipeline/image-model.js';
 import type { ImageReader } from '../pipeline/pipeline.js';
 import { parseConfig, type ModelConfig } from './config.js';
@@ -52,7 +54,12 @@ export function buildImageModel<I>(inputs: BuildInputs<I>, options: BuildOptions
     (options.onNotice ?? warn)(`preprocessor_config.json names ${processor.image_processor_type}: images are preprocessed as ${slow} does `
       + '(Pillow, what transformers runs with use_fast=False); the fast processor\'s torchvision resize can differ by a few levels per pixel.');
   }
-  return new ImageModel(config, mapped.weights, processor, inputs.reader, inputs.backend);
+  // The model's tensors are created on the active backend: make it the requested one again, synchronously
+  // (another model may have been loaded on another backend since it was selected).
+  if (inputs.backend !== 'current' && !useBackend(inputs.backend)) {
+    throw new BackendError(`backend "${inputs.backend}" is not initialised.`);
+  }
+  return new ImageModel(config, mapped.weights, processor, inputs.reader, inputs.backend === 'current' ? tf.getBackend() : inputs.backend);
 }
 
 /** Builds a model from config text and tensors alone (no images; tests and tools). */

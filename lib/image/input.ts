@@ -27,6 +27,11 @@ function isTensor(x: unknown): x is Tensor {
 /** Converts raw RGB/RGBA pixels to an RgbImage (copying; alpha dropped). */
 export function fromRawPixels(px: RawPixels, name?: string): RgbImage {
   const { width, height, data } = px;
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    // Float pixels would be truncated silently (NaN to 0): 8-bit values are what load_image gives.
+    throw new ImageError(named(name, `raw pixels must be a Uint8Array or Uint8ClampedArray of 0…255 values, got ${
+      (data as object)?.constructor?.name ?? typeof data}.`));
+  }
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new ImageError(named(name, `raw pixels need positive integer width and height, got ${width}x${height}.`));
   }

@@ -60,13 +60,20 @@ export class BeitModel {
   /** Number of classes of the classifier, 0 for head-less checkpoints. */
   readonly numLabels: number;
   private weights: DeviceWeights | undefined;
+  /**
+   * The tfjs backend the model was created on: its weights live there and its fused kernels (native) are
+   * registered only there. Each call makes it the active backend again, so models loaded on different
+   * backends in one process each run on their own.
+   */
+  readonly backendName: string;
   /** Attention product layout for the backend the model was created on (see layer.ts). */
   private readonly attentionImpl: AttentionImpl;
 
   /** Creates the device tensors from mapped host weights; prefer `loadModel`. */
   constructor(config: ModelConfig, weights: ModelWeights) {
     this.config = config;
-    this.attentionImpl = tf.getBackend() === 'wasm' ? 'per-head' : 'batched';
+    this.backendName = tf.getBackend();
+    this.attentionImpl = this.backendName === 'wasm' ? 'per-head' : 'batched';
     this.weights = toDevice(weights, config, this.attentionImpl === 'per-head');
     this.numLabels = weights.classifier ? weights.classifier.weight.shape[0]! : 0;
     const labels: Record<number, string> = {};
@@ -203,6 +210,13 @@ export class BeitModel {
 
   private live(): DeviceWeights {
     if (!this.weights) throw new InputError('the model was disposed.');
+    if (tf.getBackend() !== this.backendName) {
+      // Switching to an initialised backend takes effect synchronously (only its first set-up awaits).
+      tf.setBackend(this.backendName).catch(() => undefined);
+      if (tf.getBackend() !== this.backendName) {
+        throw new InputError(`the model's backend "${this.backendName}" is no longer available (tf.removeBackend?).`);
+      }
+    }
     return this.weights;
   }
 
@@ -214,6 +228,7 @@ export class BeitModel {
       throw new InputError(`pixel_values must be NCHW ${want} for this model, got [${shape}].`);
     }
     if (p instanceof tf.Tensor) {
+      if (p.isDisposed) throw new InputError('pixel_values is a disposed tensor.');
       if (p.dtype !== 'float32') throw new InputError(`pixel_values must be float32, got ${p.dtype}.`);
       return p;
     }

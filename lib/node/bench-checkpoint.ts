@@ -46,7 +46,7 @@ export function logitsForwardFlops(c: Parameters<typeof forwardFlops>[0], labels
 
 /** Returns the folder of the benchmark checkpoint, creating it on first use. */
 export function benchCheckpoint(cacheRoot?: string, log: (m: string) => void = () => {}): string {
-  const root = cacheRoot ?? process.env.BEIT_CACHE ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');
+  const root = cacheRoot || process.env.BEIT_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');
   const dir = path.join(root, 'bench', 'data2vec-vision-base-random-seed1');
   if (fs.existsSync(path.join(dir, 'model.safetensors'))) return dir;
   log(`creating a random-weight base checkpoint (seed 1) in ${dir} ...`);

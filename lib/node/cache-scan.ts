@@ -37,12 +37,24 @@ function subdirs(p: string): string[] {
   }
 }
 
-/** Every checkpoint in the cache at `root` (default: {@link cacheRoot}), sorted by repo and revision. */
+/** The benchmark checkpoint's folders (bench-checkpoint.ts): `bench/<name>-random-seed<N>`. */
+const BENCH_DIR = /random-seed\d+$/;
+
+/**
+ * Every checkpoint in the cache at `root` (default: {@link cacheRoot}), sorted by repo and revision. Only
+ * folders this engine made count: a download's (it keeps `.beit-download/` inside) or the benchmark's;
+ * anything else a user keeps under the root is neither listed nor ever removed.
+ */
 export function listCache(root = cacheRoot()): CacheEntry[] {
+  let st: fs.Stats | undefined;
+  try { st = fs.statSync(root); } catch { return []; }
+  if (!st.isDirectory()) throw new HubError(`${root}: the cache (BEIT_CACHE or XDG_CACHE_HOME) is not a folder.`);
   const out: CacheEntry[] = [];
   for (const repoDir of subdirs(root)) {
     for (const rev of subdirs(path.join(root, repoDir))) {
       const dir = path.join(root, repoDir, rev);
+      const ours = repoDir === 'bench' ? BENCH_DIR.test(rev) : fs.existsSync(path.join(dir, '.beit-download'));
+      if (!ours) continue;
       let done: { repo?: unknown; revision?: unknown; files?: unknown } | undefined;
       try { done = JSON.parse(fs.readFileSync(path.join(dir, '.beit-download', 'complete.json'), 'utf8')); } catch { /* partial */ }
       const files = Array.isArray(done?.files) ? done!.files.filter((f): f is string => typeof f === 'string') : [];
@@ -68,11 +80,11 @@ export function removeCached(repoId: string, revision: string | undefined, root 
   if (!isRepoId(repoId)) throw new HubError(`"${repoId}" is not a hub repo id (expected owner/name).`);
   if (revision !== undefined && !isRevision(revision)) throw new HubError(`revision "${revision}" is not valid.`);
   const repoDir = path.dirname(modelCacheDir(repoId, 'main', root));
-  const targets = revision === undefined ? [repoDir] : [modelCacheDir(repoId, revision, root)];
-  const removed = listCache(root).filter((e) => targets.some((t) => e.dir === t || e.dir.startsWith(t + path.sep)));
-  for (const t of targets) fs.rmSync(t, { recursive: true, force: true });
-  if (revision === undefined) return removed;
-  // The repo's folder goes too once its last revision is gone.
-  if (subdirs(repoDir).length === 0) fs.rmSync(repoDir, { recursive: true, force: true });
+  const target = revision === undefined ? repoDir : modelCacheDir(repoId, revision, root);
+  // Only the checkpoints the listing shows (this engine's folders), never the folder around them wholesale.
+  const removed = listCache(root).filter((e) => e.dir === target || e.dir.startsWith(target + path.sep));
+  for (const e of removed) fs.rmSync(e.dir, { recursive: true, force: true });
+  // The repo's folder goes too once nothing is left in it.
+  try { fs.rmdirSync(repoDir); } catch { /* not empty, or gone */ }
   return removed;
 }

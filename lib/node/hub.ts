@@ -42,9 +42,12 @@ export function isRevision(s: string): boolean {
   return /^[A-Za-z0-9._/-]+$/.test(s) && !s.includes('..');
 }
 
-/** This engine's cache root: `cacheDir`, else `BEIT_CACHE`, else `${XDG_CACHE_HOME:-~/.cache}/tfjs-beit`. */
+/**
+ * This engine's cache root: `cacheDir`, else `BEIT_CACHE`, else `${XDG_CACHE_HOME:-~/.cache}/tfjs-beit`. An
+ * empty variable counts as unset (an empty BEIT_CACHE made the current folder the cache).
+ */
 export function cacheRoot(cacheDir?: string): string {
-  return cacheDir ?? process.env.BEIT_CACHE ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');
+  return cacheDir || process.env.BEIT_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tfjs-beit');
 }
 
 /** The cache folder of one repo revision: `<root>/<owner>--<name>/<revision>`. */

@@ -7,7 +7,7 @@
 import type { ModelConfig } from '../checkpoint/config.js';
 import type { ModelWeights } from '../checkpoint/weights.js';
 import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
-import { BeitModel } from '../model/model.js';
+import { BeitModel, InputError } from '../model/model.js';
 import { imageSourceName } from '../image/source.js';
 import {
   checkProcessed, classifyPixels, embedPixels, inReadBatches,
@@ -43,6 +43,7 @@ export class ImageModel<I> extends BeitModel {
    * @example const [preds] = await model.classify(['cat.jpg'], { topK: 3 });
    */
   async classify(images: readonly I[], options: ClassifyOptions = {}): Promise<Prediction[][]> {
+    checkList(images);
     const progress = options.onProgress;
     if (!images.length) return classifyPixels(this, [], options); // checks the options and the head all the same
     return inReadBatches(this, this.processor, this.reader, images, options.batchSize ?? 8, (pixels, offset) =>
@@ -51,8 +52,16 @@ export class ImageModel<I> extends BeitModel {
 
   /** The pooled embedding of each image (optionally with every layer's attention maps). */
   async embed(images: readonly I[], options: EmbedOptions = {}): Promise<Embedding[]> {
+    checkList(images);
     const progress = options.onProgress;
     return inReadBatches(this, this.processor, this.reader, images, options.batchSize ?? 8, (pixels, offset) =>
       embedPixels(this, pixels, { ...options, onProgress: progress && ((d) => progress(offset + d, images.length)) }, offset));
+  }
+}
+
+/** A single image where a list was expected (a string would be read one character at a time). */
+function checkList(images: unknown): void {
+  if (!Array.isArray(images)) {
+    throw new InputError(`images must be an array (one entry per image), got ${typeof images === 'string' ? 'a string: wrap it in [ ]' : typeof images}.`);
   }
 }
