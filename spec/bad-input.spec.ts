@@ -456,9 +456,9 @@ describe('CLI errors', () => {
     expect(h.status).to.equal(0);
     expect(h.stdout).to.include('parity');
   });
-  it('an unknown backend is an error naming the known ones', () => {
+  it('an unknown backend is a usage error (exit 2) naming the known ones', () => {
     const r = cli('parity', caseDir('d2v-tiny'), '--backend', 'metal');
-    expect(r.status).to.equal(1);
+    expect(r.status).to.equal(2);
     expect(r.stderr).to.include('unknown backend "metal"');
   });
   it('parity exits 1 when a reference tensor differs', () => {

@@ -134,14 +134,16 @@ describe('classify / embed CLI', () => {
     expect(missing.stderr).to.contain('nope.txt: cannot read it (no such file)');
   });
 
-  it('--workers 3 on wasm gives the same results, in input order, as one thread', () => {
+  it('--workers 3 on wasm gives the same results, in input order, as one thread (at most one worker per core)', () => {
     const d = path.join(tmp, 'many'); fs.mkdirSync(d);
     const names = ['chelsea_q90.jpg', 'coco_cats.png', 'chelsea_exif6.jpg', 'chelsea_palette.png'];
     for (let i = 0; i < 5; i++) names.forEach((n) => fs.copyFileSync(path.join(IMAGES, n), path.join(d, `${i}-${n}`)));
     fs.writeFileSync(path.join(d, '2-zbroken.png'), 'not an image');
     const one = cli('classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--workers', '1', '--batch-size', '3', '--json');
     const many = cli('classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--workers', '3', '--batch-size', '3', '--json');
-    expect(many.stderr).to.include('3 worker threads');
+    const cores = os.availableParallelism();
+    expect(many.stderr).to.include(`${Math.min(3, cores)} worker threads`);
+    if (cores < 3) expect(many.stderr).to.include(`note: --workers 3 is more than the ${cores} cores here; using ${cores}`);
     expect(many.status).to.equal(1);
     expect(JSON.parse(many.stdout)).to.deep.equal(JSON.parse(one.stdout));
     expect(JSON.parse(many.stdout)).to.have.length(21);
@@ -189,5 +191,58 @@ describe('classify / embed CLI', () => {
     expect(r.status, r.stderr).to.equal(0);
     const t = readSafetensorsFile(out).tensors.get('embeddings')!;
     expect(t.shape).to.deep.equal([2, 48]);
+  });
+  it('--out: an existing file only with --force, never an input; embed records paths, not bare names', () => {
+    const d = path.join(tmp, 'outs');
+    fs.mkdirSync(path.join(d, 'a'), { recursive: true }); fs.mkdirSync(path.join(d, 'b'));
+    fs.copyFileSync(path.join(IMAGES, 'chelsea.png'), path.join(d, 'a', 'x.png'));
+    fs.copyFileSync(path.join(IMAGES, 'coco_cats.png'), path.join(d, 'b', 'x.png'));
+    const out = path.join(d, 'emb.safetensors');
+    fs.writeFileSync(out, 'mine');
+    const m = ['--model', caseDir('d2v-tiny')];
+    let r = cli('embed', d, ...m, '--out', out);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include(`--out ${out} already exists; pass --force to replace it`);
+    expect(fs.readFileSync(out, 'utf8')).to.equal('mine');
+    r = cli('embed', d, ...m, '--out', out, '--force');
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(readSafetensorsFile(out).metadata.files!)).to.deep.equal([path.join(d, 'a', 'x.png'), path.join(d, 'b', 'x.png')]);
+    const img = path.join(d, 'a', 'x.png');
+    const before = fs.readFileSync(img);
+    for (const args of [['attention', img, ...m, '--out', img, '--force'], ['preprocess', img, '--processor', img, '--out', img, '--force']]) {
+      r = cli(...args);
+      expect(r.status, args[0]).to.equal(1);
+      expect(r.stderr).to.include(`--out ${img} is one of the inputs; refusing to write over it`);
+    }
+    expect(fs.readFileSync(img).equals(before)).to.equal(true);
+  });
+  it('CLI conventions: help <command>, usage on stderr without a command, negative --layer, decimal integers only, empty folders noted', () => {
+    let r = cli('help', 'embed');
+    expect([r.status, r.stdout.split('\n')[0]]).to.deep.equal([0, 'Usage: beit embed <images or folders...> [--list <file>] --model <dir | repo-id> --out <embeddings.safetensors> [options]']);
+    r = cli();
+    expect([r.status, r.stdout]).to.deep.equal([2, '']);
+    expect(r.stderr).to.include('Usage: beit <command>');
+    const out = path.join(tmp, 'layer.png');
+    r = cli('attention', path.join(IMAGES, 'chelsea.png'), '--model', caseDir('d2v-tiny'), '--out', out, '--layer', '-1', '--json');
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout).layer).to.equal(1);
+    for (const v of ['1e1', '0x3', ' 3', '2.0']) {
+      r = cli('classify', path.join(IMAGES, 'chelsea.png'), '--model', caseDir('d2v-tiny'), '--top-k', v);
+      expect(r.status, v).to.equal(2);
+      expect(r.stderr).to.include(`--top-k must be an integer >= 1, got "${v}"`);
+    }
+    const empty = path.join(tmp, 'empty-folder'); fs.mkdirSync(empty);
+    r = cli('classify', empty, path.join(IMAGES, 'chelsea.png'), '--model', caseDir('d2v-tiny'), '--top-k', '1');
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.include(`note: ${empty}: no .jpg, .jpeg, .png, .webp, .gif or .bmp files in this folder.`);
+  });
+  it('a reader that closes the pipe early ends the run quietly (no EPIPE stack)', () => {
+    const d = path.join(tmp, 'pipe'); fs.mkdirSync(d);
+    for (let i = 0; i < 30; i++) fs.copyFileSync(path.join(IMAGES, 'chelsea_q90.jpg'), path.join(d, `${i}.jpg`));
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" bin/beit.mjs classify "${d}" --model "${caseDir('d2v-tiny')}" --json | head -c 1`],
+      { encoding: 'utf8' });
+    expect(r.stdout).to.equal('[');
+    expect(r.stderr).to.not.include('EPIPE');
+    expect(r.stderr).to.not.include('Error');
   });
 });

@@ -637,9 +637,12 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     const dir = path.join(tmp, 'mine');
     fs.mkdirSync(path.join(dir, 'model.safetensors'), { recursive: true }); // a folder in the way
     fs.writeFileSync(path.join(dir, 'model.safetensors', 'notes.txt'), 'mine');
-    const o = { ...opts, dir, retries: 3, retryDelayMs: 300 };
+    // Without force, a folder of the user's own is refused before anything is fetched.
+    let e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, dir }));
+    expect(e.message).to.include(`${dir} already holds model.safetensors, not downloaded by beit; choose an empty folder, or pass --force`);
+    const o = { ...opts, dir, retries: 3, retryDelayMs: 300, force: true };
     let t0 = Date.now();
-    let e = await hubError(downloadModel('acme/d2v-tiny', o));
+    e = await hubError(downloadModel('acme/d2v-tiny', o));
     expect(Date.now() - t0).to.be.below(300);
     expect(e.message).to.include(`${path.join(dir, 'model.safetensors')}: cannot save the download of ${hub.hubUrl}/acme/d2v-tiny/resolve/main/model.safetensors`);
     expect(e.message).to.not.include('HF_HUB_OFFLINE');
@@ -812,7 +815,7 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     cut = true;
     expect((await hubError(downloadModel('acme/x', { ...o, dir: path.join(tmp, 'cut') }))).message)
       .to.match(/resolve\/main\/config\.json: the server's answer is not valid JSON/);
-    expect(fs.readdirSync(path.join(tmp, 'cut'))).to.deep.equal(['.beit-download']);
+    expect(fs.existsSync(path.join(tmp, 'cut')), 'a failed download leaves no empty folder').to.equal(false);
   });
 
   it('Retry-After: a short wait is honoured, a huge one ends the download at once, nonsense falls back to backoff', async () => {
@@ -851,7 +854,7 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     const e = await hubError(downloadModel('acme/x', o));
     expect(Date.now() - t0).to.be.below(2000);
     expect(e.message).to.match(/\/resolve\/main\/config\.json: more than 64 MiB for config\.json; expected a small JSON file\./);
-    expect(fs.readdirSync(path.join(modelCacheDir('acme/x', 'main', tmp), '.beit-download'))).to.deep.equal([]);
+    expect(fs.existsSync(modelCacheDir('acme/x', 'main', tmp)), 'a failed download leaves no empty folder').to.equal(false);
   });
 
   it('a gated repo says so and where to accept its conditions', async () => {

@@ -27,6 +27,10 @@ backendLoaders.cpu = async () => true;
 /** Error for an unknown or unavailable backend. */
 export class BackendError extends Error {
   override name = 'BackendError';
+  /** True when the name itself is unknown (a usage error), false when a known backend cannot run here. */
+  constructor(message: string, readonly unknownName = false) {
+    super(message);
+  }
 }
 
 /** Default order tried when no backend is requested. */
@@ -42,7 +46,8 @@ export async function selectBackend(requested?: string): Promise<BackendName> {
   const wanted = requested ?? envBackend();
   if (wanted !== undefined) {
     if (!(KNOWN_BACKENDS as readonly string[]).includes(wanted)) {
-      throw new BackendError(`unknown backend "${wanted}"; known backends: ${KNOWN_BACKENDS.join(', ')}.`);
+      throw new BackendError(`unknown backend "${wanted}"; known backends: ${KNOWN_BACKENDS.join(', ')}`
+        + ' (native, tensorflow, wasm and cpu in Node; webgpu, webgl, wasm and cpu in browsers).', true);
     }
     const name = wanted as BackendName;
     if (!(await tryLoad(name))) {

@@ -34,9 +34,17 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  */
 export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = true):
   { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } {
+  // "--layer -1": parseArgs takes "-1" for a flag; a negative number after a flag that takes a value is its value.
+  const args = argv.flatMap((a, i) => {
+    const prev = argv[i - 1];
+    if (/^-\d+(\.\d+)?$/.test(a) && prev !== undefined && /^--[^=]+$/.test(prev) && options[prev.slice(2)]?.type === 'string') return [];
+    const next = argv[i + 1];
+    if (next !== undefined && /^--[^=]+$/.test(a) && options[a.slice(2)]?.type === 'string' && /^-\d+(\.\d+)?$/.test(next)) return [`${a}=${next}`];
+    return [a];
+  });
   try {
     return parseArgs({
-      args: argv,
+      args,
       options: {
         help: { type: 'boolean', short: 'h' },
         verbose: { type: 'boolean' },
@@ -50,11 +58,13 @@ export function parseFlags<O extends Options>(argv: string[], options: O, allowP
   }
 }
 
-/** Parses a positive integer flag value or throws a UserError naming the flag. */
-export function intFlag(value: string | undefined, flag: string, fallback: number, min = 1): number {
+/** Parses an integer flag value (decimal digits only) of at least `min`, or throws a UserError naming the flag. */
+export function intFlag(value: string | undefined, flag: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`--${flag} must be an integer >= ${min}, got "${value}".`, EXIT_USAGE);
+  const n = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UserError(`--${flag} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `in ${min}..${max}` : `>= ${min}`}, got "${value}".`, EXIT_USAGE);
+  }
   return n;
 }
 

@@ -11,7 +11,10 @@ import { EXIT_USAGE, UserError } from './command.js';
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp)$/i;
 
-/** Files and folders -> image list. A missing path is kept so that its error is reported per image. */
+/**
+ * Files and folders -> image list. A missing path is kept so that its error is reported per image; a
+ * folder without images is noted on stderr (the others still run); none at all is an error.
+ */
 export function expandImageArgs(args: readonly string[]): string[] {
   const out: string[] = [];
   for (const a of args) {
@@ -19,11 +22,26 @@ export function expandImageArgs(args: readonly string[]): string[] {
     try { st = fs.statSync(a); } catch { /* reported when read */ }
     if (st?.isDirectory()) {
       const found = walk(a, new Set());
-      if (!found.length) throw new UserError(`${a}: no .jpg, .jpeg, .png, .webp, .gif or .bmp files in this folder.`);
+      if (!found.length) process.stderr.write(`note: ${a}: no .jpg, .jpeg, .png, .webp, .gif or .bmp files in this folder.\n`);
       out.push(...found);
     } else out.push(a);
   }
+  if (!out.length) throw new UserError(`no images in ${args.join(', ')}.`);
   return out;
+}
+
+/**
+ * Checks an output file named by `--out` before any work: never one of the inputs, never a folder, and
+ * an existing file only with `--force` (nothing the user has is replaced without asking).
+ */
+export function checkOutputFile(out: string, inputs: readonly string[], force: boolean): void {
+  const real = (p: string): string => { try { return fs.realpathSync(p); } catch { return path.resolve(p); } };
+  const target = real(out);
+  if (inputs.some((i) => real(i) === target)) throw new UserError(`--out ${out} is one of the inputs; refusing to write over it.`);
+  let st: fs.Stats;
+  try { st = fs.statSync(out); } catch { return; }
+  if (st.isDirectory()) throw new UserError(`--out ${out} is a directory; it names the output file.`);
+  if (!force) throw new UserError(`--out ${out} already exists; pass --force to replace it.`);
 }
 
 /**
@@ -56,7 +74,12 @@ function walk(dir: string, seen: Set<string>): string[] {
   try { real = fs.realpathSync(dir); } catch { return []; }
   if (seen.has(real)) return [];
   seen.add(real);
-  const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+  } catch (e) {
+    throw new UserError(`${dir}: cannot list this folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+  }
   return entries.flatMap((e) => {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) return walk(p, seen);

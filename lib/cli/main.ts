@@ -22,10 +22,20 @@ function topUsage(): string {
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A closed reader (`beit classify ... --json | head -1`) ends the run quietly, as for any Unix filter.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === 'help' && rest.length) return main([rest[0]!, '--help']);
+  if (name === undefined) {
+    process.stderr.write(topUsage() + '\n');
+    return EXIT_USAGE;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(topUsage() + '\n');
-    return name === undefined ? EXIT_USAGE : 0;
+    return 0;
   }
   if (name === '--version' || name === '-v') {
     const { version } = await import('../version.js');
@@ -46,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(rest);
   } catch (e) {
     const err = e as Error;
-    const code = e instanceof UserError ? e.exitCode : 1;
+    const code = e instanceof UserError ? e.exitCode : (e as { unknownName?: boolean }).unknownName === true ? EXIT_USAGE : 1;
     process.stderr.write(`beit ${name}: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
     else if (!(e instanceof UserError) && !isKnownError(err)) process.stderr.write('(run with --verbose for details)\n');

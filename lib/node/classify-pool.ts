@@ -16,6 +16,8 @@ export interface PoolOptions {
   readonly batchSize: number;
   readonly functionToApply?: ScoreFunction;
   readonly onDone?: (n: number) => void;
+  /** Receives the workers' warnings and notices, each distinct message once. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Classifies `files` with `workers` threads; a worker that cannot load the model rejects the whole job. */
@@ -23,6 +25,7 @@ export async function classifyInWorkers(files: readonly string[], o: PoolOptions
   const results: FileResult[] = new Array(files.length);
   const chunk = o.batchSize;
   let next = 0, done = 0;
+  const warned = new Set<string>();
   const run = (): Promise<void> => new Promise((resolve, reject) => {
     const w = new Worker(new URL('./classify-worker.js', import.meta.url),
       { workerData: { dir: o.dir, backend: o.backend, topK: o.topK, batchSize: o.batchSize, functionToApply: o.functionToApply } });
@@ -33,7 +36,11 @@ export async function classifyInWorkers(files: readonly string[], o: PoolOptions
       next = Math.min(next + chunk, files.length);
       w.postMessage({ id: start, files: files.slice(start, next) });
     };
-    w.on('message', (m: { ready?: boolean; fatal?: string; id?: number; results?: FileResult[] }) => {
+    w.on('message', (m: { ready?: boolean; fatal?: string; id?: number; results?: FileResult[]; warning?: string }) => {
+      if (m.warning !== undefined) {
+        if (!warned.has(m.warning)) { warned.add(m.warning); o.onWarning?.(m.warning); }
+        return;
+      }
       if (m.fatal) { reject(new Error(m.fatal)); void w.terminate(); return; }
       if (m.results) {
         m.results.forEach((r, i) => { results[m.id! + i] = r; });

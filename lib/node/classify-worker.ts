@@ -12,7 +12,9 @@ interface Init { dir: string; backend: string; topK: number; batchSize: number; 
 const init = workerData as Init;
 const port = parentPort!;
 try {
-  const model = await loadModel(init.dir, { backend: init.backend, onWarning: () => {}, onNotice: () => {} });
+  // Warnings and notices (default preprocessing, image size warnings) go to the main thread, which prints each once.
+  const tell = (m: string) => port.postMessage({ warning: m });
+  const model = await loadModel(init.dir, { backend: init.backend, onWarning: tell, onNotice: tell });
   port.on('message', async (msg: { id: number; files: string[] } | null) => {
     if (msg === null) {
       model.dispose();

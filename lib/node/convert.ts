@@ -18,6 +18,7 @@ import { readTorchCheckpoint, type LazyTensor } from '../io/torch-zip.js';
 import type { RandomAccess } from '../io/zip.js';
 import { PickleError } from '../io/pickle.js';
 import { createProgress } from '../cli/progress.js';
+import { sweepStaleTemps, tempSibling } from './safetensors-file.js';
 
 /** Target float dtypes of `--dtype`. */
 export type FloatDtype = 'float32' | 'float16' | 'bfloat16';
@@ -212,7 +213,8 @@ function writeSafetensorsStream(dest: string, tensors: ReadonlyMap<string, LazyT
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const headerBytes = Buffer.from(json, 'utf8');
-  const tmp = path.join(path.dirname(path.resolve(dest)), `.${path.basename(dest)}.${process.pid}.${Date.now()}.tmp`);
+  sweepStaleTemps(dest);
+  const tmp = tempSibling(dest);
   const bar = createProgress({ label, total: offset, quiet: opts.quiet || offset < (8 << 20) });
   const fd = fs.openSync(tmp, 'w');
   try {

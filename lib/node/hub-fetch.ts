@@ -39,6 +39,8 @@ export interface HubOptions {
   readonly cacheDir?: string;
   /** Put the checkpoint in this plain folder instead of the cache. */
   readonly dir?: string;
+  /** With `dir`: replace checkpoint files already there that this engine did not download (default: refuse). */
+  readonly force?: boolean;
   /** No progress bars. */
   readonly quiet?: boolean;
   /**

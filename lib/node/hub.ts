@@ -103,12 +103,49 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
     return { repo: repoId, revision, dir, files, converted: true, fromCache: false, hfCache: true };
   }
   if (offline) return offlineResult(repoId, revision, dir);
+  const existed = fs.existsSync(dir);
+  if (opts.dir !== undefined && existed && !fs.existsSync(path.join(dir, STATE)) && !opts.force) {
+    // A folder of the user's own: never replace files this engine did not put there without asking.
+    const theirs = CHECKPOINT_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
+    if (theirs.length) {
+      throw new HubError(`${dir} already holds ${theirs.join(', ')}, not downloaded by beit; choose an empty folder, `
+        + 'or pass --force (API: { force: true }) to replace them.');
+    }
+  }
   const dl = new Downloader(repoId, revision, dir, opts);
   try {
     fs.mkdirSync(path.join(dir, STATE), { recursive: true });
   } catch (e) {
     throw new HubError(`${dir}: cannot create the checkpoint folder (${(e as Error).message}); choose another with --dir or BEIT_CACHE.`);
   }
+  try {
+    return await fetchCheckpoint(dl, repoId, revision, dir, opts);
+  } catch (e) {
+    // A folder this run made and that holds nothing to resume (a missing repo, a wrong revision) goes again.
+    if (!existed) removeIfEmpty(dir, opts.dir === undefined);
+    throw e;
+  }
+}
+
+/** Files of a checkpoint folder that `--dir` refuses to replace when this engine did not write them. */
+const CHECKPOINT_FILES = ['config.json', 'preprocessor_config.json', 'model.safetensors', 'model.safetensors.index.json',
+  'pytorch_model.bin', 'pytorch_model.bin.index.json'];
+
+/** Removes `dir` when it holds nothing but empty state folders (and its cache repo folder when left empty). */
+function removeIfEmpty(dir: string, inCache: boolean): void {
+  const hasFiles = (d: string): boolean => {
+    try {
+      return fs.readdirSync(d, { withFileTypes: true }).some((e) => !e.isDirectory() || hasFiles(path.join(d, e.name)));
+    } catch {
+      return true;
+    }
+  };
+  if (hasFiles(dir)) return;
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (inCache) try { fs.rmdirSync(path.dirname(dir)); } catch { /* other revisions remain */ }
+}
+
+async function fetchCheckpoint(dl: Downloader, repoId: string, revision: string, dir: string, opts: HubOptions): Promise<DownloadResult> {
   const files = ['config.json'];
   if (!(await dl.get('config.json', true))) throw new HubError(`${repoId}@${revision}: no config.json; not a transformers model repo?`);
   if (await dl.get('preprocessor_config.json', false)) files.push('preprocessor_config.json');

@@ -17,7 +17,7 @@ import type { FetchImageOptions } from '../image/source.js';
 import { initImageDecodersForNode } from './image-codecs.js';
 import { readProcessorText } from './processor-file.js';
 import './backends.js';
-import { takeNativeFallbackNotice } from './native-backend.js';
+import { takeNativeFallbackNotice, takeThreadsNotice } from './native-backend.js';
 
 /**
  * What a Node model's `classify` / `embed` accept: any {@link ImageInput}, or a string as `transformers`'
@@ -55,6 +55,10 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
     // Picked by default: a missing addon costs several times the speed, so say why once per process.
     const why = takeNativeFallbackNotice();
     if (why) (options.onWarning ?? ((m: string) => console.warn(m)))(`tfjs-beit runs on ${backend}, several times slower than its native backend: ${why}.`);
+  }
+  if (backend === 'native') {
+    const threads = takeThreadsNotice();
+    if (threads) (options.onWarning ?? ((m: string) => console.warn(m)))(threads);
   }
   const files = readCheckpointDir(dir);
   const procFile = path.join(dir, 'preprocessor_config.json');

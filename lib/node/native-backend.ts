@@ -8,6 +8,7 @@
  * registered until {@link registerNativeBackend} runs. When the addon was not built,
  * registration resolves false and {@link nativeUnavailableReason} explains why.
  */
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { backendLoaders } from '../backend/select.js';
@@ -138,6 +139,25 @@ export function takeNativeFallbackNotice(): string | undefined {
   if (!why || fallbackNoticeTaken) return undefined;
   fallbackNoticeTaken = true;
   return why;
+}
+
+let threadsNoticeTaken = false;
+
+/**
+ * What is wrong with BEIT_THREADS, once per process (undefined when it is unset or sensible): the addon
+ * ignores a value that is not an integer in 1..256 and caps larger ones, and more threads than cores
+ * only make them wait on each other.
+ */
+export function takeThreadsNotice(): string | undefined {
+  const v = process.env.BEIT_THREADS;
+  if (v === undefined || v === '' || threadsNoticeTaken) return undefined;
+  threadsNoticeTaken = true;
+  const threads = loadNativeAddon()?.info().threads;
+  const cores = os.availableParallelism();
+  const n = /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN;
+  if (!(n >= 1 && n <= 256)) return `BEIT_THREADS=${JSON.stringify(v)} is not an integer in 1..256; the native backend uses ${threads ?? cores} threads`;
+  if (n > cores) return `BEIT_THREADS=${n} is more than the ${cores} cores here; threads beyond the cores wait on each other`;
+  return undefined;
 }
 
 /** The loaded addon (undefined if absent), for benchmarks and tests that call it directly. */

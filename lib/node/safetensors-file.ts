@@ -128,14 +128,45 @@ export function writeSafetensorsFile(file: string, tensors: ReadonlyMap<string, 
  */
 export function writeFileAtomic(file: string, bytes: Uint8Array): void {
   const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = tempSibling(file);
   try {
     fs.mkdirSync(dir, { recursive: true });
+    sweepStaleTemps(file);
     fs.writeFileSync(tmp, bytes);
     fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    try { fs.rmSync(tmp, { force: true }); } catch { /* the folder itself is the problem */ }
     const code = (e as NodeJS.ErrnoException).code;
     throw Object.assign(new Error(`${file}: cannot write (${code ?? (e as Error).message}).`), { code });
+  }
+}
+
+/** The temporary sibling a write of `file` goes through: `.<name>.<pid>.<time>.tmp`. */
+export function tempSibling(file: string): string {
+  return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+}
+
+/**
+ * Removes the temporary siblings of `file` left by processes that no longer run (killed mid-write:
+ * a signal ends a synchronous write before any handler could clean up). Others' live writes are kept.
+ */
+export function sweepStaleTemps(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try { names = fs.readdirSync(dir); } catch { return; }
+  for (const n of names) {
+    const m = n.startsWith(prefix) ? /^(\d+)\.\d+\.tmp$/.exec(n.slice(prefix.length)) : null;
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    try { fs.rmSync(path.join(dir, n), { force: true }); } catch { /* not ours to remove after all */ }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

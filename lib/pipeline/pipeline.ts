@@ -121,7 +121,7 @@ async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: nu
  * array among the caller's images, for messages.
  */
 export async function classifyPixels(model: BeitModel, pixels: Float32Array[], options: ClassifyOptions = {}, offset = 0): Promise<Prediction[][]> {
-  if (!model.hasHead) throw new InputError('this checkpoint has no classification head (a *Model checkpoint): use embed().');
+  if (!model.hasHead) throw new InputError('this checkpoint has no classification head (a *Model checkpoint): use embed() (CLI: beit embed).');
   const k = options.topK ?? 5;
   if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${k}.`);
   const fn = options.functionToApply ?? model.scoreFunction;

@@ -3,6 +3,7 @@
  * attentions, the chosen layer's CLS-to-patch attention (mean over heads) upsampled over the image
  * and written as a PNG (lib/node/png-write.ts). A thin shell over lib/pipeline/attention*.ts.
  */
+import { checkOutputFile } from '../files.js';
 import { EXIT_USAGE, UserError, parseFlags, requireFlag, type Command } from '../command.js';
 import { loadModelForCli } from '../backend-note.js';
 import { readImageString } from '../../node/image-file.js';
@@ -28,6 +29,7 @@ processor crops away are dimmed. Mean-pooled models (Data2Vec-Vision, BEiT) stil
 Options:
   --model <dir|id>      checkpoint folder or hub repo id (required)
   --out <file.png>      output PNG (required; written atomically)
+  --force               replace --out if it exists (default: refuse)
   --layer <L>           0-based layer; negative counts from the end (default -1 = last)
   --alpha <a>           colormap weight over the image, 0..1 (default 0.5)
   --backend <name>      native | tensorflow | wasm | cpu
@@ -36,10 +38,11 @@ Options:
   -h, --help            this help
 `;
 
+/** A decimal number flag (no hex, exponents or spaces), checked by `check`. */
 function parseNumber(v: string | undefined, flag: string, check: (n: number) => boolean, want: string): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !check(n)) throw new UserError(`--${flag} must be ${want}, got "${v}".`, EXIT_USAGE);
+  const n = /^-?(\d+\.?\d*|\.\d+)$/.test(v) ? Number(v) : Number.NaN;
+  if (!check(n)) throw new UserError(`--${flag} must be ${want}, got "${v}".`, EXIT_USAGE);
   return n;
 }
 
@@ -51,7 +54,7 @@ export const attentionCommand: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
       model: { type: 'string' }, out: { type: 'string' }, layer: { type: 'string' }, alpha: { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, force: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UserError('expected exactly one <image>. See --help.', EXIT_USAGE);
     const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
@@ -59,6 +62,7 @@ export const attentionCommand: Command = {
     const layerArg = parseNumber(values.layer as string | undefined, 'layer', Number.isInteger, 'an integer');
     const alpha = parseNumber(values.alpha as string | undefined, 'alpha', (n) => n >= 0 && n <= 1, 'a number in 0..1') ?? 0.5;
     const file = positionals[0]!;
+    checkOutputFile(out, [file], values.force === true);
     const model = await loadModelForCli(modelArg, values.backend as string | undefined);
     try {
       let layer: number;

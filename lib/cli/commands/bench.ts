@@ -2,7 +2,7 @@
  * `beit bench`: forward time per image, per backend and batch size. Each backend runs in its own
  * child process so that load time and peak RSS belong to that backend alone.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +66,7 @@ export const benchCommand: Command = {
     for (const b of backends) {
       const args = [bin, 'bench', '--child', '--model', dir, '--batch', batches.join(','), '--runs', String(runs),
         ...(b ? ['--backend', b] : []), ...(threads ? ['--threads', String(threads)] : []), ...(values.full ? ['--full'] : [])];
-      const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      const r = await runChild(args);
       if (r.status !== 0) throw new UserError(`bench on backend ${b ?? '(default)'} failed (exit ${r.status}).`);
       results.push(...(JSON.parse(r.stdout.trim().split('\n').pop()!) as BenchResult[]));
     }
@@ -135,4 +135,29 @@ async function measure(dir: string, backend: string | undefined, batches: number
   }
   model.dispose();
   return out;
+}
+
+/**
+ * Runs one backend's measurement in a child process; SIGINT / SIGTERM to this process are passed on,
+ * so an interrupted bench leaves no child running on.
+ */
+function runChild(args: string[]): Promise<{ status: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    const forward = (sig: NodeJS.Signals) => () => {
+      child.kill(sig);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    const onInt = forward('SIGINT'), onTerm = forward('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve({ status, stdout });
+    });
+  });
 }

@@ -69,14 +69,21 @@ export const classifyCommand: Command = {
       const dir = await resolveModel(modelArg);
       const backend = await selectBackend(requested);
       const single = backend !== 'wasm' && backend !== 'cpu'; // native / tensorflow are multi-threaded already
-      const workers = intFlag(values.workers as string | undefined, 'workers', single ? 1 : Math.min(availableParallelism(), 8));
+      const cores = availableParallelism();
+      let workers = intFlag(values.workers as string | undefined, 'workers', single ? 1 : Math.min(cores, 8));
+      if (workers > cores) {
+        // Each worker holds a whole model; more of them than cores only costs memory.
+        process.stderr.write(`note: --workers ${workers} is more than the ${cores} cores here; using ${cores}\n`);
+        workers = cores;
+      }
       if (workers > 1 && files.length > batchSize) {
         announceBackend(`${backend} (${workers} worker threads)`, requested);
         if (backend === 'native') {
           process.stderr.write('note: the native backend already uses every core and runs one kernel at a time; ' +
             'extra --workers only add model copies\n');
         }
-        results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, functionToApply, onDone: done });
+        results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, functionToApply, onDone: done,
+          onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
       } else {
         const model = await loadModel(dir, { backend, onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
         announceBackend(model.backend, requested);

@@ -22,6 +22,7 @@ Options:
   --revision <rev>  branch, tag or commit (default: main)
   --dir <folder>    put the checkpoint in this folder (default: the cache,
                     $BEIT_CACHE or \${XDG_CACHE_HOME:-~/.cache}/tfjs-beit/<owner>--<name>/<revision>)
+  --force           with --dir: replace checkpoint files there that beit did not download (default: refuse)
   --quiet           no progress bars
   --json            print {repo, revision, dir, files, converted, fromCache, hfCache?} as JSON
   --verbose         print stack traces on errors
@@ -40,6 +41,7 @@ Environment:
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseFlags(argv, {
       revision: { type: 'string' }, dir: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' },
+      force: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UserError('expected one <repo-id>. See --help.', EXIT_USAGE);
     if (!isRepoId(positionals[0]!)) throw new UserError(`"${positionals[0]}" is not a hub repo id (expected owner/name). See --help.`, EXIT_USAGE);
@@ -48,6 +50,7 @@ Environment:
     }
     const r = await downloadModel(positionals[0]!, {
       revision: values.revision as string | undefined, dir: values.dir as string | undefined, quiet: values.quiet === true,
+      force: values.force === true,
     });
     process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : r.dir + '\n');
     return 0;

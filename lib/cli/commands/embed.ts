@@ -1,11 +1,10 @@
 /** `beit embed`: images -> pooled embeddings `[N, hidden]` in a safetensors file (atomic write). */
-import path from 'node:path';
 import { EXIT_USAGE, UserError, intFlag, parseFlags, requireFlag, type Command } from '../command.js';
 import { loadModelForCli } from '../backend-note.js';
 import { embedPixels, READ_CONCURRENCY, settleLimited } from '../../pipeline/pipeline.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
-import { imageArgs } from '../files.js';
+import { checkOutputFile, imageArgs } from '../files.js';
 import { imageSourceName, imageStringKind } from '../../image/source.js';
 
 const usage = `
@@ -16,11 +15,13 @@ recursively (symbolic links followed).
 
 Writes the pooled embedding of every image (the model's pooler output: mean-pooled + LayerNorm for
 Data2Vec-Vision/BEiT with use_mean_pooling, else the CLS token) as "embeddings" F32 [N, hidden], in
-input order; the metadata "files" holds the JSON list of file names (URLs without their query).
+input order; the metadata "files" holds the JSON list of the images (paths as given or found in the folders,
+URLs without their query).
 
 Options:
   --model <dir|id>      checkpoint folder or hub repo id (required)
   --out <file>          output .safetensors (required; written atomically)
+  --force               replace --out if it exists (default: refuse)
   --list <file>         more images, one per line (path, URL, data URL or base64; # comments); - for stdin
   --batch-size <n>      images per forward (default 8)
   --backend <name>      native | tensorflow | wasm | cpu
@@ -39,12 +40,13 @@ export const embedCommand: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
       model: { type: 'string' }, list: { type: 'string' }, out: { type: 'string' }, 'batch-size': { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, force: { type: 'boolean' },
     });
     const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
     const out = requireFlag(values, 'out', '<file.safetensors>');
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
     const files = imageArgs(positionals, values.list as string | undefined);
+    checkOutputFile(out, files, values.force === true);
     const model = await loadModelForCli(modelArg, values.backend as string | undefined);
     try {
       const D = model.embeddingSize;
@@ -66,7 +68,8 @@ export const embedCommand: Command = {
       } finally {
         bar.finish();
       }
-      const names = files.map((f) => (imageStringKind(f) === 'path' ? path.basename(f) : imageSourceName(f)));
+      // Paths as given (folder members with their folder), so two x.jpg of different folders stay apart.
+      const names = files.map((f) => (imageStringKind(f) === 'path' ? f : imageSourceName(f)));
       writeSafetensorsFile(out, { embeddings: { dtype: 'F32', shape: [files.length, D], data } },
         { files: JSON.stringify(names), format: 'pt' });
       if (values.json) process.stdout.write(JSON.stringify({ out, count: files.length, hidden: D, files }) + '\n');

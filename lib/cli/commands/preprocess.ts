@@ -4,6 +4,7 @@
  * A thin shell over lib/image (decode, Pillow-exact resize, normalisation); useful to diff this
  * pipeline against transformers' processors.
  */
+import { checkOutputFile } from '../files.js';
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
 import { DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS } from '../../image/decode.js';
 import { preprocess } from '../../image/processor.js';
@@ -29,6 +30,7 @@ pixel_values (F32 [1, 3, H, W]) to a safetensors file.
 Options:
   --processor <file>    preprocessor_config.json to apply (required)
   --out <file>          output .safetensors file, written atomically (required)
+  --force               replace --out if it exists (default: refuse)
   --u8                  also write u8 (U8 [H, W, 3]): the resized/cropped image before rescaling
   --json                print a JSON summary on stdout instead of a text line
   --max-pixels <n>      refuse larger images (decompression-bomb guard); default ${DEFAULT_MAX_PIXELS}, where
@@ -39,7 +41,7 @@ Options:
   async run(argv: string[]): Promise<number> {
     const { values, positionals } = parseFlags(argv, {
       processor: { type: 'string' }, out: { type: 'string' }, u8: { type: 'boolean' }, json: { type: 'boolean' },
-      'max-pixels': { type: 'string' },
+      'max-pixels': { type: 'string' }, force: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UserError('expected exactly one <image>. See --help.', EXIT_USAGE);
     const processor = values.processor as string | undefined;
@@ -48,6 +50,7 @@ Options:
     if (!out) throw new UserError('--out <file.safetensors> is required. See --help.', EXIT_USAGE);
     const maxPixels = intFlag(values['max-pixels'] as string | undefined, 'max-pixels', DEFAULT_MAX_PIXELS);
     const file = positionals[0]!;
+    checkOutputFile(out, [file, processor], values.force === true);
 
     const cfg = readProcessorConfigFile(processor);
     const image = await readImageString(file, { maxPixels, onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
