@@ -25,7 +25,7 @@ describe('beit cache', () => {
     put('acme--a/main/.beit-download/complete.json', 0);
     fs.writeFileSync(path.join(root, 'acme--a/main/.beit-download/complete.json'),
       JSON.stringify({ repo: 'acme/a', revision: 'main', files: ['config.json', 'model.safetensors'], converted: false }));
-    put('acme--a/refs--pr--1/.beit-download/model.safetensors.part', 700); // an interrupted download
+    put('acme--a/refs%2Fpr%2F1/.beit-download/model.safetensors.part', 700); // an interrupted download
     put('solo/main/.beit-download/config.json.part', 10);
     put('bench/random-seed1/model.safetensors', 300);
     put('bench/random-seed1/config.json', 20);

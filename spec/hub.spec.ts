@@ -414,6 +414,43 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(fs.existsSync(path.join(dir, '.beit-download', 'model.safetensors.part'))).to.equal(false);
   });
 
+  it('a partial file of another version of the file (another ETag) is discarded and the download restarts', async () => {
+    const dir = modelCacheDir('acme/d2v-tiny', 'main', tmp), want = fs.readFileSync(path.join(FIX, 'model.safetensors'));
+    fs.mkdirSync(path.join(dir, '.beit-download'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part'), Buffer.alloc(1000, 7)); // an older version's bytes
+    fs.writeFileSync(path.join(dir, '.beit-download', 'model.safetensors.part.etag'), 'an-older-version');
+    await downloadModel('acme/d2v-tiny', opts);
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(want)).to.equal(true);
+    expect(hub.hits.filter((h) => h.server === 'cdn').map((h) => h.range)).to.deep.equal(['bytes=1000-', undefined]);
+    expect(fs.readdirSync(path.join(dir, '.beit-download')).filter((f) => f.includes('.part'))).to.deep.equal([]);
+  });
+
+  it('a folder holding another repo or revision is refused, not returned as this one', async () => {
+    const dir = path.join(tmp, 'mydir');
+    await downloadModel('acme/d2v-tiny', { ...opts, dir });
+    for (const [repo, revision] of [['solo', 'main'], ['acme/d2v-tiny', 'v2']] as const) {
+      const e = await hubError(downloadModel(repo, { ...opts, dir, revision }));
+      expect(e.message).to.include(`${dir} holds acme/d2v-tiny@main, not ${repo}@${revision}; choose another folder, or remove this one.`);
+    }
+  });
+
+  it('repo ids with "--" and revisions git refuses (".", ".x", "x.lock", empty parts) are refused before any request', async () => {
+    for (const repo of ['a--b/c', 'a/b--c']) expect((await hubError(downloadModel(repo, opts))).message).to.include('is not a hub repo id');
+    for (const revision of ['.', './.', '.beit-download', 'a/.b', 'x.lock', 'a//b', 'a/', 'v1.']) {
+      expect((await hubError(downloadModel('acme/d2v-tiny', { ...opts, revision }))).message, revision).to.include(`revision "${revision}" is not valid`);
+    }
+    expect(hub.hits).to.deep.equal([]);
+    // refs/pr/1 and a branch spelled refs--pr--1 no longer share a cache folder.
+    expect(modelCacheDir('acme/x', 'refs/pr/1', tmp)).to.not.equal(modelCacheDir('acme/x', 'refs--pr--1', tmp));
+  });
+
+  it('a token HTTP cannot carry is an error at once that never shows the token', async () => {
+    const e = await hubError(downloadModel('acme/private', { ...opts, token: 'hf_first\nhf_second' }));
+    expect(e.message).to.include('the hub token (the token option) contains a line break, a space or a non-ASCII character');
+    expect(e.message).to.not.include('hf_first');
+    expect(hub.hits).to.deep.equal([]);
+  });
+
   it('retries a 503', async () => {
     hub.faults.set('acme/d2v-tiny/config.json', '503');
     const r = await downloadModel('acme/d2v-tiny', opts);
@@ -811,7 +848,7 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     expect((await hubError(downloadModel('acme/x', o))).message)
       .to.match(/resolve\/main\/model\.safetensors: the server's answer is not a safetensors file \(.+\); Content-Type: text\/html\.$/);
     expect(fs.readdirSync(dir).sort()).to.deep.equal(['.beit-download', 'config.json']);
-    expect(fs.readdirSync(path.join(dir, '.beit-download'))).to.deep.equal(['config.json.json']);
+    expect(fs.readdirSync(path.join(dir, '.beit-download')).sort()).to.deep.equal(['config.json.json', 'origin.json']);
     cut = true;
     expect((await hubError(downloadModel('acme/x', { ...o, dir: path.join(tmp, 'cut') }))).message)
       .to.match(/resolve\/main\/config\.json: the server's answer is not valid JSON/);
@@ -855,6 +892,24 @@ describe('hub downloads from misbehaving servers (raw TCP on 127.0.0.1)', functi
     expect(Date.now() - t0).to.be.below(2000);
     expect(e.message).to.match(/\/resolve\/main\/config\.json: more than 64 MiB for config\.json; expected a small JSON file\./);
     expect(fs.existsSync(modelCacheDir('acme/x', 'main', tmp)), 'a failed download leaves no empty folder').to.equal(false);
+  });
+
+  it('a file larger than the free disk space is refused before writing; a .bin that is no zip archive is refused', async () => {
+    const cfg = fs.readFileSync(path.join(FIX, 'config.json'));
+    const html = Buffer.from('<!DOCTYPE html><html><body>Sign in</body></html>');
+    let weights: 'huge' | 'html' = 'huge';
+    const o = await serve((url, _h, sock) => {
+      if (url.endsWith('/config.json')) rawAnswer(sock, 200, { 'content-length': cfg.length }, cfg);
+      else if (weights === 'huge' && url.endsWith('/model.safetensors')) rawAnswer(sock, 200, { 'content-length': 10 ** 15 }, Buffer.alloc(10));
+      else if (weights === 'html' && url.endsWith('/pytorch_model.bin')) rawAnswer(sock, 200, { 'content-length': html.length, 'content-type': 'text/html' }, html);
+      else rawAnswer(sock, 404, { 'content-length': 0 });
+    });
+    expect((await hubError(downloadModel('acme/x', o))).message)
+      .to.match(/resolve\/main\/model\.safetensors: 1000000000000000 bytes to download, but only \d+ bytes are free on the disk of .*acme--x\/main; free some space/);
+    weights = 'html';
+    expect((await hubError(downloadModel('acme/y', o))).message)
+      .to.match(/resolve\/main\/pytorch_model\.bin: the server's answer is not a PyTorch checkpoint \(a zip archive\); Content-Type: text\/html\.$/);
+    expect(fs.existsSync(path.join(modelCacheDir('acme/y', 'main', tmp), 'pytorch_model.bin'))).to.equal(false);
   });
 
   it('a gated repo says so and where to accept its conditions', async () => {

@@ -62,7 +62,7 @@ export function listCache(root = cacheRoot()): CacheEntry[] {
       const bench = repoDir === 'bench';
       out.push({
         repo: typeof done?.repo === 'string' ? done.repo : bench ? `(bench) ${rev}` : repoDir.replace('--', '/'),
-        revision: typeof done?.revision === 'string' ? done.revision : bench ? '-' : rev.replace(/--/g, '/'),
+        revision: typeof done?.revision === 'string' ? done.revision : bench ? '-' : rev.replace(/%2F/g, '/'),
         dir, bytes: sizeOf(dir),
         status: complete || (bench && fs.existsSync(path.join(dir, 'model.safetensors'))) ? 'complete' : 'partial',
         files: complete ? files : bench ? fs.readdirSync(dir).filter((f) => !f.startsWith('.')).sort() : [],

@@ -110,7 +110,7 @@ function isComplete(dest: string, side: string): boolean {
 
 /** Lock files this process holds. */
 const held = new Set<string>();
-/** A lock whose lock and partial file have not changed for this long is abandoned, whoever holds it. */
+/** A lock of another host whose lock and partial file have not changed for this long is abandoned. */
 const LOCK_STALE_MS = 120_000;
 
 /**
@@ -161,9 +161,11 @@ function lockHolder(lock: string, part: string): { owner: string; gone: boolean 
     throw new HubError(`${lock}: not a lock file (${(e as Error).message}); remove it.`);
   }
   try { changed = Math.max(changed, fs.statSync(part).mtimeMs); } catch { /* no partial file yet */ }
-  if (Date.now() - changed > LOCK_STALE_MS) return { owner, gone: true };
   const at = owner.indexOf('@'), pid = Number(owner.slice(0, at));
-  if (owner.slice(at + 1) !== os.hostname() || !Number.isInteger(pid) || pid <= 0) return { owner, gone: false };
+  const local = owner.slice(at + 1) === os.hostname() && Number.isInteger(pid) && pid > 0;
+  // Silence means abandoned only for a holder whose process cannot be asked (another host): a live local
+  // process may just be suspended (Ctrl-Z), and taking its lock would make two writers of one file.
+  if (!local) return { owner, gone: Date.now() - changed > LOCK_STALE_MS };
   // Our own pid: ours while this process holds it, else left by an earlier process with the same pid.
   if (pid === process.pid) return { owner, gone: !held.has(lock) };
   try {
@@ -202,7 +204,7 @@ export class Downloader {
   /** A one-line notice to the caller's onNotice, or to stderr when it is a terminal. */
   private notice(message: string): void {
     if (this.opts.onNotice) this.opts.onNotice(message);
-    else if (!this.opts.quiet && process.stderr.isTTY) process.stderr.write(`${message}\n`);
+    else if (!this.opts.quiet) process.stderr.write(`${message}\n`);
   }
 
   constructor(readonly repo: string, readonly revision: string, readonly dir: string, readonly opts: HubOptions) {
@@ -216,6 +218,12 @@ export class Downloader {
       throw new HubError(`hub endpoint "${this.endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
     }
     this.token = opts.token ?? hfToken();
+    // A token HTTP cannot carry (a second line of a token file, a pasted space or smart quote) would fail
+    // every request as a "network error"; say so at once, never showing the token.
+    if (this.token && !/^[\x21-\x7e]+$/.test(this.token)) {
+      throw new HubError(`the hub token (${opts.token !== undefined ? 'the token option' : process.env.HF_TOKEN ? 'HF_TOKEN'
+        : 'the token file of huggingface-cli login'}) contains a line break, a space or a non-ASCII character; check it.`);
+    }
   }
 
   /** Downloads the shards an index lists; returns their names. */
@@ -352,6 +360,22 @@ export class Downloader {
     }
     if (linkedSize !== undefined) total = linkedSize;
     const etag = linkedEtag ?? cleanEtag(response.headers.get('etag'));
+    // The partial file remembers which version of the file it holds: appending another version's bytes
+    // (the file changed on the server between two runs) would make a file that is neither.
+    const idFile = `${part}.etag`;
+    if (status === 206 && have > 0) {
+      let stored: string | undefined;
+      try { stored = fs.readFileSync(idFile, 'utf8'); } catch { /* a partial from before this record: trusted */ }
+      if (stored !== undefined && etag !== undefined && stored !== etag) {
+        await response.body?.cancel();
+        fs.rmSync(part, { force: true });
+        fs.rmSync(idFile, { force: true });
+        throw new Transient('the file changed on the server since the partial download (another ETag); restarting');
+      }
+    } else if (!whole) {
+      if (etag !== undefined) fs.writeFileSync(idFile, etag); else fs.rmSync(idFile, { force: true });
+      if (total !== undefined) checkFreeSpace(part, total, this.url(name));
+    }
     if (!whole) await this.writeBody(response, part, have, total, name, url, idle);
     const size = fs.statSync(part).size;
     if (total !== undefined && size < total) throw new Transient(`connection closed at ${size} of ${total} bytes`);
@@ -366,6 +390,7 @@ export class Downloader {
     }
     checkContent(name, part, this.url(name), response.headers.get('content-type'));
     fs.renameSync(part, dest);
+    fs.rmSync(idFile, { force: true });
     const sidecar: Sidecar = { size, ...(etag ? { etag } : {}), ...(sha ? { sha256: sha } : {}) };
     fs.writeFileSync(side, JSON.stringify(sidecar) + '\n');
     return true;
@@ -454,10 +479,32 @@ function checkContent(name: string, part: string, url: string, type: string | nu
     try { JSON.parse(fs.readFileSync(part, 'utf8')); } catch (e) { problem = `not valid JSON (${(e as Error).message})`; }
   } else if (name.endsWith('.safetensors')) {
     try { readSafetensorsHeader(part); } catch (e) { problem = `not a safetensors file (${(e as Error).message.replace(`${part}: `, '')})`; }
+  } else if (name.endsWith('.bin')) {
+    // torch.save writes a zip archive: a login page or an error page saved as the weights would sit in the
+    // cache as "complete" and fail every later conversion.
+    const head = Buffer.alloc(4);
+    const fd = fs.openSync(part, 'r');
+    try { fs.readSync(fd, head, 0, 4, 0); } finally { fs.closeSync(fd); }
+    if (head.toString('latin1') !== 'PK\x03\x04') problem = 'not a PyTorch checkpoint (a zip archive)';
   }
   if (!problem) return;
   fs.rmSync(part, { force: true });
   throw new HubError(`${url}: the server's answer is ${problem}${type ? `; Content-Type: ${type.slice(0, 100)}` : ''}.`);
+}
+
+/** Refuses a download that cannot fit on the disk before writing it (a 1 TB declared size filled the disk). */
+function checkFreeSpace(part: string, total: number, url: string): void {
+  let free: number;
+  try {
+    const st = fs.statfsSync(path.dirname(part));
+    free = st.bavail * st.bsize;
+  } catch {
+    return; // unknown: the write reports a full disk itself
+  }
+  if (total > free) {
+    throw new HubError(`${url}: ${total} bytes to download, but only ${free} bytes are free on the disk of ${path.dirname(path.dirname(part))}; `
+      + 'free some space or choose another folder with --dir or BEIT_CACHE.');
+  }
 }
 
 /** Aborts a request when the server stays silent for `ms`; re-armed on every sign of progress. */

@@ -34,12 +34,16 @@ const REPO_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** True for `owner/name` or `name` hub ids (no `..`, no other slashes). */
 export function isRepoId(s: string): boolean {
-  return REPO_RE.test(s) && !s.includes('..');
+  // huggingface_hub refuses "--" and ".." in repo ids; "--" would also make two ids share a cache folder.
+  return REPO_RE.test(s) && !s.includes('..') && !s.includes('--');
 }
 
 /** True for branch, tag or commit names the cache layout can hold (no `..`). */
 export function isRevision(s: string): boolean {
-  return /^[A-Za-z0-9._/-]+$/.test(s) && !s.includes('..');
+  // git's ref-name rules within this character set: no empty component, none starting with "." or
+  // ending with ".lock" or "." ("." alone would even resolve to another URL).
+  return /^[A-Za-z0-9._/-]+$/.test(s) && !s.includes('..')
+    && s.split('/').every((c) => c !== '' && !c.startsWith('.') && !c.endsWith('.lock') && !c.endsWith('.'));
 }
 
 /**
@@ -52,7 +56,8 @@ export function cacheRoot(cacheDir?: string): string {
 
 /** The cache folder of one repo revision: `<root>/<owner>--<name>/<revision>`. */
 export function modelCacheDir(repoId: string, revision = 'main', cacheDir?: string): string {
-  return path.join(cacheRoot(cacheDir), repoId.replace('/', '--'), revision.replace(/\//g, '--'));
+  // "/" in a revision (refs/pr/1) becomes "%2F": unlike "--", no revision can be spelled that way.
+  return path.join(cacheRoot(cacheDir), repoId.replace('/', '--'), revision.replace(/\//g, '%2F'));
 }
 
 /**
@@ -82,6 +87,7 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
   const dir = opts.dir ?? modelCacheDir(repoId, revision, opts.cacheDir);
   // TRANSFORMERS_OFFLINE: the older variable transformers still honours.
   const offline = opts.offline ?? [process.env.HF_HUB_OFFLINE, process.env.TRANSFORMERS_OFFLINE].some((v) => /^(1|true|yes|on)$/i.test(v ?? ''));
+  checkOrigin(dir, repoId, revision);
   const done = readComplete(dir);
   if (done) return { repo: repoId, revision, dir, files: done.files, converted: done.converted, fromCache: true };
   const useHf = opts.dir === undefined && opts.hfCache !== false && !/^(1|true|yes|on)$/i.test(process.env.BEIT_NO_HF_CACHE ?? '');
@@ -119,10 +125,16 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
     throw new HubError(`${dir}: cannot create the checkpoint folder (${(e as Error).message}); choose another with --dir or BEIT_CACHE.`);
   }
   try {
+    fs.writeFileSync(path.join(dir, STATE, ORIGIN), JSON.stringify({ repo: repoId, revision }) + '\n');
     return await fetchCheckpoint(dl, repoId, revision, dir, opts);
   } catch (e) {
     // A folder this run made and that holds nothing to resume (a missing repo, a wrong revision) goes again.
-    if (!existed) removeIfEmpty(dir, opts.dir === undefined);
+    if (!existed) {
+      const origin = path.join(dir, STATE, ORIGIN);
+      let text: string | undefined;
+      try { text = fs.readFileSync(origin, 'utf8'); fs.rmSync(origin, { force: true }); } catch { /* never written */ }
+      if (!removeIfEmpty(dir, opts.dir === undefined) && text !== undefined) fs.writeFileSync(origin, text); // a partial to resume stays labelled
+    }
     throw e;
   }
 }
@@ -132,7 +144,7 @@ const CHECKPOINT_FILES = ['config.json', 'preprocessor_config.json', 'model.safe
   'pytorch_model.bin', 'pytorch_model.bin.index.json'];
 
 /** Removes `dir` when it holds nothing but empty state folders (and its cache repo folder when left empty). */
-function removeIfEmpty(dir: string, inCache: boolean): void {
+function removeIfEmpty(dir: string, inCache: boolean): boolean {
   const hasFiles = (d: string): boolean => {
     try {
       return fs.readdirSync(d, { withFileTypes: true }).some((e) => !e.isDirectory() || hasFiles(path.join(d, e.name)));
@@ -140,9 +152,10 @@ function removeIfEmpty(dir: string, inCache: boolean): void {
       return true;
     }
   };
-  if (hasFiles(dir)) return;
+  if (hasFiles(dir)) return false;
   fs.rmSync(dir, { recursive: true, force: true });
   if (inCache) try { fs.rmdirSync(path.dirname(dir)); } catch { /* other revisions remain */ }
+  return true;
 }
 
 async function fetchCheckpoint(dl: Downloader, repoId: string, revision: string, dir: string, opts: HubOptions): Promise<DownloadResult> {
@@ -167,6 +180,24 @@ async function fetchCheckpoint(dl: Downloader, repoId: string, revision: string,
   const marker = path.join(dir, STATE, 'complete.json');
   fs.writeFileSync(marker, JSON.stringify({ repo: repoId, revision, files, converted }, null, 2) + '\n');
   return { repo: repoId, revision, dir, files, converted, fromCache: false };
+}
+
+/** Which repo and revision a folder's download is of (written when it starts, so partial folders say it too). */
+const ORIGIN = 'origin.json';
+
+/**
+ * Refuses a folder that holds (part of) another repo or revision: `--dir D` reused for a second repo
+ * returned the first one's files as if they were the second's.
+ */
+function checkOrigin(dir: string, repo: string, revision: string): void {
+  for (const f of ['complete.json', ORIGIN]) {
+    let m: { repo?: unknown; revision?: unknown };
+    try { m = JSON.parse(fs.readFileSync(path.join(dir, STATE, f), 'utf8')) as typeof m; } catch { continue; }
+    if (typeof m.repo === 'string' && typeof m.revision === 'string' && (m.repo !== repo || m.revision !== revision)) {
+      throw new HubError(`${dir} holds ${m.repo}@${m.revision}${f === ORIGIN ? ' (partly downloaded)' : ''}, not ${repo}@${revision}; `
+        + 'choose another folder, or remove this one.');
+    }
+  }
 }
 
 function readComplete(dir: string): { files: string[]; converted: boolean } | undefined {
