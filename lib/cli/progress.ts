@@ -60,7 +60,7 @@ export function createProgress(opts: ProgressOptions): Progress {
     if (total && !final && rate > 0 && done < total) parts.push(`ETA ${formatSeconds((total - done) / rate)}`);
     if (final) parts.push(`in ${formatSeconds(secs)}`);
     const line = parts.join('  ');
-    const cols = stream.columns ?? 100;
+    const cols = stream.columns || 100; // a terminal reporting 0 columns (some pseudo-terminals): assume 100
     stream.write(`\r${line.slice(0, cols - 1).padEnd(cols - 1)}${final ? '\n' : ''}`);
   };
   return {

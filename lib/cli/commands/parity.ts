@@ -19,7 +19,8 @@ Options:
   --inputs <file>     safetensors with pixel_values [N,C,H,W]  (default: <model-dir>/inputs.safetensors)
   --expected <file>   safetensors with reference outputs       (default: <model-dir>/expected.safetensors)
   --backend <name>    native | tensorflow | wasm | cpu          (default: $BEIT_BACKEND or the fastest available)
-  --json              print {"ok", "backend", "tensors": [{"name","shape","maxAbsError","tolerance","ok"}]}
+  --json              print {"ok", "backend", "tensors": [{"name","shape","maxAbsError","tolerance","ok","note"?}]}
+                      (maxAbsError null for a non-finite value; note says why a tensor failed)
   --verbose           show stack traces on errors
   -h, --help          this help
 

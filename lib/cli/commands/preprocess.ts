@@ -32,7 +32,8 @@ Options:
   --out <file>          output .safetensors file, written atomically (required)
   --force               replace --out if it exists (default: refuse)
   --u8                  also write u8 (U8 [H, W, 3]): the resized/cropped image before rescaling
-  --json                print a JSON summary on stdout instead of a text line
+  --json                print {"image", "decoded": {"height","width"}, "processor", "out",
+                        "tensors": [{"name","dtype","shape"}]} on stdout instead of a text line
   --max-pixels <n>      refuse larger images (decompression-bomb guard); default ${DEFAULT_MAX_PIXELS}, where
                         Pillow refuses (above ${PILLOW_MAX_IMAGE_PIXELS} it decodes with a warning, as Pillow)
   --verbose             print stack traces on errors
