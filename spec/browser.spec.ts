@@ -177,6 +177,23 @@ describe('browser (headless Chromium + playwright-core)', function () {
     for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
   });
 
+  it('the EXIF orientation is found where Pillow finds it in the page too (raw-profile zTXt inflated by the browser)', async () => {
+    const index = JSON.parse(fs.readFileSync(path.resolve('spec/fixtures/images-meta/index.json'), 'utf8')).images as Record<string, { rgb_sha256: string }>;
+    const files = Object.keys(index);
+    const got = await page.evaluate(async (files) => {
+      const beit = await import('/dist/browser/tfjs-beit.js' as string);
+      const out: Record<string, string> = {};
+      for (const f of files) {
+        const img = await beit.readBrowserImage(await (await fetch(`/images-meta/${f}`)).blob());
+        const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', img.data));
+        out[f] = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+      }
+      return out;
+    }, files);
+    expect(files.length).to.be.greaterThan(20);
+    for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
+  });
+
   it('URL strings (relative to the page, data:) decode like the Blob; a 404 is an ImageError naming the URL', async () => {
     const r = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);

@@ -6,6 +6,7 @@
  * - `/models/<name>/*`     -> spec/fixtures/<name>/ or weights/<name>/ (local checkpoints, offline)
  * - `/images/*`            -> spec/fixtures/images/, then examples/
  * - `/images-extra/*`      -> spec/fixtures/images-extra/ (more encodings, for the browser decode spec)
+ * - `/images-meta/*`       -> spec/fixtures/images-meta/ (where Pillow finds the EXIF orientation)
  * `PORT` (default 8080, 0 = any free port) chooses the port.
  */
 import fs from 'node:fs';
@@ -27,6 +28,7 @@ const ROUTES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['/models/', ['spec/fixtures', 'weights']],
   ['/images/', ['spec/fixtures/images', 'examples']],
   ['/images-extra/', ['spec/fixtures/images-extra']],
+  ['/images-meta/', ['spec/fixtures/images-meta']],
   ['/demo/', ['demo']],
   ['/', ['demo']],
 ];
