@@ -451,6 +451,19 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(hub.hits).to.deep.equal([]);
   });
 
+  it('offline, PyTorch weights downloaded but never converted (a run stopped there) are converted without the network', async () => {
+    const r = await downloadModel('acme/d2v-pt', opts);
+    fs.rmSync(path.join(r.dir, 'model.safetensors'));
+    fs.rmSync(path.join(r.dir, '.beit-download', 'complete.json'));
+    hub.hits = [];
+    const off = await downloadModel('acme/d2v-pt', { ...opts, offline: true });
+    expect(off.files).to.deep.equal(['config.json', 'model.safetensors']);
+    expect(off.converted).to.equal(true);
+    expect(hub.hits).to.deep.equal([]);
+    const t = readSafetensorsHeader(path.join(r.dir, 'model.safetensors'));
+    expect(t.entries.length).to.equal(readSafetensorsHeader(path.join(FIX, 'model.safetensors')).entries.length);
+  });
+
   it('retries a 503', async () => {
     hub.faults.set('acme/d2v-tiny/config.json', '503');
     const r = await downloadModel('acme/d2v-tiny', opts);

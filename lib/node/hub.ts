@@ -108,7 +108,7 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
     fs.writeFileSync(path.join(dir, STATE, 'complete.json'), JSON.stringify({ repo: repoId, revision, files, converted: true }, null, 2) + '\n');
     return { repo: repoId, revision, dir, files, converted: true, fromCache: false, hfCache: true };
   }
-  if (offline) return offlineResult(repoId, revision, dir);
+  if (offline) return offlineResult(repoId, revision, dir, opts.quiet);
   const existed = fs.existsSync(dir);
   if (opts.dir !== undefined && existed && !fs.existsSync(path.join(dir, STATE)) && !opts.force) {
     // A folder of the user's own: never replace files this engine did not put there without asking.
@@ -209,8 +209,17 @@ function readComplete(dir: string): { files: string[]; converted: boolean } | un
 }
 
 /** Offline: accept what is on disk if it forms a checkpoint, else say what is missing. */
-function offlineResult(repo: string, revision: string, dir: string): DownloadResult {
+function offlineResult(repo: string, revision: string, dir: string, quiet?: boolean): DownloadResult {
   const has = (f: string): boolean => fs.existsSync(path.join(dir, f));
+  // PyTorch weights downloaded whole by a run that stopped before converting them: converting needs no network.
+  if (has('config.json') && !has('model.safetensors') && !has('model.safetensors.index.json') && has('pytorch_model.bin')) {
+    const r = convertCheckpoint(dir, dir, { quiet, force: true });
+    fs.mkdirSync(path.join(dir, STATE), { recursive: true });
+    const files = ['config.json', ...(has('preprocessor_config.json') ? ['preprocessor_config.json'] : []),
+      ...r.files.map((f) => path.basename(f)).filter((f) => f.endsWith('.safetensors'))];
+    fs.writeFileSync(path.join(dir, STATE, 'complete.json'), JSON.stringify({ repo, revision, files, converted: true }, null, 2) + '\n');
+    return { repo, revision, dir, files, converted: true, fromCache: true };
+  }
   const missing: string[] = [];
   if (!has('config.json')) missing.push('config.json');
   let files = ['config.json'];
