@@ -19,11 +19,8 @@ function descale2(x: number): number {
   return Math.floor((x + PASS2_HALF) * PASS2_SCALE);
 }
 
-/** libjpeg's post-IDCT range limit: (x & 1023) read as the table jdmaster.c builds (centre 128). */
-function rangeLimit(x: number): number {
-  const i = ((x % 1024) + 1024) % 1024;
-  return i < 128 ? i + 128 : i < 512 ? 255 : i < 896 ? 0 : i - 896;
-}
+/** libjpeg's post-IDCT range limit, indexed by (x & 1023): the table jdmaster.c builds (centre 128). */
+const RANGE = Uint8Array.from({ length: 1024 }, (_, i) => (i < 128 ? i + 128 : i < 512 ? 255 : i < 896 ? 0 : i - 896));
 
 /**
  * libjpeg's 1-D islow butterfly: v[0..7] (one column or row) -> t[0..7], before descaling. Both passes
@@ -55,13 +52,29 @@ const bv = new Float64Array(8), bt = new Float64Array(8);
 /** One block: dequantise + islow IDCT into out (row stride `stride`); ws is the 8x8 int workspace. */
 export function idctBlock(coefs: Int16Array, off: number, q: Int32Array, ws: Int32Array, out: Uint8Array, o: number, stride: number): void {
   for (let col = 0; col < 8; col++) { // pass 1: columns, kept with PASS1_BITS extra bits (int, as in libjpeg)
-    for (let k = 0; k < 8; k++) bv[k] = coefs[off + k * 8 + col]! * q[k * 8 + col]!;
+    const c = off + col;
+    // jidctint.c's shortcut for a column without AC terms (most of them): the butterfly of (dc, 0, ..., 0)
+    // gives dc·2^13 everywhere, which descales to dc << PASS1_BITS; same result, far less work.
+    if (coefs[c + 8] === 0 && coefs[c + 16] === 0 && coefs[c + 24] === 0 && coefs[c + 32] === 0 && coefs[c + 40] === 0
+      && coefs[c + 48] === 0 && coefs[c + 56] === 0) {
+      const dc = coefs[c]! * q[col]! * (1 << PASS1_BITS);
+      for (let k = 0; k < 8; k++) ws[k * 8 + col] = dc;
+      continue;
+    }
+    for (let k = 0; k < 8; k++) bv[k] = coefs[c + k * 8]! * q[k * 8 + col]!;
     butterfly(bv, bt);
     for (let k = 0; k < 8; k++) ws[k * 8 + col] = descale1(bt[k]!);
   }
   for (let row = 0; row < 8; row++) { // pass 2: rows, descaled to samples through the range limit
-    for (let k = 0; k < 8; k++) bv[k] = ws[row * 8 + k]!;
+    const r = row * 8, d = o + row * stride;
+    if (ws[r + 1] === 0 && ws[r + 2] === 0 && ws[r + 3] === 0 && ws[r + 4] === 0 && ws[r + 5] === 0 && ws[r + 6] === 0
+      && ws[r + 7] === 0) { // the same shortcut for a row (jidctint.c: DESCALE(ws[0], PASS1_BITS + 3))
+      const v = RANGE[Math.floor((ws[r]! + 16) / 32) & 1023]!;
+      for (let k = 0; k < 8; k++) out[d + k] = v;
+      continue;
+    }
+    for (let k = 0; k < 8; k++) bv[k] = ws[r + k]!;
     butterfly(bv, bt);
-    for (let k = 0; k < 8; k++) out[o + row * stride + k] = rangeLimit(descale2(bt[k]!));
+    for (let k = 0; k < 8; k++) out[d + k] = RANGE[descale2(bt[k]!) & 1023]!;
   }
 }

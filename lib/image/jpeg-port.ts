@@ -80,7 +80,8 @@ function componentPlane(f: Frame, c: Component, fail: (why: string) => never): U
     for (let y = 0; y < H; y++) {
       const iy = y >> 1, upper = (y & 1) === 0;
       const other = Math.min(dh - 1, Math.max(0, upper ? iy - 1 : iy + 1)), bias = upper ? 1 : 2;
-      for (let x = 0; x < W; x++) out[y * W + x] = (at(x, iy) * 3 + at(x, other) + bias) >> 2;
+      const near = iy * sw, far = other * sw, o = y * W;
+      for (let x = 0; x < W; x++) out[o + x] = (samples[near + x]! * 3 + samples[far + x]! + bias) >> 2;
     }
   } else if (Number.isInteger(hx) && Number.isInteger(vx)) { // int_upsample: replication
     for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[y * W + x] = at(Math.floor(x / hx), Math.floor(y / vx));
@@ -101,7 +102,6 @@ for (let i = 0; i < 256; i++) {
   CR_G[i] = -fix(0.71414) * x;
   CB_G[i] = -fix(0.34414) * x + ONE_HALF;
 }
-const clamp255 = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : v);
 
 /** Whether the port must decode a JPEG with these sampling factors ([h, v] per component). */
 export function jpegNeedsPort(sampling: readonly (readonly [number, number])[]): boolean {
@@ -137,15 +137,16 @@ export function portJpegToRgb(bytes: Uint8Array, name?: string): RgbImage {
   const ids = f.components.map((c) => c.id);
   const isRgb = !f.jfif && (f.adobeTransform !== undefined ? f.adobeTransform === 0 : ids[0] === 82 && ids[1] === 71 && ids[2] === 66);
   const [p0, p1, p2] = f.components.map((c) => componentPlane(f, c, fail)) as [Uint8Array, Uint8Array, Uint8Array];
-  for (let i = 0; i < n; i++) {
-    if (isRgb) {
-      rgb[3 * i] = p0[i]!; rgb[3 * i + 1] = p1[i]!; rgb[3 * i + 2] = p2[i]!;
-      continue;
-    }
+  if (isRgb) {
+    for (let i = 0; i < n; i++) { rgb[3 * i] = p0[i]!; rgb[3 * i + 1] = p1[i]!; rgb[3 * i + 2] = p2[i]!; }
+    return { width: f.width, height: f.height, data: rgb };
+  }
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
     const y = p0[i]!, cb = p1[i]!, cr = p2[i]!;
-    rgb[3 * i] = clamp255(y + CR_R[cr]!);
-    rgb[3 * i + 1] = clamp255(y + ((CB_G[cb]! + CR_G[cr]!) >> SCALEBITS));
-    rgb[3 * i + 2] = clamp255(y + CB_B[cb]!);
+    const r = y + CR_R[cr]!, g = y + ((CB_G[cb]! + CR_G[cr]!) >> SCALEBITS), b = y + CB_B[cb]!;
+    rgb[o] = r < 0 ? 0 : r > 255 ? 255 : r; // Uint8Array stores wrap, so clamp first
+    rgb[o + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
+    rgb[o + 2] = b < 0 ? 0 : b > 255 ? 255 : b;
   }
   return { width: f.width, height: f.height, data: rgb };
 }
