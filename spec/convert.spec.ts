@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { convertCheckpoint, floatToBf16Bits, floatToHalfBits, convertFloats } from '../lib/node/convert.js';
 import { readSafetensorsHeader } from '../lib/node/safetensors-file.js';
 import { encodeSafetensors, halfToFloat } from '../lib/io/safetensors.js';
@@ -205,6 +206,13 @@ describe('convert PyTorch -> safetensors', () => {
     // bfloat16 round trip back to float32 through convertFloats
     const bf = convertFloats(f32bytes([1.5, -3.25]), 'F32', 'BF16');
     expect([...new Float32Array(convertFloats(bf, 'BF16', 'F32').buffer)]).to.deep.equal([1.5, -3.25]);
+  });
+
+  it('the CLI prints {files, tensors, bytes} with --json', () => {
+    const out = path.join(tmp, 'j.safetensors');
+    const r = spawnSync(process.execPath, ['bin/beit.mjs', 'convert', path.join(FIX, 'pytorch_model.bin'), out, '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.equal({ files: [out], tensors: 45, bytes: fs.statSync(out).size - readSafetensorsHeader(out).dataStart });
   });
 
   it('the CLI refuses a bad --dtype (exit 2) and malicious checkpoints (exit 1, no stack)', async () => {

@@ -24,12 +24,15 @@ Files already at the output are never replaced without --force; a failed run lea
 Options:
   --dtype <float32|float16|bfloat16>  convert float tensors (round to nearest even); default: keep
   --force                             replace output files that already exist (default: refuse)
+  --json                              print {"files", "tensors", "bytes"} on stdout
   --quiet                             no progress bar
   --verbose                           print stack traces on errors
   -h, --help                          show this help
 `,
   async run(argv: string[]): Promise<number> {
-    const { values, positionals } = parseFlags(argv, { dtype: { type: 'string' }, quiet: { type: 'boolean' }, force: { type: 'boolean' } });
+    const { values, positionals } = parseFlags(argv, {
+      dtype: { type: 'string' }, quiet: { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' },
+    });
     if (positionals.length !== 2) throw new UserError('expected <input> and <output>. See --help.', EXIT_USAGE);
     const dtype = values.dtype as string | undefined;
     if (dtype !== undefined && !DTYPES.includes(dtype as FloatDtype)) {
@@ -38,7 +41,8 @@ Options:
     const quiet = values.quiet === true;
     try {
       const r = convertCheckpoint(positionals[0]!, positionals[1]!, { dtype: dtype as FloatDtype | undefined, quiet, force: values.force === true });
-      if (!quiet) process.stderr.write(`converted ${r.tensors} tensors (${r.bytes} bytes) -> ${r.files.join(', ')}\n`);
+      if (values.json) process.stdout.write(JSON.stringify({ files: r.files, tensors: r.tensors, bytes: r.bytes }) + '\n');
+      else if (!quiet) process.stderr.write(`converted ${r.tensors} tensors (${r.bytes} bytes) -> ${r.files.join(', ')}\n`);
       return 0;
     } catch (e) {
       if (e instanceof ZipError) throw new UserError(e.message);
