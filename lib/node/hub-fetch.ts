@@ -201,7 +201,7 @@ export class Downloader {
   private readonly token?: string;
   private readonly timeoutMs: number;
 
-  /** A one-line notice to the caller's onNotice, or to stderr when it is a terminal. */
+  /** A one-line notice to the caller's onNotice, or to stderr unless quiet. */
   private notice(message: string): void {
     if (this.opts.onNotice) this.opts.onNotice(message);
     else if (!this.opts.quiet) process.stderr.write(`${message}\n`);
@@ -269,7 +269,10 @@ export class Downloader {
           throw new HubError(`${this.url(name)}: failed after ${attempt + 1} attempts: ${(e as Error).message}. `
             + 'Without network access, set HF_HUB_OFFLINE=1 to use only what is already on disk.');
         }
-        await new Promise((r) => setTimeout(r, Math.max(delay * 2 ** attempt, e.retryAfterMs ?? 0)));
+        const wait = Math.max(delay * 2 ** attempt, e.retryAfterMs ?? 0);
+        // A long wait says why, so a run that seems stuck is not (a busy server's Retry-After).
+        if (wait >= 2000) this.notice(`${name}: ${e.message}; retrying in ${Math.round(wait / 1000)} s (attempt ${attempt + 2} of ${retries + 1})`);
+        await new Promise((r) => setTimeout(r, wait));
       }
     }
   }
