@@ -11,7 +11,7 @@
  */
 export { loadModel, type LoadOptions, type NodeModel, type NodeImageInput } from './node/load.js';
 export { ImageModel } from './pipeline/image-model.js';
-export { BeitModel, disposeOutput, InputError, type ForwardOptions, type ForwardOutput, type PixelInput, type PooledForwardOutput } from './model/model.js';
+export { BeitModel, disposeOutput, settleBackends, InputError, type ForwardOptions, type ForwardOutput, type PixelInput, type PooledForwardOutput } from './model/model.js';
 export type { ClassifyOptions, EmbedOptions, Embedding } from './pipeline/pipeline.js';
 export { topK, softmax, sigmoid, type Prediction, type ScoreFunction } from './pipeline/predictions.js';
 export { parseConfig, validateConfig, ConfigError, SUPPORTED_MODEL_TYPES, type ModelConfig } from './checkpoint/config.js';

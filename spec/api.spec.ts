@@ -63,4 +63,21 @@ describe('API', () => {
       m.dispose();
     }
   });
+
+  it('while another backend is starting, a model call says so (not a raw tfjs error) and the async calls wait for it', async () => {
+    const m = await api.loadModel(caseDir('d2v-tiny'), { backend: 'cpu' });
+    class Slow extends tf.KernelBackend { override dispose(): void {} }
+    tf.registerBackend('slow-start-test', () => new Promise<tf.KernelBackend>((ok) => setTimeout(() => ok(new Slow()), 150)));
+    try {
+      const starting = tf.setBackend('slow-start-test');
+      expect(() => m.predict(inputsOf('d2v-tiny'))).to.throw(api.InputError, 'a TensorFlow.js backend is still starting');
+      const [top] = await m.classify([path.resolve('examples/chelsea.jpg')], { topK: 1 }); // waits, then runs on cpu
+      expect(top).to.have.length(1);
+      await starting;
+      expect(api.InputError).to.exist;
+    } finally {
+      m.dispose();
+      tf.removeBackend('slow-start-test');
+    }
+  });
 });

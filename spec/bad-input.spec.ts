@@ -6,14 +6,14 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readSafetensorsFile, writeSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { encodeSafetensors, SafetensorsError } from '../lib/io/safetensors.js';
 import { loadModel } from '../lib/node/load.js';
 import { disposeOutput } from '../lib/model/model.js';
 import { attentionForPixels } from '../lib/pipeline/attention.js';
 import { parseConfig, ConfigError } from '../lib/checkpoint/config.js';
-import { caseDir } from './helpers/fixtures.js';
+import { caseDir, FIXTURES } from './helpers/fixtures.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-bad-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -346,13 +346,19 @@ describe('checkpoint / config mismatches', () => {
       expect(err?.name, file).to.equal(name);
       expect(err!.message).to.include(`${file}: cannot`).and.include('is a named pipe, not a file');
     }
+    // An image, read whole, may come through a pipe (/dev/stdin, <(...)): it is read, not refused.
     const m = await loadModel(caseDir('d2v-tiny'), { backend: 'cpu' });
     try {
       const img = path.join(tmp, 'pipe.png');
       fifo(img);
+      const writer = spawn('sh', ['-c', `cat "${path.join(FIXTURES, 'images', 'chelsea.png')}" > "${img}"`]);
+      const [viaPipe] = await m.classify([img], { topK: 1 });
+      const [direct] = await m.classify([path.join(FIXTURES, 'images', 'chelsea.png')], { topK: 1 });
+      expect(viaPipe).to.deep.equal(direct);
+      writer.kill();
       let err: Error | undefined;
-      try { await m.classify([img]); } catch (e) { err = e as Error; }
-      expect(err?.message).to.include('pipe.png: cannot read image (is a named pipe, not a file)');
+      try { await m.classify(['/dev/null']); } catch (e) { err = e as Error; }
+      expect(err?.message).to.include('/dev/null: cannot read image (is a device, not a file)');
     } finally { m.dispose(); }
   });
   it('a directory named config.json is a ConfigError naming it', async () => {

@@ -84,6 +84,29 @@ describe('browser loader over HTTP (fake fetch in Node)', () => {
     expect(last.total).to.equal(last.loaded);
   });
 
+  it('a server silent for timeoutMs (no answer, or no data mid-file) ends the download with an error naming the URL', async () => {
+    const silent: typeof fetch = (_u, init) => new Promise((_ok, fail) => {
+      init?.signal?.addEventListener('abort', () => fail(init.signal!.reason));
+    });
+    const t0 = Date.now();
+    let e = await failure(fetchFile(`${BASE}config.json`, 'config.json', { cache: false, fetch: silent, timeoutMs: 150 }));
+    expect(e).to.be.instanceOf(FetchError);
+    expect(e.message).to.equal(`${BASE}config.json: the server sent no answer for 0.15 s; check that it is up, then reload to retry.`);
+    expect(Date.now() - t0).to.be.below(2000);
+    // Headers, 10 bytes, then silence: the body read is aborted and named.
+    const stalls: typeof fetch = async (_u, init) => {
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array(10));
+          init?.signal?.addEventListener('abort', () => c.error(init.signal!.reason));
+        },
+      });
+      return new Response(body, { headers: { 'content-length': '100' } });
+    };
+    e = await failure(fetchFile(`${BASE}model.safetensors`, 'model.safetensors', { cache: false, fetch: stalls, timeoutMs: 150 }));
+    expect(e.message).to.equal(`${BASE}model.safetensors: the download broke off after 10 of 100 bytes (the server sent nothing for 0.15 s); reload the page to retry.`);
+  });
+
   it('a download shorter than its Content-Length is an error, not a silently short file', async () => {
     const short = folderFetch(caseDir('d2v-tiny'), (file, res) => file === 'model.safetensors'
       ? new Response(new Uint8Array(10), { headers: { 'content-length': '1000' } }) : res);

@@ -464,6 +464,18 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     expect(t.entries.length).to.equal(readSafetensorsHeader(path.join(FIX, 'model.safetensors')).entries.length);
   });
 
+  it('a legacy (pre-1.6, pickle) pytorch_model.bin is kept and its conversion says how to re-save it; it is not fetched again', async () => {
+    const legacy = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.alloc(64, 0x4b)]);
+    hub.repos.set('acme/legacy', { files: new Map([['config.json', fs.readFileSync(path.join(FIX, 'config.json'))], ['pytorch_model.bin', legacy]]) });
+    for (let run = 0; run < 2; run++) {
+      const e = await downloadModel('acme/legacy', opts).then(() => undefined, (x: Error) => x);
+      expect(e?.name).to.equal('PickleError');
+      expect(e!.message).to.include('legacy (non-zip) PyTorch checkpoint format is unsupported');
+    }
+    expect(hub.hits.filter((h) => h.server === 'cdn')).to.have.length(1);
+    expect(fs.readFileSync(path.join(modelCacheDir('acme/legacy', 'main', tmp), 'pytorch_model.bin')).equals(legacy)).to.equal(true);
+  });
+
   it('retries a 503', async () => {
     hub.faults.set('acme/d2v-tiny/config.json', '503');
     const r = await downloadModel('acme/d2v-tiny', opts);

@@ -31,6 +31,25 @@ export interface FetchFileOptions {
   /** The fetch to use (default `globalThis.fetch`). */
   readonly fetch?: typeof fetch;
   readonly onProgress?: (p: FileProgress) => void;
+  /**
+   * A server silent for this long (no answer, or no data mid-file) ends the download with an error
+   * naming the URL; default 30000 ms, 0 waits forever (a stalled server otherwise hangs the load).
+   */
+  readonly timeoutMs?: number;
+}
+
+/** Aborts a download when the server stays silent for `ms`; re-armed by each chunk. */
+class IdleAbort {
+  private readonly ctrl = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  readonly signal = this.ctrl.signal;
+  constructor(readonly ms: number) {}
+  arm(): void {
+    if (!(this.ms > 0)) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.ctrl.abort(new Error(`no data for ${this.ms / 1000} s`)), this.ms);
+  }
+  stop(): void { clearTimeout(this.timer); }
 }
 
 /** What the caller knows of a file, enforced while it is read. */
@@ -74,19 +93,29 @@ export async function fetchFile(url: string, file: string, options: FetchFileOpt
   if (kept === ABSENT) return undefined;
   if (kept) return kept;
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-  let res: Response;
+  const idle = new IdleAbort(options.timeoutMs ?? 30_000);
+  idle.arm();
   try {
-    res = await doFetch(url);
-  } catch (e) {
-    // Browsers give no detail here: offline, DNS, TLS and a cross-origin server without CORS headers look alike.
-    throw new FetchError(`${url}: network error (${(e as Error).message}); check the connection and the URL, and for a server `
-      + 'on another origin that it allows CORS (Access-Control-Allow-Origin); the browser console names the cause.', 0);
+    let res: Response;
+    try {
+      res = await doFetch(url, { signal: idle.signal });
+    } catch (e) {
+      if (idle.signal.aborted) {
+        throw new FetchError(`${url}: the server sent no answer for ${idle.ms / 1000} s; check that it is up, then reload to retry.`, 0);
+      }
+      // Browsers give no detail here: offline, DNS, TLS and a cross-origin server without CORS headers look alike.
+      throw new FetchError(`${url}: network error (${(e as Error).message}); check the connection and the URL, and for a server `
+        + 'on another origin that it allows CORS (Access-Control-Allow-Origin); the browser console names the cause.', 0);
+    }
+    if (res.status === 404 || !res.ok) await res.body?.cancel().catch(() => undefined); // an error page is not read
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw statusError(url, res);
+    const live = { ...src, idle };
+    if (!cache || !res.body) return checked(await readBody(res, live), res, live);
+    return await readIntoCache(res, res.body, cache, live);
+  } finally {
+    idle.stop();
   }
-  if (res.status === 404 || !res.ok) await res.body?.cancel().catch(() => undefined); // an error page is not read
-  if (res.status === 404) return undefined;
-  if (!res.ok) throw statusError(url, res);
-  if (!cache || !res.body) return checked(await readBody(res, src), res, src);
-  return readIntoCache(res, res.body, cache, src);
 }
 
 /** What {@link fromCache} returns for a file the server answered 404 for (see {@link ABSENT_HEADER}). */
@@ -197,6 +226,8 @@ interface Source {
   readonly expect: FileExpectation;
   /** Receives each chunk once it is accepted (the copy for the cache). */
   readonly copy?: (chunk: Uint8Array) => void;
+  /** The network download's idle timer (none for cached copies): re-armed by each chunk. */
+  readonly idle?: IdleAbort;
 }
 
 async function readBody(res: Response, src: Source): Promise<Uint8Array> {
@@ -235,10 +266,12 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, total: n
     try {
       chunk = await reader.read();
     } catch (e) {
+      const why = src.idle?.signal.aborted ? `the server sent nothing for ${src.idle.ms / 1000} s` : (e as Error).message;
       throw new FetchError(`${url}: the ${cached ? 'cached copy could not be read' : 'download broke off'} after ${loaded}${
-        total === undefined ? '' : ` of ${total}`} bytes (${(e as Error).message}); reload the page to retry.`, 0);
+        total === undefined ? '' : ` of ${total}`} bytes (${why}); reload the page to retry.`, 0);
     }
     if (chunk.done) break;
+    src.idle?.arm();
     const value = chunk.value;
     if (loaded + value.length > out.length) {
       if (total !== undefined) throw new FetchError(`${url}: the server sent more than its Content-Length of ${total} bytes; the file on the server is changing or the server is misconfigured.`, 200);

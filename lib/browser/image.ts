@@ -18,13 +18,14 @@ import { initWebpDecoder, webpDecoderInitialised } from '../image/webp.js';
  * - `Blob` / `File`: PNG, JPEG, WebP, GIF or BMP bytes, decoded like in Node (exact);
  * - `HTMLImageElement`: its `currentSrc`/`src` is fetched again (normally from the HTTP cache) and the
  *   bytes are decoded like a Blob (exact); never its rendered pixels;
- * - `ImageBitmap`, `ImageData`: pixels the browser already decoded, taken as they are (not
- *   bit-identical to Pillow for JPEGs; alpha is dropped, not composited);
+ * - `ImageBitmap`, `ImageData`, a canvas (`HTMLCanvasElement`, `OffscreenCanvas`): pixels the browser already
+ *   decoded or drew, taken as they are (not bit-identical to Pillow for JPEGs; alpha is dropped, not composited);
  * - a string: a URL (absolute, relative to the page, `data:` or `blob:`) whose bytes are fetched and
  *   decoded like a Blob (exact), as `transformers`' `load_image` takes http(s) URLs and base64 data URLs;
  * - any {@link ImageInput}: encoded bytes, raw RGB/RGBA pixels, a `[H, W, 3]` tensor.
  */
-export type BrowserImageInput = string | Blob | HTMLImageElement | ImageBitmap | ImageData | ImageInput;
+export type BrowserImageInput = string | Blob | HTMLImageElement | ImageBitmap | ImageData | HTMLCanvasElement | OffscreenCanvas
+  | ImageInput;
 
 /** Fetches a decoder's .wasm (from `url`, else next to the bundle) and initialises it once. */
 function wasmLoader(label: string, file: string, setter: string, initialised: () => boolean,
@@ -73,6 +74,9 @@ export function initBrowserWebp(): Promise<void> {
 const isBlob = (x: unknown): x is Blob => typeof Blob !== 'undefined' && x instanceof Blob;
 const isImg = (x: unknown): x is HTMLImageElement => typeof HTMLImageElement !== 'undefined' && x instanceof HTMLImageElement;
 const isBitmap = (x: unknown): x is ImageBitmap => typeof ImageBitmap !== 'undefined' && x instanceof ImageBitmap;
+const isCanvas = (x: unknown): x is HTMLCanvasElement | OffscreenCanvas =>
+  (typeof HTMLCanvasElement !== 'undefined' && x instanceof HTMLCanvasElement)
+  || (typeof OffscreenCanvas !== 'undefined' && x instanceof OffscreenCanvas);
 
 /** Reads the pixels of an ImageBitmap through an offscreen 2D canvas (the browser's decode). */
 function bitmapPixels(bitmap: ImageBitmap, name?: string): ImageData {
@@ -84,7 +88,12 @@ function bitmapPixels(bitmap: ImageBitmap, name?: string): ImageData {
   const ctx = canvas.getContext('2d') as CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null;
   if (!ctx) throw new ImageError(named(name, 'no 2D canvas context to read the ImageBitmap.'));
   ctx.drawImage(bitmap, 0, 0);
-  return ctx.getImageData(0, 0, width, height);
+  try {
+    return ctx.getImageData(0, 0, width, height);
+  } catch (e) {
+    throw new ImageError(named(name, `the browser will not give these pixels (${(e as Error).name}): the image came from another origin `
+      + 'without CORS; serve it with Access-Control-Allow-Origin, or pass its bytes (a Blob or File).'));
+  }
 }
 
 /** Decodes any {@link BrowserImageInput} to RGB (see the type for which inputs are exact). */
@@ -102,11 +111,18 @@ export async function readBrowserImage(input: BrowserImageInput, options: Decode
   if (isImg(input)) {
     const src = input.currentSrc || input.src;
     if (!src) throw new ImageError(named(options.name, 'the <img> element has no src.'));
-    const res = await fetch(src).catch((e: Error) => {
-      throw new ImageError(named(options.name ?? src, `cannot fetch the <img> bytes (${e.message}); a cross-origin image must be served with CORS, or pass a Blob instead.`));
-    });
-    if (!res.ok) throw new ImageError(named(options.name ?? src, `HTTP ${res.status} while fetching the image bytes.`));
-    return readBrowserImage(new Uint8Array(await res.arrayBuffer()), { ...options, name: options.name ?? src });
+    // Its bytes are fetched again like a URL string, with the same idle timeout and size limit.
+    try {
+      return await readBrowserImage(src, { ...options, name: options.name ?? imageSourceName(src) }, fetchOptions);
+    } catch (e) {
+      if (!(e instanceof ImageError) || !/cannot download|network/i.test(e.message)) throw e;
+      throw new ImageError(`${e.message.replace(/\.$/, '')}; an <img> is read again from its src: a cross-origin image must be `
+        + `served with CORS${src.startsWith('blob:') ? ', and its blob: URL must not be revoked yet' : ''}. Passing the File or Blob avoids both.`);
+    }
+  }
+  if (isCanvas(input)) {
+    if (!input.width || !input.height) throw new ImageError(named(options.name, `the canvas is empty (${input.width}x${input.height}).`));
+    return toRgbImage(bitmapPixels(await createImageBitmap(input), options.name), options);
   }
   if (isBlob(input)) {
     const name = options.name ?? ((input as File).name || undefined);

@@ -5,6 +5,7 @@
  */
 import type { BackendName } from '../backend/select.js';
 import { buildImageModel, type BuildOptions } from '../checkpoint/build.js';
+import { settleBackends } from '../model/model.js';
 import type { DecodeOptions } from '../image/decode.js';
 import type { ImageModel } from '../pipeline/image-model.js';
 import { selectBrowserBackend, setWasmPrefix } from './backends.js';
@@ -23,6 +24,8 @@ export interface BrowserLoadOptions extends BuildOptions {
   readonly cache?: boolean;
   /** The fetch to use (default `globalThis.fetch`), e.g. to add headers. */
   readonly fetch?: typeof fetch;
+  /** A server silent this long (no answer, or no data mid-file) ends the load with an error; default 30000 ms, 0 never. */
+  readonly timeoutMs?: number;
   /** Hub revision for repo ids (default `main`). */
   readonly revision?: string;
   /** Folder URL of `tfjs-backend-wasm*.wasm` (default: the bundle's folder). */
@@ -57,11 +60,14 @@ export async function loadModel(urlOrRepoId: string, options: BrowserLoadOptions
     cache: options.cache ?? true,
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   };
-  const ckpt = await fetchCheckpoint(base, fetchOptions);
+  // The backend first: a wrong name or a backend that cannot start is reported before a large download.
   const backend = await selectBrowserBackend(options.backend);
+  const ckpt = await fetchCheckpoint(base, fetchOptions);
   const processor = ckpt.processorText === undefined ? undefined
     : { text: ckpt.processorText, file: `${base}preprocessor_config.json` };
+  await settleBackends(); // another load may be starting another backend: tensors cannot be made meanwhile
   const decode = { ...options.decode, onWarning: options.decode?.onWarning ?? options.onWarning ?? ((m: string) => console.warn(m)) };
   return buildImageModel<BrowserImageInput>({
     configText: ckpt.configText, configFile: `${base}config.json`, tensors: ckpt.tensors,

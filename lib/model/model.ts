@@ -210,6 +210,10 @@ export class BeitModel {
 
   private live(): DeviceWeights {
     if (!this.weights) throw new InputError('the model was disposed.');
+    if (backendStarting()) {
+      throw new InputError('a TensorFlow.js backend is still starting (another loadModel is in progress): every tfjs op fails until it is '
+        + 'ready; await that load, or `await settleBackends()` first (classify, embed and the attention helpers wait by themselves).');
+    }
     if (tf.getBackend() !== this.backendName) {
       // Switching to an initialised backend takes effect synchronously (only its first set-up awaits).
       tf.setBackend(this.backendName).catch(() => undefined);
@@ -237,6 +241,16 @@ export class BeitModel {
     if (p.data.length !== n) throw new InputError(`pixel_values has ${p.data.length} values, shape [${shape}] needs ${n}.`);
     return tf.tensor4d(p.data, shape as [number, number, number, number]);
   }
+}
+
+/** Whether a tfjs backend is still starting (its asynchronous set-up pending): every op throws meanwhile. */
+export function backendStarting(): boolean {
+  return (tf.engine() as unknown as { pendingBackendInit?: unknown }).pendingBackendInit != null;
+}
+
+/** Waits until no tfjs backend is starting (another model's load on another backend). */
+export async function settleBackends(): Promise<void> {
+  while (backendStarting()) await tf.ready().catch(() => undefined);
 }
 
 /** The outputs of the head: the pooled output, and the logits when the checkpoint has a classifier. */

@@ -39,12 +39,18 @@ export function hfHubCacheRoot(): string {
  * so a gated repo that works in Python works here without exporting anything.
  */
 export function hfToken(): string | undefined {
+  return hfTokenWithSource()?.token;
+}
+
+/** The token and where it came from (for messages that must never show the token itself). */
+export function hfTokenWithSource(): { token: string; source: string } | undefined {
   const env = process.env;
-  if (env.HF_TOKEN) return env.HF_TOKEN.trim();
-  if (env.HUGGING_FACE_HUB_TOKEN) return env.HUGGING_FACE_HUB_TOKEN.trim();
+  if (env.HF_TOKEN) return { token: env.HF_TOKEN.trim(), source: 'HF_TOKEN' };
+  if (env.HUGGING_FACE_HUB_TOKEN) return { token: env.HUGGING_FACE_HUB_TOKEN.trim(), source: 'HUGGING_FACE_HUB_TOKEN' };
+  const file = env.HF_TOKEN_PATH || path.join(hfHome(), 'token');
   try {
-    const t = fs.readFileSync(env.HF_TOKEN_PATH || path.join(hfHome(), 'token'), 'utf8').trim();
-    return t || undefined;
+    const t = fs.readFileSync(file, 'utf8').trim();
+    return t ? { token: t, source: `the token file ${file}` } : undefined;
   } catch {
     return undefined;
   }

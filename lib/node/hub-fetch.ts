@@ -23,7 +23,7 @@ import { MAX_JSON_BYTES } from '../checkpoint/limits.js';
 import { createProgress } from '../cli/progress.js';
 import { readSafetensorsHeader } from './safetensors-file.js';
 import { envFetch } from './proxy.js';
-import { hfToken } from './hf-cache.js';
+import { hfTokenWithSource } from './hf-cache.js';
 import { fetchFailureReason } from '../io/fetch-error.js';
 
 /** Thrown for hub problems a user can act on (missing repo, private repo, offline, bad checksum). */
@@ -170,10 +170,14 @@ function lockHolder(lock: string, part: string): { owner: string; gone: boolean 
   if (pid === process.pid) return { owner, gone: !held.has(lock) };
   try {
     process.kill(pid, 0);
-    return { owner, gone: false };
   } catch (e) {
     return { owner, gone: (e as NodeJS.ErrnoException).code === 'ESRCH' };
   }
+  // Alive: but after a reboot or in a restarted container the pid may belong to another program now.
+  let cmdline: string | undefined;
+  try { cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1'); } catch { /* no /proc: judge by silence */ }
+  if (cmdline === undefined) return { owner, gone: Date.now() - changed > LOCK_STALE_MS };
+  return { owner, gone: !/node/i.test(cmdline) };
 }
 
 /** Raised for failures worth retrying (5xx, dropped connection); anything else is final. */
@@ -217,12 +221,12 @@ export class Downloader {
     if (protocol !== 'http:' && protocol !== 'https:') {
       throw new HubError(`hub endpoint "${this.endpoint}" (HF_ENDPOINT) is not an http(s) URL such as https://huggingface.co.`);
     }
-    this.token = opts.token ?? hfToken();
+    const found = opts.token !== undefined ? { token: opts.token, source: 'the token option' } : hfTokenWithSource();
+    this.token = found?.token;
     // A token HTTP cannot carry (a second line of a token file, a pasted space or smart quote) would fail
     // every request as a "network error"; say so at once, never showing the token.
-    if (this.token && !/^[\x21-\x7e]+$/.test(this.token)) {
-      throw new HubError(`the hub token (${opts.token !== undefined ? 'the token option' : process.env.HF_TOKEN ? 'HF_TOKEN'
-        : 'the token file of huggingface-cli login'}) contains a line break, a space or a non-ASCII character; check it.`);
+    if (found?.token && !/^[\x21-\x7e]+$/.test(found.token)) {
+      throw new HubError(`the hub token (${found.source}) contains a line break, a space or a non-ASCII character; check it.`);
     }
   }
 
@@ -485,10 +489,13 @@ function checkContent(name: string, part: string, url: string, type: string | nu
   } else if (name.endsWith('.bin')) {
     // torch.save writes a zip archive: a login page or an error page saved as the weights would sit in the
     // cache as "complete" and fail every later conversion.
+    // (A pickle, the pre-1.6 format, is kept: the converter explains how to re-save it.)
     const head = Buffer.alloc(4);
     const fd = fs.openSync(part, 'r');
     try { fs.readSync(fd, head, 0, 4, 0); } finally { fs.closeSync(fd); }
-    if (head.toString('latin1') !== 'PK\x03\x04') problem = 'not a PyTorch checkpoint (a zip archive)';
+    if (head.toString('latin1') !== 'PK\x03\x04' && !(head[0] === 0x80 && head[1]! <= 5)) {
+      problem = 'not a PyTorch checkpoint (a zip archive)';
+    }
   }
   if (!problem) return;
   fs.rmSync(part, { force: true });

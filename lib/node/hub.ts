@@ -212,7 +212,9 @@ function readComplete(dir: string): { files: string[]; converted: boolean } | un
 function offlineResult(repo: string, revision: string, dir: string, quiet?: boolean): DownloadResult {
   const has = (f: string): boolean => fs.existsSync(path.join(dir, f));
   // PyTorch weights downloaded whole by a run that stopped before converting them: converting needs no network.
-  if (has('config.json') && !has('model.safetensors') && !has('model.safetensors.index.json') && has('pytorch_model.bin')) {
+  // Only in a folder this engine downloaded this repo into (origin.json; checkOrigin refused any other repo).
+  if (has(path.join(STATE, ORIGIN)) && has('config.json') && !has('model.safetensors') && !has('model.safetensors.index.json')
+    && has('pytorch_model.bin')) {
     const r = convertCheckpoint(dir, dir, { quiet, force: true });
     fs.mkdirSync(path.join(dir, STATE), { recursive: true });
     const files = ['config.json', ...(has('preprocessor_config.json') ? ['preprocessor_config.json'] : []),

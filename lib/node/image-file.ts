@@ -16,7 +16,7 @@ import { envFetch } from './proxy.js';
 
 /** The bytes of `file`, or the ImageError saying why they cannot be read (`hint` follows "no such file"). */
 async function readBytes(file: string, hint = ''): Promise<Uint8Array | ImageError> {
-  const odd = notRegularFile(file);
+  const odd = notRegularFile(file, true);
   if (odd) return new ImageError(`${imageSourceName(file)}: cannot read image (${odd}).`);
   try {
     return await fs.promises.readFile(file);

@@ -2,6 +2,7 @@
  * `loadModel` for Node: a checkpoint folder or a hub repo id -> a model on the chosen backend,
  * with its image processor and a reader that also accepts file paths.
  */
+import { settleBackends } from '../model/model.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { selectBackend, type BackendName } from '../backend/select.js';
@@ -69,6 +70,7 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
     await initImageDecodersForNode();
     return toRgbImage(input, decode);
   };
+  await settleBackends(); // another load may be starting another backend: tensors cannot be made meanwhile
   return buildImageModel({
     configText: files.configText, configFile: files.configFile, tensors: files.tensors,
     checkpointName: files.weightsFile, processor, reader, backend,

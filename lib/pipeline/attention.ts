@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { patchGrid } from '../checkpoint/config.js';
-import { disposeOutput, InputError, type BeitModel, type ForwardOutput } from '../model/model.js';
+import { disposeOutput, InputError, settleBackends, type BeitModel, type ForwardOutput } from '../model/model.js';
 import { checkFinite } from './pipeline.js';
 
 /** One layer's CLS-to-patch attention of one image, mean over heads. */
@@ -67,6 +67,7 @@ export interface AttentionResult {
 /** One forward of one preprocessed image (`[C, H, W]` pixels) -> logits and every layer's map. */
 export async function attentionForPixels(model: BeitModel, pixelValues: Float32Array): Promise<AttentionResult> {
   const [h, w] = model.config.image_size;
+  await settleBackends();
   const out = model.forward({ data: pixelValues, shape: [1, model.config.num_channels, h, w] }, { outputAttentions: true });
   try {
     const maps = await attentionMapsOf(model, out, 0);

@@ -10,7 +10,7 @@ import { toRgbImage, type ImageInput } from '../image/input.js';
 import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
 import { imageSourceName } from '../image/source.js';
 import { WeightsError } from '../checkpoint/weights.js';
-import { disposeOutput, InputError, type BeitModel, type ForwardOutput } from '../model/model.js';
+import { disposeOutput, InputError, settleBackends, type BeitModel, type ForwardOutput } from '../model/model.js';
 import { patchMean } from '../model/heads.js';
 import { SCORE_FUNCTIONS, topK, type Prediction, type ScoreFunction } from './predictions.js';
 
@@ -101,6 +101,7 @@ async function inBatches(model: BeitModel, pixels: Float32Array[], batchSize: nu
     const data = new Float32Array(chunk.length * per);
     chunk.forEach((p, i) => data.set(p, i * per));
     const input = { data, shape: [chunk.length, c, h, w] as [number, number, number, number] };
+    await settleBackends(); // another model's backend may be starting (loads on several backends at once)
     const out: Partial<ForwardOutput> = pooledOnly ? model.forwardPooled(input) : model.forward(input, { outputAttentions });
     try {
       const valuesT = need === 'logits' ? out.logits! : out.pooledOutput ?? tf.tidy(() => patchMean(out.lastHiddenState!));
