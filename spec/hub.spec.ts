@@ -24,7 +24,7 @@ import { createProgress } from '../lib/cli/progress.js';
 const FIX = path.resolve('spec/fixtures/d2v-tiny');
 const TOKEN = 'hf_secret';
 
-type Fault = 'drop' | 'corrupt' | '503' | 'stall' | 'expired' | 'gone';
+type Fault = 'drop' | 'corrupt' | '503' | 'stall' | 'expired' | 'gone' | 'html';
 interface Hit { server: 'hub' | 'cdn'; url: string; auth?: string; range?: string }
 
 /** A fake hub + CDN pair on two ports (two origins). */
@@ -82,6 +82,7 @@ class MockHub {
     const fault = this.faults.get(key);
     if (fault === 'expired') { this.faults.delete(key); s.writeHead(403).end('Request has expired'); return; } // a stale signed URL
     if (fault === 'gone') { s.writeHead(404).end(); return; }
+    if (fault === 'html') { const page = '<html><body>Bad gateway</body></html>'; s.writeHead(200, { 'content-type': 'text/html', 'content-length': page.length }).end(page); return; }
     if (fault === 'corrupt') { body = Buffer.from(body); body[body.length >> 1] ^= 0xff; }
     const r = /^bytes=(\d+)-$/.exec(q.headers.range ?? '');
     const start = r ? Number(r[1]) : 0;
@@ -474,6 +475,17 @@ describe('hub downloads (mock hub on 127.0.0.1)', function () {
     }
     expect(hub.hits.filter((h) => h.server === 'cdn')).to.have.length(1);
     expect(fs.readFileSync(path.join(modelCacheDir('acme/legacy', 'main', tmp), 'pytorch_model.bin')).equals(legacy)).to.equal(true);
+  });
+
+  it('a CDN web page where the hub announced the file (another size, text/html) is reported at once, not retried', async () => {
+    hub.faults.set('acme/d2v-tiny/model.safetensors', 'html');
+    try {
+      const e = await hubError(downloadModel('acme/d2v-tiny', { ...opts, retries: 3 }));
+      expect(e.message).to.match(/model\.safetensors: the CDN \(http:\/\/127\.0\.0\.1:\d+\/cdn\/[0-9a-f]+\) answered with a 37-byte web page \(text\/html\) where the hub announced \d+ bytes/);
+      expect(hub.hits.filter((h) => h.server === 'cdn')).to.have.length(1);
+    } finally {
+      hub.faults.delete('acme/d2v-tiny/model.safetensors');
+    }
   });
 
   it('retries a 503', async () => {

@@ -365,6 +365,14 @@ export class Downloader {
       const len = response.headers.get('content-length');
       if (len !== null && !encoded) total = Number(len);
     }
+    // A whole answer whose own length contradicts the size the hub announced, in a web page's type, is a
+    // CDN error page: retrying gets the same page, and "connection closed at 60 of 203384 bytes" would mislead.
+    const type = response.headers.get('content-type') ?? '';
+    if (status === 200 && linkedSize !== undefined && total !== undefined && total !== linkedSize && /^\s*text\/html\b/i.test(type)) {
+      await response.body?.cancel();
+      throw new HubError(`${this.url(name)}: ${url === this.url(name) ? 'the server' : `the CDN (${withoutQuery(url)})`} answered with a `
+        + `${total}-byte web page (${type.slice(0, 60)}) where the hub announced ${linkedSize} bytes; open the URL to see it.`);
+    }
     if (linkedSize !== undefined) total = linkedSize;
     const etag = linkedEtag ?? cleanEtag(response.headers.get('etag'));
     // The partial file remembers which version of the file it holds: appending another version's bytes
