@@ -57,7 +57,7 @@ describe('beit cache', () => {
     expect(fs.existsSync(path.join(root, 'acme--a'))).to.equal(false);
     expect(cli('remove', 'acme/none').stdout).to.equal('acme/none: nothing cached\n');
     const bad = cli('remove', `../${path.basename(outside)}`);
-    expect(bad.status).to.equal(1);
+    expect(bad.status).to.equal(2); // a usage error
     expect(bad.stderr).to.contain('is not a hub repo id');
     expect(fs.existsSync(path.join(outside, 'keep'))).to.equal(true);
     expect(cli('prune').status).to.equal(2);

@@ -13,8 +13,8 @@ export function announceBackend(backend: string, requested?: string): void {
 }
 
 /** Loads `model` (folder or hub id) on `backend` for a CLI command and announces the backend. */
-export async function loadModelForCli(model: string, backend: string | undefined): Promise<NodeModel> {
-  const m = await loadModel(model, { backend, onWarning: (w) => process.stderr.write(`note: ${w}\n`) });
+export async function loadModelForCli(model: string, backend: string | undefined, quiet = false): Promise<NodeModel> {
+  const m = await loadModel(model, { backend, onWarning: (w) => process.stderr.write(`note: ${w}\n`), hub: { quiet } });
   announceBackend(m.backend, backend);
   return m;
 }

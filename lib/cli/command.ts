@@ -30,7 +30,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /**
  * Parses flags strictly; unknown flags and missing values become a UserError with exit code 2.
- * `--help`, `--verbose` and `--backend` are added to every command.
+ * `--help` and `--verbose` are added to every command.
  */
 export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = true):
   { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } {

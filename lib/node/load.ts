@@ -50,7 +50,8 @@ export type NodeModel = ImageModel<NodeImageInput>;
  * model.dispose();
  */
 export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}): Promise<NodeModel> {
-  const dir = await resolveModel(dirOrRepoId, options.hub);
+  // The load's own onNotice also hears the download's notices (retries, lock waits) unless the hub options say otherwise.
+  const dir = await resolveModel(dirOrRepoId, { ...options.hub, onNotice: options.hub?.onNotice ?? options.onNotice });
   const backend = await selectBackend(options.backend);
   if (!options.backend && !process.env.BEIT_BACKEND) {
     // Picked by default: a missing addon costs several times the speed, so say why once per process.

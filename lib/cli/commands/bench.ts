@@ -2,6 +2,7 @@
  * `beit bench`: forward time per image, per backend and batch size. Each backend runs in its own
  * child process so that load time and peak RSS belong to that backend alone.
  */
+import { KNOWN_BACKENDS } from '../../backend/select.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,6 +62,11 @@ export const benchCommand: Command = {
       return 0;
     }
     const backends = values.backend ? String(values.backend).split(',') : [undefined];
+    for (const b of backends) {
+      if (b !== undefined && !(KNOWN_BACKENDS as readonly string[]).includes(b)) {
+        throw new UserError(`unknown backend "${b}" in --backend; known: ${KNOWN_BACKENDS.join(', ')}.`, EXIT_USAGE);
+      }
+    }
     const results: BenchResult[] = [];
     const bin = fileURLToPath(new URL('../../../../bin/beit.mjs', import.meta.url));
     for (const b of backends) {

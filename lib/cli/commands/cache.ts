@@ -1,7 +1,7 @@
 /** `beit cache`: list this engine's cached checkpoints with their sizes, or remove some. */
 import { EXIT_USAGE, UserError, parseFlags, type Command } from '../command.js';
 import { listCache, removeCached, type CacheEntry } from '../../node/cache-scan.js';
-import { cacheRoot } from '../../node/hub.js';
+import { cacheRoot, isRepoId, isRevision } from '../../node/hub.js';
 
 const usage = `
 Usage: beit cache [list] [--json]
@@ -51,6 +51,10 @@ export const cacheCommand: Command = {
     }
     if (action === 'remove') {
       if (repo === undefined || extra.length) throw new UserError('cache remove takes one <repo-id>. See --help.', EXIT_USAGE);
+      if (!isRepoId(repo)) throw new UserError(`"${repo}" is not a hub repo id (expected owner/name). See --help.`, EXIT_USAGE);
+      if (values.revision !== undefined && !isRevision(values.revision as string)) {
+        throw new UserError(`--revision "${values.revision}" is not a branch, tag or commit name. See --help.`, EXIT_USAGE);
+      }
       const removed = removeCached(repo, values.revision as string | undefined);
       if (values.json) process.stdout.write(JSON.stringify(removed, null, 2) + '\n');
       else if (!removed.length) process.stdout.write(`${repo}${values.revision ? `@${values.revision}` : ''}: nothing cached\n`);

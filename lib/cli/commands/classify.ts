@@ -33,8 +33,8 @@ Options:
                         multi_label_classification checkpoint or a single class, else softmax)
   --batch-size <n>      images per forward                     (default 8)
   --backend <name>      native | tensorflow | wasm | cpu        (default: $BEIT_BACKEND or the fastest available)
-  --workers <n>         worker threads, each with its own engine (default: 1 on native, one per core on
-                        wasm/cpu when there are more images than one batch)
+  --workers <n>         worker threads, each with its own engine (default: 1 on native; on wasm/cpu one per core,
+                        at most 8, when there are more images than one batch; never more than the cores)
   --json                print [{"file", "predictions": [{"label","score","index"}]}] (failed files carry "error")
   --quiet               no progress bar
   --verbose             stack traces on errors
@@ -66,7 +66,7 @@ export const classifyCommand: Command = {
     const done = (n: number) => bar.update(n);
     let results: FileResult[];
     try {
-      const dir = await resolveModel(modelArg);
+      const dir = await resolveModel(modelArg, { quiet: Boolean(values.quiet) });
       const backend = await selectBackend(requested);
       const single = backend !== 'wasm' && backend !== 'cpu'; // native / tensorflow are multi-threaded already
       const cores = availableParallelism();

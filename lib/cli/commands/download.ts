@@ -29,7 +29,8 @@ Options:
   -h, --help        show this help
 
 Environment:
-  HF_TOKEN                  token for private or gated repos (default: the one huggingface-cli login saved)
+  HF_TOKEN                  token for private or gated repos (also HUGGING_FACE_HUB_TOKEN; default: the one
+                            huggingface-cli login saved, $HF_TOKEN_PATH or $HF_HOME/token)
   HF_ENDPOINT               hub address (default https://huggingface.co)
   HF_HUB_OFFLINE=1          use only files on disk (also TRANSFORMERS_OFFLINE=1)
   HF_HUB_DOWNLOAD_TIMEOUT   seconds a silent server is waited for before the request is retried (default 10)

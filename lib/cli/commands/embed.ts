@@ -14,7 +14,9 @@ An image is a file, an http(s) URL, a data:image/...;base64 URL or base64 bytes;
 recursively (symbolic links followed).
 
 Writes the pooled embedding of every image (the model's pooler output: mean-pooled + LayerNorm for
-Data2Vec-Vision/BEiT with use_mean_pooling, else the CLS token) as "embeddings" F32 [N, hidden], in
+Data2Vec-Vision/BEiT with use_mean_pooling, the CLS token after the final LayerNorm for BEiT CLS pooling, a ViT's
+dense pooler when it has one; a model without a pooler gives the mean of its patch tokens) as "embeddings" F32
+[N, hidden] (ViT pooler: [N, pooler_output_size]), in
 input order; the metadata "files" holds the JSON list of the images (paths as given or found in the folders,
 URLs without their query).
 
@@ -47,7 +49,7 @@ export const embedCommand: Command = {
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
     const files = imageArgs(positionals, values.list as string | undefined);
     checkOutputFile(out, files, values.force === true);
-    const model = await loadModelForCli(modelArg, values.backend as string | undefined);
+    const model = await loadModelForCli(modelArg, values.backend as string | undefined, values.quiet === true);
     try {
       const D = model.embeddingSize;
       const data = new Float32Array(files.length * D);

@@ -24,7 +24,8 @@ Usage: beit preprocess <image> --processor <preprocessor_config.json> --out <fil
 Decodes a PNG, JPEG (CMYK too), WebP, GIF (first frame) or BMP (format sniffed from the bytes; EXIF orientation applied; alpha dropped)
 (<image>: a file, an http(s) URL, a data:image/...;base64 URL or base64 bytes, as transformers' load_image takes),
 resizes it bit-exactly like Pillow, crops, rescales and normalises it as the processor config
-(BeitImageProcessor, ViTImageProcessor or their *FeatureExtractor forms) says, and writes
+(BeitImageProcessor, ViTImageProcessor, DeiTImageProcessor, their *FeatureExtractor and *ImageProcessorFast
+forms; a config naming none is an error here, as no model says which) says, and writes
 pixel_values (F32 [1, 3, H, W]) to a safetensors file.
 
 Options:
