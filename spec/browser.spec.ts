@@ -160,19 +160,22 @@ describe('browser (headless Chromium + playwright-core)', function () {
     expect(message).to.match(/backend "webgpu" is not available in this browser \(no WebGPU adapter/);
   });
 
+  /** SHA-256 of the RGB pixels the page decodes for each file under `folder`. */
+  const pageDigests = (folder: string, files: string[]): Promise<Record<string, string>> => page.evaluate(async ({ folder, files }) => {
+    const beit = await import('/dist/browser/tfjs-beit.js' as string);
+    const out: Record<string, string> = {};
+    for (const f of files) {
+      const img = await beit.readBrowserImage(await (await fetch(`${folder}${f}`)).blob());
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', img.data));
+      out[f] = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+    }
+    return out;
+  }, { folder, files });
+
   it('WebP (its decoder fetched on first use), GIF, BMP and CMYK JPEG decode to Pillow\'s pixels in the page', async () => {
     const index = extraImageIndex();
     const files = Object.keys(index).filter((f) => f.endsWith('.webp') || f.endsWith('.gif') || f.endsWith('.bmp') || f.startsWith('cmyk_'));
-    const got = await page.evaluate(async (files) => {
-      const beit = await import('/dist/browser/tfjs-beit.js' as string);
-      const out: Record<string, string> = {};
-      for (const f of files) {
-        const img = await beit.readBrowserImage(await (await fetch(`/images-extra/${f}`)).blob());
-        const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', img.data));
-        out[f] = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-      }
-      return out;
-    }, files);
+    const got = await pageDigests('/images-extra/', files);
     expect(files.length).to.be.greaterThan(20);
     for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
   });
@@ -180,16 +183,7 @@ describe('browser (headless Chromium + playwright-core)', function () {
   it('the EXIF orientation is found where Pillow finds it in the page too (raw-profile zTXt inflated by the browser)', async () => {
     const index = JSON.parse(fs.readFileSync(path.resolve('spec/fixtures/images-meta/index.json'), 'utf8')).images as Record<string, { rgb_sha256: string }>;
     const files = Object.keys(index);
-    const got = await page.evaluate(async (files) => {
-      const beit = await import('/dist/browser/tfjs-beit.js' as string);
-      const out: Record<string, string> = {};
-      for (const f of files) {
-        const img = await beit.readBrowserImage(await (await fetch(`/images-meta/${f}`)).blob());
-        const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', img.data));
-        out[f] = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-      }
-      return out;
-    }, files);
+    const got = await pageDigests('/images-meta/', files);
     expect(files.length).to.be.greaterThan(20);
     for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
   });

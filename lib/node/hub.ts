@@ -129,12 +129,7 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
     return await fetchCheckpoint(dl, repoId, revision, dir, opts);
   } catch (e) {
     // A folder this run made and that holds nothing to resume (a missing repo, a wrong revision) goes again.
-    if (!existed) {
-      const origin = path.join(dir, STATE, ORIGIN);
-      let text: string | undefined;
-      try { text = fs.readFileSync(origin, 'utf8'); fs.rmSync(origin, { force: true }); } catch { /* never written */ }
-      if (!removeIfEmpty(dir, opts.dir === undefined) && text !== undefined) fs.writeFileSync(origin, text); // a partial to resume stays labelled
-    }
+    if (!existed) removeIfEmpty(dir, opts.dir === undefined);
     throw e;
   }
 }
@@ -143,19 +138,23 @@ export async function downloadModel(repoId: string, opts: HubOptions = {}): Prom
 const CHECKPOINT_FILES = ['config.json', 'preprocessor_config.json', 'model.safetensors', 'model.safetensors.index.json',
   'pytorch_model.bin', 'pytorch_model.bin.index.json'];
 
-/** Removes `dir` when it holds nothing but empty state folders (and its cache repo folder when left empty). */
-function removeIfEmpty(dir: string, inCache: boolean): boolean {
+/**
+ * Removes `dir` when it holds nothing to resume: only state folders and the origin label (and its cache
+ * repo folder when left empty). A folder with partial files keeps its label for the next run.
+ */
+function removeIfEmpty(dir: string, inCache: boolean): void {
+  const origin = path.join(dir, STATE, ORIGIN);
   const hasFiles = (d: string): boolean => {
     try {
-      return fs.readdirSync(d, { withFileTypes: true }).some((e) => !e.isDirectory() || hasFiles(path.join(d, e.name)));
+      return fs.readdirSync(d, { withFileTypes: true })
+        .some((e) => (e.isDirectory() ? hasFiles(path.join(d, e.name)) : path.join(d, e.name) !== origin));
     } catch {
       return true;
     }
   };
-  if (hasFiles(dir)) return false;
+  if (hasFiles(dir)) return;
   fs.rmSync(dir, { recursive: true, force: true });
   if (inCache) try { fs.rmdirSync(path.dirname(dir)); } catch { /* other revisions remain */ }
-  return true;
 }
 
 async function fetchCheckpoint(dl: Downloader, repoId: string, revision: string, dir: string, opts: HubOptions): Promise<DownloadResult> {
