@@ -13,6 +13,7 @@ import { nativeAddon, nativeUnavailableReason } from '../lib/node/native-backend
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { toleranceFor } from '../lib/checkpoint/parity.js';
 import { softmax } from '../lib/pipeline/predictions.js';
+import { median } from '../lib/node/bench-stats.js';
 import { caseDir, FIXTURES, PARITY_BACKENDS } from './helpers/fixtures.js';
 
 const IMAGES = path.join(FIXTURES, 'images');
@@ -184,6 +185,14 @@ describe('classify / embed CLI', () => {
     const bad = cli('bench', '--batch', '0');
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.include('--batch must be an integer >= 1');
+  });
+  it('bench medians: an even number of runs averages the two middle ones', () => {
+    expect(median([3, 1, 2])).to.equal(2);
+    expect(median([4, 1, 3, 2])).to.equal(2.5);
+    const xs = [10, 9, 8];
+    expect(median(xs)).to.equal(9);
+    expect(xs).to.deep.equal([10, 9, 8]);
+    expect(median([])).to.be.NaN;
   });
   it('embed writes [N, hidden] embeddings', () => {
     const out = path.join(tmp, 'emb.safetensors');

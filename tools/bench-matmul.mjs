@@ -92,7 +92,8 @@ for (const B of batches) {
         }
         times.sort((x, y) => x - y);
         const flop = 2 * M * N * K * batch;
-        const med = times[Math.floor(times.length / 2)], min = times[0];
+        const mid = times.length >> 1;
+        const med = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2, min = times[0];
         if (variant === variants[variants.length - 1][0]) {
           totalMs += med * count;
           totalFlop += flop * count;

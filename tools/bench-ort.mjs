@@ -106,6 +106,7 @@ const say = (msg) => { progressDone(); process.stderr.write(`${msg}\n`); };
 
 // ---- checkpoint and ONNX export
 const { benchCheckpoint, forwardFlops, logitsForwardFlops } = await import(new URL('node/bench-checkpoint.js', distUrl).href);
+const { median: medianOf } = await import(new URL('node/bench-stats.js', distUrl).href);
 const dir = args.model ? path.resolve(args.model) : benchCheckpoint(undefined, (m) => say(m));
 if (!fs.existsSync(path.join(dir, 'config.json'))) fail(`${dir}: not a checkpoint folder (no config.json).`);
 const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
@@ -233,7 +234,7 @@ for (const batch of batches) {
   }
   runtimes.forEach((rt, i) => {
     const t = times[i].sort((x, y) => x - y);
-    const median = t[Math.floor(t.length / 2)];
+    const median = medianOf(t);
     results.push({ runtime: rt.name, batch, threads, msPerImage: median, minMsPerImage: t[0], gflops: flopsOf(rt) / median / 1e6 });
   });
   progressDone();

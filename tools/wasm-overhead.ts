@@ -9,13 +9,13 @@ import { parseArgs } from 'node:util';
 import { loadModel } from '../lib/node/load.js';
 import { disposeOutput } from '../lib/model/model.js';
 import { benchCheckpoint } from '../lib/node/bench-checkpoint.js';
+import { median } from '../lib/node/bench-stats.js';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
 const model = await loadModel(benchCheckpoint(), { backend: values.backend, onNotice: () => {} });
 const c = model.config;
 const D = c.hidden_size, I = c.intermediate_size, H = c.num_attention_heads, T = model.numTokens, N = T - 1, hd = D / H;
-const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 async function time(f: () => tf.Tensor | tf.Tensor[]): Promise<number> {
   const once = async () => {
     const s = performance.now();

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { EXIT_USAGE, UserError, intFlag, parseFlags, type Command } from '../command.js';
 import { announceBackend } from '../backend-note.js';
 import { benchCheckpoint, forwardFlops, logitsForwardFlops } from '../../node/bench-checkpoint.js';
+import { median as medianOf } from '../../node/bench-stats.js';
 
 /** One measured configuration. */
 export interface BenchResult {
@@ -131,7 +132,7 @@ async function measure(dir: string, backend: string | undefined, batches: number
     const times: number[] = [];
     for (let r = 0; r < runs; r++) times.push(await once());
     times.sort((a, b) => a - b);
-    const median = times[Math.floor(times.length / 2)]!;
+    const median = medianOf(times);
     out.push({
       backend: model.backend, batch, threads,
       msPerImage: median, minMsPerImage: times[0]!, gflops: flops / median / 1e6, loadMs,
