@@ -188,6 +188,14 @@ describe('browser (headless Chromium + playwright-core)', function () {
     for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
   });
 
+  it('TIFF (strips, tiles, LZW, Deflate inflated by the browser, CCITT, JPEG) decodes to Pillow\'s pixels in the page', async () => {
+    const index = JSON.parse(fs.readFileSync(path.resolve('spec/fixtures/images-tiff/index.json'), 'utf8')).images as Record<string, { rgb_sha256: string }>;
+    const files = Object.keys(index);
+    const got = await pageDigests('/images-tiff/', files);
+    expect(files.length).to.be.greaterThan(60);
+    for (const f of files) expect(got[f], f).to.equal(index[f]!.rgb_sha256);
+  });
+
   it('URL strings (relative to the page, data:) decode like the Blob; a 404 is an ImageError naming the URL', async () => {
     const r = await page.evaluate(async () => {
       const beit = await import('/dist/browser/tfjs-beit.js' as string);

@@ -243,7 +243,7 @@ describe('classify / embed CLI', () => {
     const empty = path.join(tmp, 'empty-folder'); fs.mkdirSync(empty);
     r = cli('classify', empty, path.join(IMAGES, 'chelsea.png'), '--model', caseDir('d2v-tiny'), '--top-k', '1');
     expect(r.status, r.stderr).to.equal(0);
-    expect(r.stderr).to.include(`note: ${empty}: no .jpg, .jpeg, .png, .webp, .gif or .bmp files in this folder.`);
+    expect(r.stderr).to.include(`note: ${empty}: no .jpg, .jpeg, .png, .webp, .gif, .bmp, .tif or .tiff files in this folder.`);
   });
   it('a reader that closes the pipe early ends the run quietly (no EPIPE stack)', () => {
     const d = path.join(tmp, 'pipe'); fs.mkdirSync(d);

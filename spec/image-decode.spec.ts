@@ -188,7 +188,7 @@ describe('image decode', function () {
     });
     it('text file', async () => {
       const p = file('hello.jpg', 'hello\n'.repeat(20));
-      const e = await expectImageError(readImageFile(p), /not a PNG, JPEG, WebP, GIF or BMP/);
+      const e = await expectImageError(readImageFile(p), /not a PNG, JPEG, WebP, GIF, BMP or TIFF/);
       expect(e.message).to.contain(p);
     });
     it('missing file', async () => {

@@ -160,7 +160,7 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
       throw new Error(`${s}: no error`);
     };
     expect(await fail(`${srv.base}/images/missing.png`)).to.equal(`${srv.base}/images/missing.png: HTTP 404 Not Found while downloading the image.`);
-    expect(await fail(`${srv.base}/page.html`)).to.match(/page\.html: not a PNG, JPEG, WebP, GIF or BMP image .*; the server sent "text\/html", not an image\.$/);
+    expect(await fail(`${srv.base}/page.html`)).to.match(/page\.html: not a PNG, JPEG, WebP, GIF, BMP or TIFF image .*; the server sent "text\/html", not an image\.$/);
     const t0 = Date.now();
     expect(await fail(`${srv.base}/stall`, { timeoutMs: 300 })).to.equal(`${srv.base}/stall: no data from the server for 0.3 s; gave up.`);
     expect(Date.now() - t0).to.be.below(5000);
@@ -199,7 +199,7 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
     const fail = async (s: string) => readImageString(s).then(() => '', (e: Error) => `${e.name}: ${e.message}`);
     expect(await fail('data:image/png,rawbytes')).to.match(/^ImageError: data:image\/png,… \(\d+ chars\): a data URL image must be base64/);
     expect(await fail('data:image/png;base64,@@@@')).to.match(/the data URL's payload is not valid base64/);
-    expect(await fail('data:image/png;base64,AAAAAAAAAAAAAAAAAAAAAAAA')).to.match(/not a PNG, JPEG, WebP, GIF or BMP image/);
+    expect(await fail('data:image/png;base64,AAAAAAAAAAAAAAAAAAAAAAAA')).to.match(/not a PNG, JPEG, WebP, GIF, BMP or TIFF image/);
     expect(await fail('missing-photo.jpg')).to.equal('ImageError: missing-photo.jpg: cannot read image (no such file; an image string is ' +
       'a file path, an http(s) URL, a data:image/...;base64 URL or base64 image bytes).');
     // Valid base64 of something that is not an image: a path that does not exist, not a decode error.

@@ -7,6 +7,7 @@
  * - `/images/*`            -> spec/fixtures/images/, then examples/
  * - `/images-extra/*`      -> spec/fixtures/images-extra/ (more encodings, for the browser decode spec)
  * - `/images-meta/*`       -> spec/fixtures/images-meta/ (where Pillow finds the EXIF orientation)
+ * - `/images-tiff/*`       -> spec/fixtures/images-tiff/ (TIFF layouts and compressions)
  * `PORT` (default 8080, 0 = any free port) chooses the port.
  */
 import fs from 'node:fs';
@@ -19,7 +20,7 @@ const ROOT = path.resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.bmp': 'image/bmp', '.safetensors': 'application/octet-stream', '.map': 'application/json',
+  '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.bmp': 'image/bmp', '.tif': 'image/tiff', '.tiff': 'image/tiff', '.safetensors': 'application/octet-stream', '.map': 'application/json',
 };
 
 /** URL prefix -> folders searched in order. */
@@ -29,6 +30,7 @@ const ROUTES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['/images/', ['spec/fixtures/images', 'examples']],
   ['/images-extra/', ['spec/fixtures/images-extra']],
   ['/images-meta/', ['spec/fixtures/images-meta']],
+  ['/images-tiff/', ['spec/fixtures/images-tiff']],
   ['/demo/', ['demo']],
   ['/', ['demo']],
 ];

@@ -1,6 +1,6 @@
 /**
  * Browser image inputs -> 8-bit RGB. Encoded bytes (a `Blob`/`File`, or the bytes behind an
- * `<img>`'s `src`) go through this package's own PNG/JPEG/WebP/GIF/BMP decoders, so the pixels are identical to
+ * `<img>`'s `src`) go through this package's own PNG/JPEG/WebP/GIF/BMP/TIFF decoders, so the pixels are identical to
  * Node's and to Pillow's. The browser's own decoding (canvas) differs (colour management, its JPEG
  * IDCT, premultiplied alpha), so it is used only for inputs that are already decoded pixels:
  * `ImageBitmap` and `ImageData`, taken as they are and documented as such. The JPEG and WebP decoders'
@@ -15,7 +15,7 @@ import { initWebpDecoder, webpDecoderInitialised } from '../image/webp.js';
 
 /**
  * What the browser model reads:
- * - `Blob` / `File`: PNG, JPEG, WebP, GIF or BMP bytes, decoded like in Node (exact);
+ * - `Blob` / `File`: PNG, JPEG, WebP, GIF, BMP or TIFF bytes, decoded like in Node (exact);
  * - `HTMLImageElement`: its `currentSrc`/`src` is fetched again (normally from the HTTP cache) and the
  *   bytes are decoded like a Blob (exact); never its rendered pixels;
  * - `ImageBitmap`, `ImageData`, a canvas (`HTMLCanvasElement`, `OffscreenCanvas`): pixels the browser already

@@ -1,6 +1,6 @@
 /**
  * tfjs-beit for browsers: the same engine as the Node entry (config, strict weight mapping, model,
- * Pillow-exact preprocessing, PNG/JPEG/WebP/GIF/BMP decoding), with HTTP loading into Cache Storage, browser image
+ * Pillow-exact preprocessing, PNG/JPEG/WebP/GIF/BMP/TIFF decoding), with HTTP loading into Cache Storage, browser image
  * inputs and the webgpu / webgl / wasm / cpu backends. Nothing here imports a Node built-in; the
  * bundle (`npm run build:browser`) checks that by building for `--platform=browser`.
  *

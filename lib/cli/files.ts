@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT_USAGE, UserError } from './command.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp)$/i;
+const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp|tiff?)$/i;
 
 /**
  * Files and folders -> image list. A missing path is kept so that its error is reported per image; a
@@ -22,7 +22,7 @@ export function expandImageArgs(args: readonly string[]): string[] {
     try { st = fs.statSync(a); } catch { /* reported when read */ }
     if (st?.isDirectory()) {
       const found = walk(a, new Set());
-      if (!found.length) process.stderr.write(`note: ${a}: no .jpg, .jpeg, .png, .webp, .gif or .bmp files in this folder.\n`);
+      if (!found.length) process.stderr.write(`note: ${a}: no .jpg, .jpeg, .png, .webp, .gif, .bmp, .tif or .tiff files in this folder.\n`);
       out.push(...found);
     } else out.push(a);
   }

@@ -12,6 +12,7 @@ import { decodePng, PNG_SIGNATURE, readPngHeader } from './png.js';
 import { decodeWebp, isWebp, readWebpHeader } from './webp.js';
 import { decodeGif, isGif, readGifHeader } from './gif.js';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
+import { decodeTiff, isTiff, readTiffHeader } from './tiff.js';
 
 export { ImageError, type RgbImage } from './errors.js';
 
@@ -75,6 +76,7 @@ const CODECS = {
   webp: codecOf(isWebp, readWebpHeader, decodeWebp),
   gif: codecOf(isGif, readGifHeader, decodeGif),
   bmp: codecOf(isBmp, readBmpHeader, decodeBmp),
+  tiff: codecOf(isTiff, readTiffHeader, decodeTiff),
 };
 
 /** The formats {@link sniffFormat} recognises. */
@@ -94,14 +96,14 @@ export function checkPixelLimit(width: number, height: number, maxPixels: number
 }
 
 /**
- * Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes to RGB (row-major HWC), EXIF orientation applied.
+ * Decodes PNG, JPEG, WebP, GIF (first frame), BMP or TIFF (first page) bytes to RGB (row-major HWC), EXIF orientation applied.
  * @throws ImageError for empty, truncated, corrupt, unsupported or oversized input
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
   const { name, maxPixels = DEFAULT_MAX_PIXELS, exifTranspose = true, onWarning } = options;
   if (bytes.length === 0) throw new ImageError(named(name, 'file is empty.'));
   const format = sniffFormat(bytes);
-  if (!format) throw new ImageError(named(name, `not a PNG, JPEG, WebP, GIF or BMP image (starts with ${hexPrefix(bytes)}).`));
+  if (!format) throw new ImageError(named(name, `not a PNG, JPEG, WebP, GIF, BMP or TIFF image (starts with ${hexPrefix(bytes)}).`));
   const opened = CODECS[format].open(bytes, name);
   checkPixelLimit(opened.width, opened.height, maxPixels, name); // before any pixel memory
   const pixels = opened.width * opened.height;

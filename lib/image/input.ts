@@ -1,6 +1,6 @@
 /**
  * The forms an image can take on the way into the pipeline, all normalised to an 8-bit
- * {@link RgbImage}: encoded PNG/JPEG/WebP/GIF/BMP bytes, raw RGB/RGBA pixel buffers (e.g. a canvas `ImageData`),
+ * {@link RgbImage}: encoded PNG/JPEG/WebP/GIF/BMP/TIFF bytes, raw RGB/RGBA pixel buffers (e.g. a canvas `ImageData`),
  * or a TensorFlow.js tensor `[H, W, 3]`. RGBA drops alpha without compositing, like Pillow's
  * `convert("RGB")`. Runtime-neutral; tfjs-core is only used as a type here.
  */

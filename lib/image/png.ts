@@ -164,6 +164,11 @@ export class InflatedParts {
 
 let inflater: Inflater = streamInflate;
 
+/** Inflates with the current inflater (the platform's, or the one {@link setPngInflater} set): TIFF's Deflate uses it too. */
+export function inflate(zlibStream: Uint8Array, limit: number): Uint8Array | Promise<Uint8Array> {
+  return inflater(zlibStream, limit);
+}
+
 /** Replaces how a PNG's image data is inflated (Node: native zlib, see lib/node/image-codecs.ts). */
 export function setPngInflater(f: Inflater): void {
   inflater = f;

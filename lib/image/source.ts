@@ -71,7 +71,7 @@ export function dataUrlBytes(s: string): Uint8Array {
 
 /**
  * A bare base64 string that holds an image (the last resort of `load_image` for a string that is not a
- * file): its bytes when they decode and start like a PNG, JPEG, WebP, GIF or BMP, else undefined.
+ * file): its bytes when they decode and start like a PNG, JPEG, WebP, GIF, BMP or TIFF, else undefined.
  */
 export function base64ImageBytes(s: string): Uint8Array | undefined {
   if (s.length < 16) return undefined;

@@ -19,7 +19,7 @@ import { SCORE_FUNCTIONS, type ScoreFunction } from '../../pipeline/predictions.
 const usage = `
 Usage: beit classify <images or folders...> [--list <file>] --model <dir | repo-id> [options]
 
-Classifies PNG/JPEG/WebP/GIF/BMP images with a checkpoint's classifier and preprocessing
+Classifies PNG/JPEG/WebP/GIF/BMP/TIFF images with a checkpoint's classifier and preprocessing
 (preprocessor_config.json), exactly like the Hugging Face pipeline. An image is a file, an http(s) URL
 (downloaded, several at a time), a data:image/...;base64 URL or base64 bytes, as transformers' load_image
 takes them; folders are searched recursively (symbolic links followed).

@@ -21,7 +21,7 @@ export const preprocessCommand: Command = {
   usage: `
 Usage: beit preprocess <image> --processor <preprocessor_config.json> --out <file.safetensors> [options]
 
-Decodes a PNG, JPEG (CMYK too), WebP, GIF (first frame) or BMP (format sniffed from the bytes; EXIF orientation applied; alpha dropped)
+Decodes a PNG, JPEG (CMYK too), WebP, GIF (first frame), BMP or TIFF (first page; format sniffed from the bytes; EXIF orientation applied; alpha dropped)
 (<image>: a file, an http(s) URL, a data:image/...;base64 URL or base64 bytes, as transformers' load_image takes),
 resizes it bit-exactly like Pillow, crops, rescales and normalises it as the processor config
 (BeitImageProcessor, ViTImageProcessor, DeiTImageProcessor, their *FeatureExtractor and *ImageProcessorFast
