@@ -41,53 +41,69 @@ const BLACK_MAKEUP = ('0000001111 000011001000 000011001001 000001011011 0000001
 const EXT_MAKEUP = ('00000001000 00000001100 00000001101 000000010010 000000010011 000000010100 000000010101 000000010110 '
   + '000000010111 000000011100 000000011101 000000011110 000000011111').split(' ');
 
-/** A code table: key (length << 16 | code) → run length. */
-function table(term: string[], makeup: string[]): Map<number, number> {
-  const m = new Map<number, number>();
-  const add = (code: string, run: number) => m.set((code.length << 16) | parseInt(code, 2), run);
-  term.forEach((c, i) => add(c, i));
-  makeup.forEach((c, i) => add(c, 64 * (i + 1)));
-  EXT_MAKEUP.forEach((c, i) => add(c, 1792 + 64 * i));
-  return m;
-}
-const WHITE = table(WHITE_TERM, WHITE_MAKEUP), BLACK = table(BLACK_TERM, BLACK_MAKEUP);
+/** Longest code of any table (black make-up codes), in bits. */
+const PEEK = 13;
 
-/** 2-D mode codes → mode: 'P' pass, 'H' horizontal, a number for vertical (a1 − b1), 'X' extension. */
-const MODES = new Map<number, string | number>([
-  ['0001', 'P'], ['001', 'H'], ['1', 0], ['011', 1], ['000011', 2], ['0000011', 3], ['010', -1], ['000010', -2], ['0000010', -3], ['0000001', 'X'],
-].map(([c, v]) => [((c as string).length << 16) | parseInt(c as string, 2), v as string | number]));
+/**
+ * A code table as a lookup on the next 13 bits: entry (length << 16) | (value + 1), 0 where no code
+ * starts with those bits. The codes of one table are prefix-free, so each entry is unambiguous.
+ */
+function lookup(codes: ReadonlyArray<readonly [string, number]>): Int32Array {
+  const t = new Int32Array(1 << PEEK);
+  for (const [code, value] of codes) {
+    const from = parseInt(code, 2) << (PEEK - code.length);
+    t.fill((code.length << 16) | (value + 1), from, from + (1 << (PEEK - code.length)));
+  }
+  return t;
+}
+/** Run-length codes of one colour: terminating (runs 0…63), then make-up (64, 128, … 1728, then 1792…2560). */
+function runTable(term: string[], makeup: string[]): Int32Array {
+  return lookup([...term.map((c, i) => [c, i] as const), ...makeup.map((c, i) => [c, 64 * (i + 1)] as const),
+    ...EXT_MAKEUP.map((c, i) => [c, 1792 + 64 * i] as const)]);
+}
+const WHITE = runTable(WHITE_TERM, WHITE_MAKEUP), BLACK = runTable(BLACK_TERM, BLACK_MAKEUP);
+
+/** 2-D mode codes: vertical a1 − b1 = −3…3 as 0…6, then pass, horizontal and the extension (uncompressed mode). */
+const V0 = 3, PASS = 7, HORIZONTAL = 8, EXTENSION = 9;
+const MODES = lookup([['0000010', 0], ['000010', 1], ['010', 2], ['1', 3], ['011', 4], ['000011', 5], ['0000011', 6],
+  ['0001', PASS], ['001', HORIZONTAL], ['0000001', EXTENSION]]);
 
 class Bits {
   p = 0;
-  constructor(private readonly b: Uint8Array) {}
-  get left(): number { return this.b.length * 8 - this.p; }
+  private readonly end: number;
+  constructor(private readonly b: Uint8Array) { this.end = b.length * 8; }
+  get left(): number { return this.end - this.p; }
   bit(): number {
-    if (this.p >= this.b.length * 8) throw new Error('CCITT data ends early');
+    if (this.p >= this.end) throw new Error('CCITT data ends early');
     const v = (this.b[this.p >> 3]! >> (7 - (this.p & 7))) & 1;
     this.p++;
     return v;
   }
-  peek(n: number): number { // next n bits (zeros past the end)
-    let v = 0;
-    for (let i = 0; i < n; i++) { const q = this.p + i; v = (v << 1) | (q < this.b.length * 8 ? (this.b[q >> 3]! >> (7 - (q & 7))) & 1 : 0); }
-    return v;
+  /** The next 13 bits (zeros past the end). */
+  peek13(): number {
+    const b = this.b, i = this.p >> 3;
+    const w = ((b[i] ?? 0) << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
+    return (w >>> (11 - (this.p & 7))) & 0x1fff;
   }
+  peek(n: number): number { return this.peek13() >>> (PEEK - n); } // next n ≤ 13 bits
   align(): void { this.p = (this.p + 7) & ~7; }
-  /** Reads a code of `codes` (up to 13 bits). */
-  code<T>(codes: Map<number, T>, what: string): T {
-    let v = 0;
-    for (let n = 1; n <= 13; n++) {
-      v = (v << 1) | this.bit();
-      const hit = codes.get((n << 16) | v);
-      if (hit !== undefined) return hit;
+  /** Reads a code of `table` (see lookup) and returns its value. */
+  code(table: Int32Array, what: string): number {
+    const hit = table[this.peek13()]!;
+    if (hit === 0) {
+      if (this.left < PEEK) throw new Error('CCITT data ends early');
+      throw new Error(`corrupt CCITT data (bad ${what} code at bit ${this.p})`);
     }
-    throw new Error(`corrupt CCITT data (bad ${what} code at bit ${this.p})`);
+    const n = hit >>> 16;
+    if (n > this.left) throw new Error('CCITT data ends early');
+    this.p += n;
+    return (hit & 0xffff) - 1;
   }
   /** One run: make-up codes then a terminating code. */
   run(black: boolean): number {
     let total = 0;
     for (;;) {
-      const r = this.code(black ? BLACK : WHITE, black ? 'black run' : 'white run');
+      const r = black ? this.code(BLACK, 'black run') : this.code(WHITE, 'white run');
       total += r;
       if (r < 64) return total;
     }
@@ -147,11 +163,11 @@ function row2d(bits: Bits, width: number, ref: readonly number[]): number[] {
     const b1 = ref[i] ?? width, b2 = ref[i + 1] ?? width;
     const mode = bits.code(MODES, 'mode');
     const start = Math.max(a0, 0);
-    if (mode === 'P') {
+    if (mode === PASS) {
       a0 = b2;
       continue;
     }
-    if (mode === 'H') {
+    if (mode === HORIZONTAL) {
       const a1 = start + bits.run(black), a2 = a1 + bits.run(!black);
       if (a2 > width) throw new Error(`corrupt CCITT data (a run passes the end of a ${width}-pixel row)`);
       changes.push(a1, a2);
@@ -159,8 +175,8 @@ function row2d(bits: Bits, width: number, ref: readonly number[]): number[] {
       if (a0 >= width) break;
       continue;
     }
-    if (mode === 'X') throw new Error('CCITT uncompressed mode is not supported');
-    const a1 = b1 + (mode as number);
+    if (mode === EXTENSION) throw new Error('CCITT uncompressed mode is not supported');
+    const a1 = b1 + mode - V0;
     if (a1 < start || a1 > width) throw new Error(`corrupt CCITT data (vertical code to ${a1} in a ${width}-pixel row)`);
     changes.push(a1);
     a0 = a1;
@@ -170,10 +186,14 @@ function row2d(bits: Bits, width: number, ref: readonly number[]): number[] {
   return changes.filter((c) => c < width);
 }
 
-/** Paints black the pixels between changing elements 1→2, 3→4, … of a row. */
+/** Paints black the pixels between changing elements 1→2, 3→4, … of a row (whole bytes filled at once). */
 function paint(out: Uint8Array, at: number, changes: readonly number[], width: number): void {
   for (let k = 0; k < changes.length; k += 2) {
-    const from = changes[k]!, to = Math.min(changes[k + 1] ?? width, width);
-    for (let x = from; x < to; x++) out[at + (x >> 3)]! |= 0x80 >> (x & 7);
+    let x = changes[k]!;
+    const to = Math.min(changes[k + 1] ?? width, width);
+    for (; x < to && x & 7; x++) out[at + (x >> 3)]! |= 0x80 >> (x & 7);
+    const whole = (to - x) >> 3;
+    if (whole > 0) { out.fill(0xff, at + (x >> 3), at + (x >> 3) + whole); x += whole << 3; }
+    for (; x < to; x++) out[at + (x >> 3)]! |= 0x80 >> (x & 7);
   }
 }

@@ -42,11 +42,13 @@ export function unpackBits(src: Uint8Array, size: number): Uint8Array {
  * TIFF LZW (5): MSB-first codes of 9 to 12 bits, Clear = 256, EOI = 257, the code width growing one
  * code early (at 511, 1023, 2047). A stream without EOI is accepted once the bytes are complete (libtiff
  * only warns); one that ends or breaks before is an error.
+ * Each table entry is kept as where its string was last written in the output and its length (an
+ * entry is the previous code's string plus one byte, which the output already holds right there), so
+ * a code is a copy within the output rather than a walk along a prefix chain.
  */
 export function unLzw(src: Uint8Array, size: number): Uint8Array {
   const out = new Uint8Array(size);
-  const prefix = new Uint16Array(4096), suffix = new Uint8Array(4096), first = new Uint8Array(4096), length = new Uint16Array(4096);
-  for (let i = 0; i < 256; i++) { suffix[i] = i; first[i] = i; length[i] = 1; }
+  const start = new Int32Array(4096), length = new Int32Array(4096).fill(1, 0, 256);
   let next = 258, width = 9, prev = -1, o = 0, bits = 0, acc = 0, p = 0;
   while (o < size) {
     while (bits < width && p < src.length) { acc = ((acc << 8) | src[p++]!) & 0xffffff; bits += 8; }
@@ -57,15 +59,22 @@ export function unLzw(src: Uint8Array, size: number): Uint8Array {
     if (code === 256) { next = 258; width = 9; prev = -1; continue; }
     if (prev < 0 ? code > 255 : code > next) throw new Error(`corrupt LZW data (code ${code} where the table has ${next})`);
     if (prev >= 0 && next < 4096) { // the new entry: the previous string plus the first byte of this one
-      prefix[next] = prev; suffix[next] = code === next ? first[prev]! : first[code]!;
-      first[next] = first[prev]!; length[next] = length[prev]! + 1;
+      start[next] = start[prev]!; length[next] = length[prev]! + 1;
       next++;
       if (next + 1 >= 1 << width && width < 12) width++;
     }
-    let c = code; // the string of `code`, written backwards from its end
-    const n = length[c]!;
-    for (let k = n - 1; k >= 0; k--) { if (o + k < size) out[o + k] = suffix[c]!; c = prefix[c]!; }
-    o += n;
+    const at = o;
+    if (code < 256) {
+      out[o++] = code;
+    } else {
+      // Forward copy: for the code just added (code === next − 1 after a KwKwK), its last byte is the
+      // first one being written, which the copy has already produced when it gets there.
+      const from = start[code]!, n = Math.min(length[code]!, size - o);
+      if (from + n <= o && n > 32) out.copyWithin(o, from, from + n);
+      else for (let k = 0; k < n; k++) out[o + k] = out[from + k]!;
+      o += n;
+    }
+    start[code] = at; // where the next entry, built on this string, finds it
     prev = code;
   }
   if (o < size) throw new Error(`LZW data ends after ${o} of ${size} bytes`);
