@@ -126,7 +126,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   d.bias_sm = num(info, 15);
   d.bias_sn = num(info, 16);
   const int64_t act = num(info, 17);
-  d.alpha = static_cast<float>(dbl(info, 18));
+  d.alpha = dbl(info, 18);
   if (d.M < 0 || d.N < 0 || d.K < 0 || d.batch < 0 || d.num_a < 1 || d.num_b < 1)
     return fail(env, "gemm: bad sizes"), env.Undefined();
   if (act < 0 || act > 7) return fail(env, "gemm: unknown activation code"), env.Undefined();

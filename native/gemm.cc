@@ -162,7 +162,7 @@ bool has_epilogue(const GemmDesc& d) {
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act act, float alpha,
+void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act act, double alpha,
                   const float* res) {
   if (bias != nullptr) {
     if (bias_sn == 1) {
@@ -177,11 +177,16 @@ void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act
   switch (act) {
     case Act::kNone:
       break;
+    // relu, relu6, leakyrelu and elu as tfjs's cpu kernels have them: NaN stays NaN, -0 in leaky
+    // relu and elu stays -0, elu's e^x - 1 without cancellation near 0.
     case Act::kRelu:
-      for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f || row[j] != row[j] ? row[j] : 0.0f;
       break;
     case Act::kRelu6:
-      for (int64_t j = 0; j < n; ++j) row[j] = std::min(6.0f, std::max(0.0f, row[j]));
+      for (int64_t j = 0; j < n; ++j) {
+        const float v = row[j];
+        row[j] = v != v ? v : (v > 6.0f ? 6.0f : (v > 0.0f ? v : 0.0f));
+      }
       break;
     case Act::kGelu:
       for (int64_t j = 0; j < n; ++j) row[j] = gelu_erf(row[j]);
@@ -193,10 +198,10 @@ void epilogue_row(float* row, int64_t n, const float* bias, int64_t bias_sn, Act
       for (int64_t j = 0; j < n; ++j) row[j] = sigmoid_approx(row[j]);
       break;
     case Act::kLeakyRelu:
-      for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f ? row[j] : alpha * row[j];
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] < 0.0f ? static_cast<float>(alpha * row[j]) : row[j];
       break;
     case Act::kElu:
-      for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.0f ? row[j] : exp_approx(row[j]) - 1.0f;
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] >= 0.0f ? row[j] : expm1_approx(row[j]);
       break;
   }
   if (res != nullptr)
@@ -220,7 +225,8 @@ __attribute__((target("avx512f"))) bool epilogue_row_avx512(float* row, int64_t 
     const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
     __m512 v = _mm512_maskz_loadu_ps(m, row + j);
     if (bias != nullptr) v = _mm512_add_ps(v, bias_sn == 1 ? _mm512_maskz_loadu_ps(m, bias + j) : bs);
-    if (act == Act::kRelu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    // max(v, 0) returns 0 for a NaN v; keep the NaN (Math.max(0, NaN) is NaN).
+    if (act == Act::kRelu) v = _mm512_mask_max_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v, _mm512_setzero_ps());
     if (act == Act::kGelu) v = gelu16(v);
     if (res != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + j));
     _mm512_mask_storeu_ps(row + j, m, v);

@@ -40,7 +40,7 @@ struct GemmDesc {
   const float* bias = nullptr;
   int64_t bias_sb = 0, bias_sm = 0, bias_sn = 0;
   Act act = Act::kNone;
-  float alpha = 0.2f;  // leaky relu slope
+  double alpha = 0.2;  // leaky relu slope (double: alpha·x is rounded once, like tfjs's cpu kernel)
   // Residual (null: none): batch × M × N, laid out like C and not overlapping it; added after the
   // activation, so the output is act(op(A)·op(B) + bias) + residual.
   const float* residual = nullptr;

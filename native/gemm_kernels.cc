@@ -133,8 +133,9 @@ __attribute__((target("avx512f"))) void kernel_avx512_strided(int64_t kc, const 
       c1[r] = _mm512_add_ps(c1[r], bias1);
     }
     if (act == 1) {
-      c0[r] = _mm512_max_ps(c0[r], _mm512_setzero_ps());
-      c1[r] = _mm512_max_ps(c1[r], _mm512_setzero_ps());
+      // max(0, c) returns its second operand for a NaN c, so NaN stays NaN (tfjs's relu).
+      c0[r] = _mm512_max_ps(_mm512_setzero_ps(), c0[r]);
+      c1[r] = _mm512_max_ps(_mm512_setzero_ps(), c1[r]);
     } else if (act == 3) {
       c0[r] = gelu16(c0[r]);
       c1[r] = gelu16(c1[r]);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <vector>
 
 #include "mathfn.h"
 #include "pool.h"
@@ -32,6 +33,34 @@ void parallel_rows(int64_t n, int64_t cost_per_row,
     const int64_t b = n * t / chunks, e = n * (t + 1) / chunks;
     if (b < e) fn(b, e);
   });
+}
+
+// Scalar semantics of JavaScript's Math.max / Math.min / tfjs's cpu kernels, for the ops whose
+// plain C++ forms differ on NaN or signed zeros: NaN if either operand is NaN, and +0 > -0.
+inline float js_max(float u, float v) {
+  if (u != u || v != v) return u + v;
+  if (u == v) return std::signbit(u) ? v : u;  // equal zeros: -0 only when both are -0
+  return u > v ? u : v;
+}
+inline float js_min(float u, float v) {
+  if (u != u || v != v) return u + v;
+  if (u == v) return std::signbit(u) ? u : v;  // equal zeros: -0 when either is -0
+  return u < v ? u : v;
+}
+/// Math.max(0, x): NaN stays NaN, -0 becomes +0.
+inline float relu(float x) { return x > 0.0f || x != x ? x : 0.0f; }
+/// Math.min(Math.max(0, x), 6).
+inline float relu6(float x) { return x != x ? x : (x > 6.0f ? 6.0f : (x > 0.0f ? x : 0.0f)); }
+
+BEIT_CLONES double sum_contiguous(const float* x, int64_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += static_cast<double>(x[i + l]);
+  double s = 0.0;
+  for (; i < n; ++i) s += x[i];
+  for (int l = 0; l < 8; ++l) s += acc[l];
+  return s;
 }
 
 /// row = softmax(row·scale + bias) in place, in three passes (affine+max, exp+sum, normalize).
@@ -69,19 +98,25 @@ BEIT_CLONES void softmax_row_affine(float* x, const float* bias, float scale, in
   float acc[L] = {};
   for (j = 0; j + L <= n; j += L)
     for (int l = 0; l < L; ++l) {
-      const float e = exp_approx(x[j + l] - mx);
+      const float e = exp_fast(x[j + l] - mx);
       x[j + l] = e;
       acc[l] += e;
     }
   float sum = 0.0f;
   for (; j < n; ++j) {
-    x[j] = exp_approx(x[j] - mx);
+    x[j] = exp_fast(x[j] - mx);
     sum += x[j];
   }
   for (int l = 0; l < L; ++l) sum += acc[l];
   const float inv = 1.0f / sum;
   for (j = 0; j < n; ++j) x[j] *= inv;
 }
+
+/// e^d for d = x - max(row) <= 0 (or NaN): exp_fast, with results below the normal range (d <
+/// -87.3, where exp_fast stops at 1.2e-38) flushed to 0, so that masked (-inf) logits get exactly 0
+/// and an all-masked row NaN, as on tfjs's cpu backend. Probabilities that would be subnormal come
+/// out 0 (absolute error < 1.2e-38): the full-range exp_approx costs the row 15-20% more.
+inline float softmax_exp(float d) { return d < -87.3f ? 0.0f : exp_fast(d); }
 
 BEIT_CLONES void softmax_row(const float* x, float* y, int64_t n) {
   // Explicit 16-lane partial max/sum: without -ffast-math the compiler may not reassociate them.
@@ -97,22 +132,30 @@ BEIT_CLONES void softmax_row(const float* x, float* y, int64_t n) {
   }
   for (; j < n; ++j) mx = mx > x[j] ? mx : x[j];
   if (mx == -std::numeric_limits<float>::infinity()) mx = 0.0f;
-  float acc[L] = {};
+  // Float lanes summed in blocks of 1024 (64 terms per lane), the blocks in double: one float sum
+  // over a whole long row drifted by ~n/16 ulp (2e-6 relative at n = 40000), and double lanes
+  // inside the exp loop stop GCC from vectorizing it.
+  double sum = 0.0;
   j = 0;
-  for (; j + L <= n; j += L)
-    for (int l = 0; l < L; ++l) {
-      const float e = exp_approx(x[j + l] - mx);
-      y[j + l] = e;
-      acc[l] += e;
-    }
-  float sum = 0.0f;
-  for (; j < n; ++j) {
-    const float e = exp_approx(x[j] - mx);
-    y[j] = e;
-    sum += e;
+  while (j + L <= n) {
+    float acc[L] = {};
+    const int64_t end = std::min(n - n % L, j + 1024);
+    for (; j < end; j += L)
+      for (int l = 0; l < L; ++l) {
+        const float e = softmax_exp(x[j + l] - mx);
+        y[j + l] = e;
+        acc[l] += e;
+      }
+    float part = 0.0f;
+    for (int l = 0; l < L; ++l) part += acc[l];
+    sum += static_cast<double>(part);
   }
-  for (int l = 0; l < L; ++l) sum += acc[l];
-  const float inv = 1.0f / sum;
+  for (; j < n; ++j) {
+    const float e = softmax_exp(x[j] - mx);
+    y[j] = e;
+    sum += static_cast<double>(e);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
   for (j = 0; j < n; ++j) y[j] *= inv;
 }
 
@@ -120,21 +163,22 @@ BEIT_CLONES void unary_span(UnaryOp op, const float* x, float* y, int64_t n) {
   switch (op) {
     case UnaryOp::kExp: for (int64_t i = 0; i < n; ++i) y[i] = exp_approx(x[i]); break;
     case UnaryOp::kErf: for (int64_t i = 0; i < n; ++i) y[i] = erf_approx(x[i]); break;
-    case UnaryOp::kTanh: for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(x[i]); break;
+    case UnaryOp::kTanh: for (int64_t i = 0; i < n; ++i) y[i] = tanh_accurate(x[i]); break;
     case UnaryOp::kSigmoid: for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_approx(x[i]); break;
-    case UnaryOp::kRelu: for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
+    case UnaryOp::kRelu: for (int64_t i = 0; i < n; ++i) y[i] = relu(x[i]); break;
     case UnaryOp::kGelu: for (int64_t i = 0; i < n; ++i) y[i] = gelu_erf(x[i]); break;
     case UnaryOp::kGeluTanh: for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh(x[i]); break;
-    case UnaryOp::kRsqrt: for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / std::sqrt(x[i]); break;
+    case UnaryOp::kRsqrt:
+      // In double, rounded once: the float 1/sqrt rounds twice (1 ulp off tfjs's cpu kernel at times).
+      for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(x[i])));
+      break;
     case UnaryOp::kSqrt: for (int64_t i = 0; i < n; ++i) y[i] = std::sqrt(x[i]); break;
     case UnaryOp::kSquare: for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i]; break;
     case UnaryOp::kNeg: for (int64_t i = 0; i < n; ++i) y[i] = -x[i]; break;
     case UnaryOp::kAbs: for (int64_t i = 0; i < n; ++i) y[i] = std::fabs(x[i]); break;
     case UnaryOp::kReciprocal: for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / x[i]; break;
     case UnaryOp::kCopy: std::memmove(y, x, sizeof(float) * static_cast<size_t>(n)); break;
-    case UnaryOp::kRelu6:
-      for (int64_t i = 0; i < n; ++i) y[i] = std::min(6.0f, std::max(0.0f, x[i]));
-      break;
+    case UnaryOp::kRelu6: for (int64_t i = 0; i < n; ++i) y[i] = relu6(x[i]); break;
   }
 }
 
@@ -161,50 +205,41 @@ BEIT_CLONES void binary_span(BinaryOp op, const float* a, int64_t sa, const floa
     case BinaryOp::kSub: binary_loop([](float u, float v) { return u - v; }, a, sa, b, sb, y, n); break;
     case BinaryOp::kMul: binary_loop([](float u, float v) { return u * v; }, a, sa, b, sb, y, n); break;
     case BinaryOp::kDiv: binary_loop([](float u, float v) { return u / v; }, a, sa, b, sb, y, n); break;
-    case BinaryOp::kMax:
-      binary_loop([](float u, float v) { return u > v ? u : v; }, a, sa, b, sb, y, n);
-      break;
-    case BinaryOp::kMin:
-      binary_loop([](float u, float v) { return u < v ? u : v; }, a, sa, b, sb, y, n);
-      break;
+    case BinaryOp::kMax: binary_loop(js_max, a, sa, b, sb, y, n); break;
+    case BinaryOp::kMin: binary_loop(js_min, a, sa, b, sb, y, n); break;
     case BinaryOp::kSquaredDifference:
-      binary_loop([](float u, float v) { return (u - v) * (u - v); }, a, sa, b, sb, y, n);
+      // In double, rounded once, like tfjs's cpu kernel: (u - v)² in float rounds twice.
+      binary_loop([](float u, float v) {
+        const double d = static_cast<double>(u) - static_cast<double>(v);
+        return static_cast<float>(d * d);
+      }, a, sa, b, sb, y, n);
       break;
   }
 }
 
-BEIT_CLONES double sum_contiguous(const float* x, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += static_cast<double>(x[i + l]);
-  double s = 0.0;
-  for (; i < n; ++i) s += x[i];
-  for (int l = 0; l < 8; ++l) s += acc[l];
-  return s;
-}
-
-BEIT_CLONES void accumulate_rows(ReduceOp op, const float* x, float* out, int64_t r,
-                                 int64_t inner) {
+/// Max / Min of r rows of `inner` into out, with the semantics of tfjs's cpu kernels: a NaN wins
+/// and sticks, and of equal values (±0) the first one stays.
+BEIT_CLONES void extreme_rows(bool is_max, const float* x, float* out, int64_t r, int64_t inner) {
   std::memcpy(out, x, sizeof(float) * static_cast<size_t>(inner));
   for (int64_t k = 1; k < r; ++k) {
     const float* xr = x + k * inner;
-    switch (op) {
-      case ReduceOp::kSum: case ReduceOp::kMean:
-        for (int64_t j = 0; j < inner; ++j) out[j] += xr[j];
-        break;
-      case ReduceOp::kMax:
-        for (int64_t j = 0; j < inner; ++j) out[j] = out[j] > xr[j] ? out[j] : xr[j];
-        break;
-      case ReduceOp::kMin:
-        for (int64_t j = 0; j < inner; ++j) out[j] = out[j] < xr[j] ? out[j] : xr[j];
-        break;
+    if (is_max) {
+      for (int64_t j = 0; j < inner; ++j) out[j] = xr[j] != xr[j] || xr[j] > out[j] ? xr[j] : out[j];
+    } else {
+      for (int64_t j = 0; j < inner; ++j) out[j] = xr[j] != xr[j] || xr[j] < out[j] ? xr[j] : out[j];
     }
   }
-  if (op == ReduceOp::kMean) {
-    const float inv = 1.0f / static_cast<float>(r);
-    for (int64_t j = 0; j < inner; ++j) out[j] *= inv;
+}
+
+/// Sum of r rows of `inner` into out, accumulated in double (acc: inner doubles of scratch), then
+/// divided by `div` (1 for Sum, r for Mean).
+BEIT_CLONES void sum_rows(const float* x, double* acc, float* out, int64_t r, int64_t inner, double div) {
+  for (int64_t j = 0; j < inner; ++j) acc[j] = static_cast<double>(x[j]);
+  for (int64_t k = 1; k < r; ++k) {
+    const float* xr = x + k * inner;
+    for (int64_t j = 0; j < inner; ++j) acc[j] += static_cast<double>(xr[j]);
   }
+  for (int64_t j = 0; j < inner; ++j) out[j] = static_cast<float>(acc[j] / div);
 }
 
 BEIT_CLONES void layer_norm_row(const float* x, const float* gamma, const float* beta, float* y,
@@ -289,24 +324,27 @@ void binary(BinaryOp op, const float* a, const float* b, float* out, int rank,
 
 void reduce(ReduceOp op, const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
   if (r == 0) {
-    const float fill = op == ReduceOp::kMax   ? -std::numeric_limits<float>::infinity()
-                       : op == ReduceOp::kMin ? std::numeric_limits<float>::infinity()
-                       : op == ReduceOp::kMean ? std::numeric_limits<float>::quiet_NaN()
-                                               : 0.0f;
+    // As tfjs's cpu kernels: the sum (and the mean, a sum of x / 0) of nothing is 0, its max and
+    // min are NaN (they start from the first element, which is missing).
+    const float fill = op == ReduceOp::kMax || op == ReduceOp::kMin ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
     std::fill(out, out + outer * inner, fill);
     return;
   }
-  if (inner == 1 && (op == ReduceOp::kSum || op == ReduceOp::kMean)) {
+  const bool sum = op == ReduceOp::kSum || op == ReduceOp::kMean;
+  const double div = op == ReduceOp::kMean ? static_cast<double>(r) : 1.0;
+  if (inner == 1 && sum) {
     parallel_rows(outer, r, [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) {
-        const double s = sum_contiguous(x + o * r, r);
-        out[o] = static_cast<float>(op == ReduceOp::kMean ? s / static_cast<double>(r) : s);
-      }
+      for (int64_t o = b; o < e; ++o) out[o] = static_cast<float>(sum_contiguous(x + o * r, r) / div);
     });
     return;
   }
   parallel_rows(outer, r * inner, [&](int64_t b, int64_t e) {
-    for (int64_t o = b; o < e; ++o) accumulate_rows(op, x + o * r * inner, out + o * inner, r, inner);
+    if (sum) {
+      std::vector<double> acc(static_cast<size_t>(inner));
+      for (int64_t o = b; o < e; ++o) sum_rows(x + o * r * inner, acc.data(), out + o * inner, r, inner, div);
+    } else {
+      for (int64_t o = b; o < e; ++o) extreme_rows(op == ReduceOp::kMax, x + o * r * inner, out + o * inner, r, inner);
+    }
   });
 }
 

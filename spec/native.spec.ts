@@ -485,6 +485,26 @@ describe('native backend', function () {
       addon.tune('stream_bytes', STREAM_BYTES_DEFAULT);
     });
 
+    it('the packed product keeps NaN through its fused relu, on every kernel (as tfjs relu does)', async () => {
+      await tf.setBackend('native');
+      const M = 20, N = 64, K = 48;
+      const a = randoms(M * K, 7), w = randoms(K * N, 8);
+      a[3 * K + 5] = NaN; // row 3 of the output is all NaN
+      for (const kernel of ['auto', 'avx2', 'scalar'] as const) {
+        if (!addon.setKernel(kernel)) continue;
+        const got = tf.tidy(() => {
+          const packed = tf.engine().runKernel(PACK_WEIGHTS_KERNEL, { b: tf.tensor2d(w, [K, N]) }, { transposeB: false }) as tf.Tensor;
+          return (tf.engine().runKernel(PACKED_MATMUL_KERNEL, { a: tf.tensor3d(a, [1, M, K]), b: packed }, { n: N, activation: 'relu' }) as tf.Tensor).dataSync();
+        });
+        for (let i = 0; i < M * N; i++) {
+          const row = Math.floor(i / N);
+          if (row === 3) expect(Number.isNaN(got[i]!), `${kernel} [${i}]`).to.equal(true);
+          else expect(got[i]! >= 0, `${kernel} [${i}]`).to.equal(true);
+        }
+      }
+      addon.setKernel('auto');
+    });
+
     it('the fused MLP matches a float64 reference (blocked intermediate, every fallback, streaming)', async function () {
       this.timeout(120000);
       await tf.setBackend('native');
@@ -676,6 +696,144 @@ describe('native backend', function () {
       expect(Array.from(s.dataSync())).to.deep.equal([2, 4, 6, 8, 10, 12]);
       expect(() => tf.gather(tf.tensor1d([1, 2, 3]), tf.tensor1d([3], 'int32'))).to.throw(/index/);
       tf.dispose([t, tt, s]);
+    });
+
+    // Regression tests of a differential fuzz against the cpu backend (special values, empty
+    // tensors, long rows). `exactly` compares like Object.is, so NaN equals NaN and -0 differs from 0.
+    async function bothOut(fn: () => tf.Tensor): Promise<[tf.backend_util.TypedArray, number[], tf.backend_util.TypedArray, number[]]> {
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const t = tf.tidy(fn);
+        const r = [t.dataSync().slice(), t.shape] as const;
+        t.dispose();
+        return r;
+      };
+      const [cv, cs] = await run('cpu');
+      const [nv, ns] = await run('native');
+      return [cv, cs, nv, ns];
+    }
+    function exactly(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+      expect(got.length, what).to.equal(want.length);
+      for (let i = 0; i < want.length; i++) {
+        const ok = Object.is(got[i], want[i]) || (Number.isNaN(got[i]) && Number.isNaN(want[i]));
+        expect(ok, `${what}[${i}]: native ${got[i]}, cpu ${want[i]}`).to.equal(true);
+      }
+    }
+    /** Within `ulps` units in the last place of cpu's (correctly rounded float64) result; NaN, ±inf and 0 exactly. */
+    function withinUlps(got: ArrayLike<number>, want: ArrayLike<number>, ulps: number, what: string): void {
+      expect(got.length, what).to.equal(want.length);
+      for (let i = 0; i < want.length; i++) {
+        const w = want[i]!, g = got[i]!;
+        if (!Number.isFinite(w) || w === 0) {
+          expect(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)), `${what}[${i}]: native ${g}, cpu ${w}`).to.equal(true);
+          continue;
+        }
+        const ulp = Math.max(2 ** (Math.floor(Math.log2(Math.abs(w))) - 23), 2 ** -149);
+        expect(Math.abs(g - w) / ulp, `${what}[${i}]: native ${g}, cpu ${w}`).to.be.at.most(ulps);
+      }
+    }
+
+    it('exp, sigmoid and tanh keep their range ends, subnormals and tiny arguments like the cpu backend', async () => {
+      // exp used to clamp its argument to [-87.3, 88.7]: exp(-inf) was 1.2e-38, exp(88.7) was +inf.
+      const xs = [-Infinity, -1000, -104, -103, -100, -88.8, -87.5, -87.3, -20, -1e-8, -0, 0, 1e-8, 0.5, 20, 88, 88.7,
+        88.72, 88.73, 89, 1000, Infinity, NaN];
+      // tanh used to be 1 - 2/(e^2x + 1): tanh(1e-8) was 0, tanh(1e-3) 1.3e-5 off.
+      const small = [1e-30, -1e-20, 1e-8, -3e-5, 1e-3, -0.01, 0.3, -0.6, 0.62, 0.63, 0.7, -2, 9, -10, 50];
+      const cases: [string, (t: tf.Tensor) => tf.Tensor, number[]][] = [
+        ['exp', tf.exp, xs], ['sigmoid', tf.sigmoid, [...xs, -95, -60, 60, ...small]], ['tanh', tf.tanh, [...xs, ...small]],
+      ];
+      for (const [name, fn, v] of cases) {
+        const [cv, , nv] = await bothOut(() => fn(tf.tensor1d(v)));
+        withinUlps(nv, cv, 3, name);
+      }
+    });
+
+    it('relu, relu6, maximum and minimum propagate NaN and order signed zeros like Math.max / Math.min', async () => {
+      const a = [NaN, 1, NaN, -0, 0, -0, 0, 3, -Infinity, 7, -2];
+      const b = [1, NaN, NaN, 0, -0, -0, 0, 3, 5, NaN, -0];
+      const checks: [string, () => tf.Tensor][] = [
+        ['relu', () => tf.relu(tf.tensor1d(a))], ['relu6', () => tf.relu6(tf.tensor1d(a))],
+        ['maximum', () => tf.maximum(tf.tensor1d(a), tf.tensor1d(b))], ['minimum', () => tf.minimum(tf.tensor1d(a), tf.tensor1d(b))],
+        ['maximum broadcast', () => tf.maximum(tf.tensor1d(a), tf.scalar(NaN))],
+        // rounded once from float64 like the cpu kernels (float arithmetic was 1 ulp off at times)
+        ['squaredDifference', () => tf.squaredDifference(tf.tensor1d([89.51759338378906, -55.34731674194336, 1e20]), tf.tensor1d([0.0008671777322888374, 0.6475991, -3]))],
+        ['rsqrt', () => tf.rsqrt(tf.tensor1d(Array.from(randoms(64, 71), (x) => Math.abs(x) * 1000)))],
+      ];
+      for (const [name, fn] of checks) {
+        const [cv, , nv] = await bothOut(fn);
+        exactly(nv, cv, name);
+      }
+    });
+
+    it('max / min reductions propagate NaN; reductions over an empty axis give what cpu gives', async () => {
+      const x = [1, NaN, 3, -0, 0, 5, 2, NaN];
+      const checks: [string, () => tf.Tensor][] = [
+        ['max axis 1', () => tf.max(tf.tensor2d(x, [2, 4]), 1)], ['min axis 1', () => tf.min(tf.tensor2d(x, [2, 4]), 1)],
+        ['max axis 0', () => tf.max(tf.tensor2d(x, [4, 2]), 0)], ['min axis 0', () => tf.min(tf.tensor2d(x, [4, 2]), 0)],
+        ['max of ±0', () => tf.max(tf.tensor1d([-0, 0]))], ['min of ±0', () => tf.min(tf.tensor1d([0, -0]))],
+        ['max of empty', () => tf.max(tf.zeros([3, 0]), 1)], ['min of empty', () => tf.min(tf.zeros([0, 2]), 0)],
+        ['sum of empty', () => tf.sum(tf.zeros([2, 0, 3]), 1)], ['mean of empty', () => tf.mean(tf.zeros([2, 0, 3]), 1)],
+      ];
+      for (const [name, fn] of checks) {
+        const [cv, cs, nv, ns] = await bothOut(fn);
+        expect(ns, name).to.deep.equal(cs);
+        exactly(nv, cv, name);
+      }
+      // Sums over a leading axis accumulate in double (they did in float: 1e8 + 1 - 1e8 gave 0)
+      await tf.setBackend('native');
+      const s = tf.sum(tf.tensor2d([1e8, 3e38, 1, 3e38, -1e8, -3e38], [3, 2]), 0);
+      const m = tf.mean(tf.tensor2d([3e38, 3e38, 3e38, 3e38], [2, 2]), 0);
+      expect(Array.from(s.dataSync())).to.deep.equal([1, Math.fround(3e38)]);
+      expect(Array.from(m.dataSync())).to.deep.equal([Math.fround(3e38), Math.fround(3e38)]);
+      tf.dispose([s, m]);
+    });
+
+    it('softmax: masked (-inf) logits give exactly 0, all-masked rows NaN as on cpu, long rows stay accurate', async () => {
+      const [cv, , nv] = await bothOut(() => tf.softmax(tf.tensor2d([0, -Infinity, 1, -200, -Infinity, -Infinity, -Infinity, -Infinity], [2, 4])));
+      withinUlps(nv, cv, 3, 'masked softmax');
+      // a 40000-wide row: the sum used to be accumulated in float lanes (2e-6 relative off)
+      const n = 40000;
+      const x = Array.from(randoms(n, 73), (v) => Math.fround(v * 10));
+      await tf.setBackend('native');
+      const t = tf.softmax(tf.tensor1d(x));
+      const got = t.dataSync();
+      const mx = Math.max(...x);
+      let sum = 0;
+      for (const v of x) sum += Math.exp(Math.fround(v - mx));
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        const ref = Math.exp(Math.fround(x[i]! - mx)) / sum;
+        worst = Math.max(worst, Math.abs(got[i]! - ref) / ref);
+      }
+      expect(worst).to.be.below(5e-7);
+      t.dispose();
+    });
+
+    it('matMul with an empty batch, fused activations on NaN / -0 and elu near 0 behave like the cpu backend', async () => {
+      await tf.setBackend('native');
+      // an operand with a 0 batch dimension: "gemm: array shorter than the sizes given" before
+      const e = tf.matMul(tf.ones([17, 7]), tf.ones([0, 7, 1]));
+      expect(e.shape).to.deep.equal([0, 17, 1]);
+      expect(e.dataSync().length).to.equal(0);
+      const f = tf.fused.matMul({ a: tf.ones([0, 3, 4]), b: tf.ones([4, 5]), bias: tf.ones([5]), activation: 'relu' });
+      expect(f.shape).to.deep.equal([0, 3, 5]);
+      tf.dispose([e, f]);
+      // [16, 1]·[1, 16] (rows of 16 so that the AVX-512 epilogue runs too): output row i is col[i] throughout
+      const n = 16;
+      const col = [NaN, -0, 0, -1e-4, -3e-3, -0.5, -2, 1e-7, 7, -7, NaN, -0.69, -0.71, 3, -30, 0.25];
+      for (const activation of ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'sigmoid'] as const) {
+        for (const kernel of ['avx512', 'avx2', 'scalar'] as const) {
+          if (!addon.setKernel(kernel)) continue;
+          const [cv, , nv] = await bothOut(() => tf.fused.matMul({ a: tf.tensor2d(col, [n, 1]), b: tf.ones([1, n]), activation, leakyreluAlpha: 0.1 }));
+          withinUlps(nv, cv, activation === 'elu' || activation === 'sigmoid' ? 3 : 0, `${activation} (${kernel})`);
+        }
+        addon.setKernel('auto');
+      }
+    });
+
+    it('gather validates indices even when the gathered tensor is empty', async () => {
+      await tf.setBackend('native');
+      expect(() => tf.gather(tf.zeros([5, 1, 3, 0]), tf.scalar(7, 'int32'), 0)).to.throw(/index value 7/);
     });
   });
 });

@@ -62,12 +62,10 @@ export function gatherV2(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
   const inner = sizeOf(x.shape.slice(ax + 1));
   const outShape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
   const out = emptyLike(xv, sizeOf(outShape));
-  if (out.length > 0) {
-    const bad = addon.gather(xv, iv, out, outer, x.shape[ax]!, iv.length, inner);
-    if (bad >= 0) {
-      throw new Error(`GatherV2: the index value ${iv[bad]} is not in [0, ${x.shape[ax]! - 1}]`);
-    }
-  }
+  const dim = x.shape[ax]!;
+  // The indices are validated even when the output is empty (x has a 0 dimension), as on cpu.
+  const bad = out.length > 0 ? addon.gather(xv, iv, out, outer, dim, iv.length, inner) : iv.findIndex((i) => i < 0 || i >= dim);
+  if (bad >= 0) throw new Error(`GatherV2: the index value ${iv[bad]} is not in [0, ${dim - 1}]`);
   return args.backend.makeTensorInfo(outShape, x.dtype, out);
 }
 

@@ -66,6 +66,13 @@ function runProduct(addon: NativeAddon, args: KernelArgs, bias: tf.TensorInfo | 
   const av = f32(args.backend, a), bv = f32(args.backend, b);
   if (av === undefined || bv === undefined) return undefined;
   const p = plan(a.shape, b.shape, transposeA, transposeB);
+  if (bias !== undefined && f32(args.backend, bias) === undefined) return undefined;
+  // An empty batch (a 0 batch dimension) or M = 0 or N = 0: nothing to compute (the addon checks
+  // array lengths against numA·M·K and would reject an operand with no matrices).
+  if (sizeOf(p.outShape) === 0) {
+    if (bias !== undefined) tf.backend_util.assertAndGetBroadcastShape(p.outShape, bias.shape);
+    return args.backend.makeTensorInfo(p.outShape, 'float32', new Float32Array(0));
+  }
   const out = allocF32(sizeOf(p.outShape));
   let biasVals: Float32Array | null = null;
   let sb = 0, sm = 0, sn = 0;
