@@ -29,7 +29,9 @@ inline float exp_fast(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(fx) + 127) << 23;
+  // A NaN x gives a NaN p; the exponent is built from 0 then (a NaN to int conversion is undefined).
+  const int32_t n = static_cast<int32_t>(fx == fx ? fx : 0.0f);
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
@@ -56,9 +58,11 @@ inline float exp_approx(float x) {
   // 2^n as 2^h·2^(n-h), h = n/2: both factors are normal floats for n in [-150, 128], so
   // subnormal results (x < -87.3) round once in the last product and n = 128 (x in [88.38,
   // 88.72], still finite) or beyond overflows to +inf the way the true value does.
-  const int32_t n = static_cast<int32_t>(fx);
-  const int32_t h = n >> 1;
-  const int32_t bits1 = (h + 127) << 23, bits2 = (n - h + 127) << 23;
+  // (A NaN x gives a NaN p; the exponent is built from 0 then: a NaN to int conversion is undefined.
+  // The biased exponents below are positive, shifted as unsigned.)
+  const int32_t n = static_cast<int32_t>(fx == fx ? fx : 0.0f);
+  const int32_t h = n / 2;
+  const uint32_t bits1 = static_cast<uint32_t>(h + 127) << 23, bits2 = static_cast<uint32_t>(n - h + 127) << 23;
   float s1, s2;
   std::memcpy(&s1, &bits1, sizeof(s1));
   std::memcpy(&s2, &bits2, sizeof(s2));

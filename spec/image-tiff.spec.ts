@@ -43,6 +43,12 @@ function retagged(f: string, tag: number, to: number, v: number): Uint8Array {
   dv.setUint16(e, to, le); dv.setUint16(e + 2, 3, le); dv.setUint32(e + 4, 1, le); dv.setUint32(e + 8, 0, le); dv.setUint16(e + 8, v, le);
   return b;
 }
+/** A copy of `f` whose entry for `tag` holds one value of TIFF type `type`, written by `put` at the entry's value field. */
+function retyped(f: string, tag: number, type: number, put: (dv: DataView, at: number, le: boolean) => void): Uint8Array {
+  const b = read(f).slice(), e = entries(b).get(tag)!, dv = new DataView(b.buffer), le = b[0] === 0x49;
+  dv.setUint16(e + 2, type, le); dv.setUint32(e + 4, 1, le); dv.setUint32(e + 8, 0, le); put(dv, e + 8, le);
+  return b;
+}
 /** The offset of a LONG array entry's k-th value. */
 function valueAt(b: Uint8Array, tag: number, k: number): number {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength), le = b[0] === 0x49, e = entries(b).get(tag)!;
@@ -225,6 +231,31 @@ describe('TIFF decoding', () => {
       }
       const got = await decodeImage(tiffFile(w, h, 3, 8, 2, 5, lzw(px)), { name: 'lzw.tif' });
       expect(Buffer.from(got.data).equals(Buffer.from(px))).to.equal(true);
+    });
+    it('32-bit big-endian data with predictor 2: sums taken in file order, then read byte-swapped as Pillow does', () => {
+      // The fixtures themselves are checked above; this pins that they are in the index (the old decoder summed swapped values).
+      expect(INDEX).to.include.keys('int32_gray_lzw_pred2_mm.tif', 'float32_gray_deflate_pred2_mm.tif');
+    });
+    it('fractional or negative structural values (FLOAT / SLONG types) are an ImageError, not a RangeError or a misread', async () => {
+      await imageError(retyped('gray8_whiteiszero.tif', 277, 11, (dv, at, le) => dv.setFloat32(at, 1.5, le)), /1\.5 samples per pixel/);
+      await imageError(retyped('rgb8_tiles16_none.tif', 322, 11, (dv, at, le) => dv.setFloat32(at, 16.5, le)), /tile size 16\.5x16/);
+      await imageError(retyped('rgb8_none_strips5_ii.tif', 278, 11, (dv, at, le) => dv.setFloat32(at, 4.5, le)), /strip size 37x4\.5/);
+      await imageError(retyped('rgb8_lzw.tif', 273, 9, (dv, at, le) => dv.setInt32(at, -3000, le)), /strip offset or byte count is not a whole number/);
+    });
+    it('a JPEG strip or tile larger than its segment is refused before it is decoded (libtiff: "exceeds expected dimensions")', async () => {
+      const grown = (f: string, w: number, hgt: number) => {
+        const b = read(f).slice();
+        for (let i = 0; i + 9 < b.length; i++) {
+          if (b[i] === 0xff && b[i + 1] === 0xc0) { b[i + 5] = hgt >> 8; b[i + 6] = hgt & 255; b[i + 7] = w >> 8; b[i + 8] = w & 255; }
+        }
+        return b;
+      };
+      await imageError(grown('jpeg_gray.tif', 30000, 30000), /strip 0: its JPEG data is 30000x30000, larger than the 150x97 it should hold/);
+      await imageError(grown('jpeg_ycbcr_tiles.tif', 64, 64), /tile 0: its JPEG data is 64x64, larger than the 64x32 it should hold/);
+    });
+    it('BigTIFF is recognised and refused by name', async () => {
+      await imageError(new Uint8Array([0x49, 0x49, 43, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /BigTIFF is not supported/);
+      await imageError(new Uint8Array([0x4d, 0x4d, 0, 43, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /BigTIFF is not supported/);
     });
     it('is fast on large pages and photos (typed-array paths, no per-pixel closures)', async () => {
       const page = new Uint8Array((2480 / 8) * 3508).map((_, i) => ((i * 2654435761) >>> 29) === 0 ? 0x0f : 0);

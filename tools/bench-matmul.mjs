@@ -92,7 +92,7 @@ for (const B of batches) {
         }
         times.sort((x, y) => x - y);
         const flop = 2 * M * N * K * batch;
-        const mid = times.length >> 1;
+        const mid = times.length >> 1; // the median of lib/node/bench-stats.ts (this tool needs only the addon, not dist/)
         const med = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2, min = times[0];
         if (variant === variants[variants.length - 1][0]) {
           totalMs += med * count;
