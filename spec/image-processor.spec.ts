@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
-import { axisCoefficients, nearestIndices, resize } from '../lib/image/resample.js';
+import { axisCoefficients, nearestIndices, resize, resizeGeneral } from '../lib/image/resample.js';
 import {
   centerCrop, defaultProcessorConfig, parseProcessorConfig, preprocess, ProcessorError, resizeOutputSize,
   type ProcessorConfig,
@@ -122,6 +122,45 @@ describe('image preprocessing', () => {
       expect(same.data).to.not.equal(img.data);
       expect(Buffer.from(same.data).equals(Buffer.from(img.data))).to.equal(true);
       expect([resize(img, 451, 100, 5).width, resize(img, 100, 300, 4).height]).to.deep.equal([451, 300]);
+    });
+    it('a gray RGB image (R = G = B, as a bilevel or gray scan) resizes to the bytes of the general path', async () => {
+      // resize() resamples one channel of such an image and copies it to the three: compare it with every
+      // channel resampled, for each filter, down and up, one axis or both, on scan-like and random images.
+      let seed = 5;
+      const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 4294967296; };
+      const grayRgb = (w: number, h: number, level: (x: number, y: number) => number) => {
+        const data = new Uint8Array(w * h * 3);
+        for (let y = 0, o = 0; y < h; y++) for (let x = 0; x < w; x++, o += 3) data[o] = data[o + 1] = data[o + 2] = level(x, y);
+        return { width: w, height: h, data };
+      };
+      const images = [
+        grayRgb(613, 877, (x, y) => ((x >> 3) + (y >> 4)) % 7 === 0 ? 0 : 255), // bilevel "text"
+        grayRgb(97, 131, () => Math.floor(rnd() * 256)), // random levels: rounding and clipping everywhere
+        grayRgb(1, 5, (_x, y) => y * 60),
+        grayRgb(40, 1, (x) => (x * 37) % 256),
+      ];
+      const chelsea = await readImageFile(path.join(IMAGES, 'chelsea.png'));
+      images.push(grayRgb(chelsea.width, chelsea.height, (x, y) => chelsea.data[(y * chelsea.width + x) * 3 + 1]!));
+      let compared = 0;
+      for (const img of images) {
+        const sizes: [number, number][] = [[224, 224], [img.width, 224], [224, img.height], [Math.max(1, img.width >> 3), 3],
+          [img.width * 2 + 1, img.height + 3], [1, 1]];
+        for (const [w, h] of sizes) {
+          for (const f of [0, 1, 2, 3, 4, 5] as const) {
+            const fast = resize(img, w, h, f), ref = resizeGeneral(img, w, h, f);
+            expect([fast.width, fast.height]).to.deep.equal([ref.width, ref.height]);
+            expect(Buffer.from(fast.data).equals(Buffer.from(ref.data)), `${img.width}x${img.height} -> ${w}x${h} filter ${f}`).to.equal(true);
+            compared++;
+          }
+        }
+      }
+      expect(compared).to.equal(5 * 6 * 6);
+      // One non-gray pixel (the very last) takes the general path: its colour must survive.
+      const almost = grayRgb(300, 200, (x, y) => (x * y) % 256);
+      almost.data[almost.data.length - 1] = 7;
+      const r = resize(almost, 30, 20, 2);
+      expect(Buffer.from(r.data).equals(Buffer.from(resizeGeneral(almost, 30, 20, 2).data))).to.equal(true);
+      expect(r.data[r.data.length - 1]).to.not.equal(r.data[r.data.length - 2]);
     });
     // Typically ~20 ms on one core; the bound is loose because CI machines are shared and noisy.
     it('decode + resize of a 640x480 JPEG is fast (logs the time)', async function () {

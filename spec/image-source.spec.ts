@@ -17,7 +17,7 @@ import { loadModel } from '../lib/node/load.js';
 import { readImageFile, readImageString } from '../lib/node/image-file.js';
 import { base64Bytes, imageSourceName } from '../lib/image/source.js';
 import { expandImageArgs } from '../lib/cli/files.js';
-import { READ_CONCURRENCY, settleLimited } from '../lib/pipeline/pipeline.js';
+import { LOCAL_READ_CONCURRENCY, READ_CONCURRENCY, readConcurrency, settleLimited } from '../lib/pipeline/pipeline.js';
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { toleranceFor } from '../lib/checkpoint/parity.js';
 import { caseDir, FIXTURES } from './helpers/fixtures.js';
@@ -239,6 +239,12 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
     expect(peak).to.equal(READ_CONCURRENCY);
     expect(out.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).to.deep.equal(
       items.map((i) => (i % 10 === 3 ? `bad ${i}` : i * 2)));
+  });
+
+  it('batches of local files are read two at a time (decodes interleave: each holds a full page), URLs eight', () => {
+    expect(LOCAL_READ_CONCURRENCY).to.equal(2);
+    expect(readConcurrency(['a.tif', 'b/c.png', 'file:///x.jpg', 'data:image/png;base64,AAAA', new Uint8Array(3)])).to.equal(LOCAL_READ_CONCURRENCY);
+    expect(readConcurrency(['a.tif', 'HTTPS://example.com/b.png'])).to.equal(READ_CONCURRENCY);
   });
 
   it('folders: symbolic links to files and folders are followed once, a dangling image link is listed, not dropped', () => {

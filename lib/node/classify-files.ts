@@ -4,7 +4,7 @@
  * stays bounded by a batch.
  */
 import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
-import { classifyPixels, READ_CONCURRENCY, settleLimited } from '../pipeline/pipeline.js';
+import { classifyPixels, readConcurrency, settleLimited } from '../pipeline/pipeline.js';
 import type { NodeModel } from './load.js';
 
 /** One file's outcome. */
@@ -30,7 +30,7 @@ export async function classifyFiles(model: NodeModel, files: readonly string[], 
   for (let start = 0; start < files.length; start += batchSize) {
     // The images of a batch are read (downloaded, for URLs) concurrently, then run as one batch.
     const batch = results.slice(start, start + batchSize);
-    const read = await settleLimited(batch, READ_CONCURRENCY, async (r) => (await model.preprocess(r.file)).pixelValues);
+    const read = await settleLimited(batch, readConcurrency(files.slice(start, start + batchSize)), async (r) => (await model.preprocess(r.file)).pixelValues);
     const ok: { r: FileResult; px: Float32Array }[] = [];
     read.forEach((o, i) => {
       if (o.status === 'fulfilled') ok.push({ r: batch[i]!, px: o.value });

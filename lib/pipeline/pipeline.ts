@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../image/errors.js';
 import { toRgbImage, type ImageInput } from '../image/input.js';
 import { preprocess, type ProcessedImage, type ProcessorConfig } from '../image/processor.js';
-import { imageSourceName } from '../image/source.js';
+import { imageSourceName, imageStringKind } from '../image/source.js';
 import { WeightsError } from '../checkpoint/weights.js';
 import { disposeOutput, InputError, settleBackends, type BeitModel, type ForwardOutput } from '../model/model.js';
 import { patchMean } from '../model/heads.js';
@@ -170,8 +170,19 @@ export async function inReadBatches<I, R>(model: BeitModel, processor: Processor
   return out;
 }
 
-/** Images read at once by {@link preprocessAll}: downloads overlap; decoding runs one at a time anyway. */
+/** Images read at once by {@link preprocessAll} when some are http(s) URLs: downloads overlap. */
 export const READ_CONCURRENCY = 8;
+/**
+ * Images read at once when none is a URL. Decoders yield between strips (TIFF), so images read
+ * together are decoded interleaved, each holding its full-size pixels (26 MB for a 300-dpi A4 page as
+ * RGB): two keep reading a file overlapped with decoding another without 8 pages in memory at once.
+ */
+export const LOCAL_READ_CONCURRENCY = 2;
+
+/** How many of `inputs` to read at once: {@link READ_CONCURRENCY} if any is an http(s) URL, else {@link LOCAL_READ_CONCURRENCY}. */
+export function readConcurrency(inputs: readonly unknown[]): number {
+  return inputs.some((i) => typeof i === 'string' && imageStringKind(i) === 'url') ? READ_CONCURRENCY : LOCAL_READ_CONCURRENCY;
+}
 
 /**
  * `fn` over `items` with at most `limit` calls in flight, every item run; the outcomes in input order
@@ -197,7 +208,7 @@ export async function settleLimited<T, R>(items: readonly T[], limit: number, fn
 
 /**
  * Decodes and preprocesses every input, in input order (errors name the input). Up to
- * {@link READ_CONCURRENCY} inputs are read at once, so a list of URLs downloads in parallel; after
+ * {@link readConcurrency} inputs are read at once, so a list of URLs downloads in parallel; after
  * the first error no further input is started.
  */
 export async function preprocessAll<I>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>, inputs: readonly I[],
@@ -216,7 +227,7 @@ export async function preprocessAll<I>(model: BeitModel, processor: ProcessorCon
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, inputs.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(readConcurrency(inputs), inputs.length) }, lane));
   return out;
 }
 

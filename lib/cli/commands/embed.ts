@@ -1,7 +1,7 @@
 /** `beit embed`: images -> pooled embeddings `[N, hidden]` in a safetensors file (atomic write). */
 import { EXIT_USAGE, UserError, intFlag, parseFlags, requireFlag, type Command } from '../command.js';
 import { loadModelForCli } from '../backend-note.js';
-import { embedPixels, READ_CONCURRENCY, settleLimited } from '../../pipeline/pipeline.js';
+import { embedPixels, readConcurrency, settleLimited } from '../../pipeline/pipeline.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
 import { checkOutputFile, imageArgs } from '../files.js';
@@ -59,7 +59,7 @@ export const embedCommand: Command = {
         // of a batch are read (downloaded) concurrently.
         for (let start = 0; start < files.length; start += batchSize) {
           const batch = files.slice(start, start + batchSize);
-          const read = await settleLimited(batch, READ_CONCURRENCY, async (f) => (await model.preprocess(f)).pixelValues);
+          const read = await settleLimited(batch, readConcurrency(batch), async (f) => (await model.preprocess(f)).pixelValues);
           const failed = read.find((r): r is PromiseRejectedResult => r.status === 'rejected');
           if (failed) throw failed.reason;
           const pixels = read.map((r) => (r as PromiseFulfilledResult<Float32Array>).value);
