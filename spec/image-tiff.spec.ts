@@ -253,9 +253,17 @@ describe('TIFF decoding', () => {
       await imageError(grown('jpeg_gray.tif', 30000, 30000), /strip 0: its JPEG data is 30000x30000, larger than the 150x97 it should hold/);
       await imageError(grown('jpeg_ycbcr_tiles.tif', 64, 64), /tile 0: its JPEG data is 64x64, larger than the 64x32 it should hold/);
     });
-    it('BigTIFF is recognised and refused by name', async () => {
-      await imageError(new Uint8Array([0x49, 0x49, 43, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /BigTIFF is not supported/);
-      await imageError(new Uint8Array([0x4d, 0x4d, 0, 43, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /BigTIFF is not supported/);
+    it('BigTIFF: little-endian decodes (fixtures big_*); a big-endian one, which Pillow 9.4 cannot open, and broken headers are refused', async () => {
+      await imageError(new Uint8Array([0x4d, 0x4d, 0, 43, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0]), /big-endian BigTIFF, which Pillow 9.4 cannot open either/);
+      await imageError(new Uint8Array([0x49, 0x49, 43, 0, 4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0]), /BigTIFF header whose offsets are not 8 bytes/);
+      await imageError(new Uint8Array([0x49, 0x49, 43, 0, 8, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), /first IFD offset 256 is outside the file \(16 bytes/);
+      await imageError(new Uint8Array([0x49, 0x49, 43, 0, 8, 0, 0, 0, 16, 0, 0, 0]), /truncated in its header/);
+      // An IFD claiming 2^40 entries, and one whose entry count does not fit in a double exactly.
+      const ifd = (count: bigint) => { const b = new Uint8Array(32); b.set([0x49, 0x49, 43, 0, 8, 0, 0, 0, 16]); new DataView(b.buffer).setBigUint64(16, count, true); return b; };
+      await imageError(ifd(1n << 40n), /runs past the end of the file/);
+      await imageError(ifd((1n << 64n) - 1n), /runs past the end of the file/);
+      const files = Object.keys(INDEX).filter((f) => f.startsWith('big_'));
+      expect(files).to.have.length(3);
     });
     it('is fast on large pages and photos (typed-array paths, no per-pixel closures)', async () => {
       const page = new Uint8Array((2480 / 8) * 3508).map((_, i) => ((i * 2654435761) >>> 29) === 0 ? 0x0f : 0);

@@ -1,7 +1,8 @@
 /**
  * TIFF decoding with Pillow 9.4's semantics (`TiffImagePlugin` with libtiff, then `convert("RGB")`),
  * measured on spec/fixtures/images-tiff (tools/fixtures/make-tiff-images.py, files written by libtiff):
- * - the first page (IFD0) only; strips or tiles, II or MM, PlanarConfiguration 1 or 2, FillOrder 2;
+ * - the first page (IFD0) only; strips or tiles, II or MM, classic or (little-endian) BigTIFF,
+ *   PlanarConfiguration 1 or 2, FillOrder 2;
  * - compressions none, CCITT RLE / Group 3 (1-D, 2-D) / Group 4 (tiff-ccitt.ts), LZW, PackBits, Deflate
  *   (8 and 32946, inflated by png.ts's inflater), horizontal predictor 2, JPEG (7: each strip or tile
  *   joined to JPEGTables and decoded by jpeg.ts, as libtiff hands it to libjpeg);
@@ -47,8 +48,7 @@ import { decodeCcitt, type CcittOptions } from './tiff-ccitt.js';
 import { reverseBits, unLzw, unpackBits } from './tiff-codecs.js';
 
 /**
- * Whether the bytes start with a TIFF header ("II*\0" or "MM\0*") or a BigTIFF one ("II+\0", "MM\0+"):
- * BigTIFF is recognised so that its error says what it is (readTiffHeader refuses it).
+ * Whether the bytes start with a TIFF header ("II*\0" or "MM\0*") or a BigTIFF one ("II+\0", "MM\0+").
  */
 export function isTiff(b: Uint8Array): boolean {
   if (b.length < 4) return false;
@@ -97,25 +97,47 @@ const COMPRESSIONS: Readonly<Record<number, string>> = {
 };
 const SUPPORTED = new Set([1, 2, 3, 4, 5, 7, 8, 32773, 32946]);
 const TYPE_SIZE: Readonly<Record<number, number>> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4 };
+/** BigTIFF's types: LONG8, SLONG8, IFD8. */
+const BIG_TYPE_SIZE: Readonly<Record<number, number>> = { 16: 8, 17: 8, 18: 8 };
 /** Most strips or tiles accepted (a 100-byte file could claim billions). */
 const MAX_CHUNKS = 1 << 20;
 
-/** Reads the tags of IFD0 (numeric values; BYTE/UNDEFINED as bytes). Throws on a broken structure. */
+/**
+ * Reads the tags of IFD0 (numeric values; BYTE/UNDEFINED as bytes). Throws on a broken structure.
+ * Classic TIFF: 4-byte offsets, 12-byte entries with 4 inline value bytes. BigTIFF (version 43, which
+ * Pillow 9.4 reads too): 8-byte offsets and counts, 20-byte entries with 8 inline value bytes, and the
+ * 8-byte types LONG8 / SLONG8 / IFD8.
+ */
 function readIfd0(b: Uint8Array, fail: (why: string) => never): { le: boolean; tags: Map<number, number[]>; raw: Map<number, Uint8Array> } {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const le = b[0] === 0x49;
-  if (b.length < 8) fail('file is truncated in its header');
-  const ifd = dv.getUint32(4, le);
-  if (ifd < 8 || ifd + 2 > b.length) fail(`the first IFD offset ${ifd} is outside the file (${b.length} bytes)`);
-  const n = dv.getUint16(ifd, le);
-  if (ifd + 2 + 12 * n > b.length) fail(`the first IFD (${n} entries at byte ${ifd}) runs past the end of the file`);
+  const big = dv.getUint16(2, le) === 43;
+  if (b.length < (big ? 16 : 8)) fail('the file is truncated in its header');
+  // Pillow 9.4 fails on big-endian BigTIFF headers ("cannot identify image file"), so load_image does.
+  if (big && !le) fail('big-endian BigTIFF, which Pillow 9.4 cannot open either');
+  if (big && (dv.getUint16(4, le) !== 8 || dv.getUint16(6, le) !== 0)) fail('a BigTIFF header whose offsets are not 8 bytes');
+  // An 8-byte value as a number; past 2^53 it cannot be an offset or size in a file held in memory.
+  const u64 = (at: number): number => {
+    const v = dv.getBigUint64(at, le);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Infinity;
+  };
+  const off = (at: number): number => (big ? u64(at) : dv.getUint32(at, le));
+  const ifd = off(big ? 8 : 4);
+  const countSize = big ? 8 : 2, entrySize = big ? 20 : 12, inline = big ? 8 : 4;
+  if (ifd < (big ? 16 : 8) || ifd + countSize > b.length) {
+    fail(`the first IFD offset ${ifd} is outside the file (${b.length} bytes: the file is truncated?)`);
+  }
+  const n = big ? u64(ifd) : dv.getUint16(ifd, le);
+  if (ifd + countSize + entrySize * n > b.length) fail(`the first IFD (${n} entries at byte ${ifd}) runs past the end of the file`);
   const tags = new Map<number, number[]>(), raw = new Map<number, Uint8Array>();
   for (let i = 0; i < n; i++) {
-    const e = ifd + 2 + 12 * i, tag = dv.getUint16(e, le), type = dv.getUint16(e + 2, le), count = dv.getUint32(e + 4, le);
-    const unit = TYPE_SIZE[type];
+    const e = ifd + countSize + entrySize * i, tag = dv.getUint16(e, le), type = dv.getUint16(e + 2, le);
+    const count = big ? u64(e + 4) : dv.getUint32(e + 4, le);
+    const unit = TYPE_SIZE[type] ?? (big ? BIG_TYPE_SIZE[type] : undefined);
     if (unit === undefined || count === 0) continue; // unknown types are skipped, as Pillow does
     const size = unit * count;
-    const at = size > 4 ? dv.getUint32(e + 8, le) : e + 8;
+    const valueAt = e + (big ? 12 : 8);
+    const at = size > inline ? off(valueAt) : valueAt;
     if (at + size > b.length) {
       if ([256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 320, 322, 323, 324, 325, 338, 339, 347].includes(tag)) {
         fail(`tag ${tag}'s ${count} values lie past the end of the file`);
@@ -129,7 +151,8 @@ function readIfd0(b: Uint8Array, fail: (why: string) => never): { le: boolean; t
       vals.push(type === 3 ? dv.getUint16(q, le) : type === 4 || type === 13 ? dv.getUint32(q, le) : type === 8 ? dv.getInt16(q, le)
         : type === 9 ? dv.getInt32(q, le) : type === 11 ? dv.getFloat32(q, le) : type === 12 ? dv.getFloat64(q, le)
           : type === 5 ? dv.getUint32(q, le) / dv.getUint32(q + 4, le) : type === 10 ? dv.getInt32(q, le) / dv.getInt32(q + 4, le)
-            : type === 6 ? dv.getInt8(q) : b[q]!);
+            : type === 16 || type === 18 ? u64(q) : type === 17 ? Number(dv.getBigInt64(q, le))
+              : type === 6 ? dv.getInt8(q) : b[q]!);
     }
     tags.set(tag, vals);
   }
@@ -186,7 +209,6 @@ export function pillowMode(le: boolean, photo: number, format: number, fill: num
 export function readTiffHeader(b: Uint8Array, name?: string): TiffHeader {
   const fail = (why: string): never => { throw new ImageError(named(name, `not a supported TIFF file (${why}).`)); };
   if (!isTiff(b)) fail('bad signature');
-  if (b[2] === 43 || b[3] === 43) fail('BigTIFF is not supported');
   const { le, tags, raw } = readIfd0(b, fail);
   const one = (t: number, d?: number): number => tags.get(t)?.[0] ?? d ?? fail(`required tag ${t} is missing`);
   const width = one(256), height = one(257);
