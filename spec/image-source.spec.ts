@@ -266,4 +266,19 @@ describe('image sources: URLs, data URLs, base64, file paths (load_image semanti
       fs.rmSync(root, { recursive: true, force: true });
     }
   });
+  it('a dangling symbolic link is reported as one (with its target), not with the image-string hint', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-links-'));
+    try {
+      const link = path.join(root, 'c.jpg');
+      fs.symlinkSync(path.join(root, 'nowhere.jpg'), link);
+      for (const read of [() => readImageString(link), () => readImageFile(link)]) {
+        const err = await read().then(() => undefined, (e: unknown) => e as Error);
+        expect(err?.message).to.equal(`${link}: cannot read image (a symbolic link to ${path.join(root, 'nowhere.jpg')}, which does not exist).`);
+      }
+      const missing = await readImageString(path.join(root, 'gone.jpg')).then(() => undefined, (e: unknown) => e as Error);
+      expect(missing?.message).to.include('no such file; an image string is a file path');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

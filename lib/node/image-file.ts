@@ -22,8 +22,19 @@ async function readBytes(file: string, hint = ''): Promise<Uint8Array | ImageErr
     return await fs.promises.readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `no such file${hint}` : code === 'EISDIR' ? 'is a directory' : code ?? (e as Error).message;
+    const dangling = code === 'ENOENT' ? danglingLinkTarget(file) : undefined;
+    const why = dangling !== undefined ? `a symbolic link to ${dangling}, which does not exist`
+      : code === 'ENOENT' ? `no such file${hint}` : code === 'EISDIR' ? 'is a directory' : code ?? (e as Error).message;
     return new ImageError(`${imageSourceName(file)}: cannot read image (${why}).`);
+  }
+}
+
+/** The target of `file` when it is a symbolic link (whose target is missing), else undefined. */
+function danglingLinkTarget(file: string): string | undefined {
+  try {
+    return fs.lstatSync(file).isSymbolicLink() ? fs.readlinkSync(file) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
