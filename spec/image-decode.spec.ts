@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeImage, DEFAULT_MAX_PIXELS, ImageError, PILLOW_MAX_IMAGE_PIXELS, sniffFormat } from '../lib/image/decode.js';
 import { toRgbImage } from '../lib/image/input.js';
+import { rgbFromRgba } from '../lib/image/errors.js';
 import { readImageFile } from '../lib/node/image-file.js';
 import { initImageDecodersForNode, zlibInflate } from '../lib/node/image-codecs.js';
 import { setPngInflater, streamInflate } from '../lib/image/png.js';
@@ -80,6 +81,23 @@ function findAdobeTransform(b: Uint8Array): number {
 }
 
 describe('image decode', function () {
+  it('RGBA to RGB: the 32-bit word copy equals the byte copy (aligned and unaligned sources, every length mod 4)', () => {
+    for (const n of [1, 2, 3, 4, 5, 7, 8, 1001]) {
+      const buf = new Uint8Array(4 * n + 1);
+      for (let i = 0; i < buf.length; i++) buf[i] = (i * 97 + 13) & 255;
+      const want = new Uint8Array(3 * n);
+      for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) want[3 * i + c] = buf[4 * i + c]!;
+      const aligned = rgbFromRgba(buf.subarray(0, 4 * n), n, 1); // word path
+      const unaligned = rgbFromRgba(buf.subarray(1), n, 1); // byte path (offset 1)
+      const wantUnaligned = new Uint8Array(3 * n);
+      for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) wantUnaligned[3 * i + c] = buf[1 + 4 * i + c]!;
+      const clamped = rgbFromRgba(new Uint8ClampedArray(buf.buffer, 0, 4 * n), n, 1);
+      const plain = rgbFromRgba(Array.from(buf.subarray(0, 4 * n)), n, 1); // generic ArrayLike path
+      for (const got of [aligned, clamped, plain]) expect(Buffer.from(got.data).equals(Buffer.from(want)), `n=${n}`).to.equal(true);
+      expect(Buffer.from(unaligned.data).equals(Buffer.from(wantUnaligned)), `n=${n} unaligned`).to.equal(true);
+    }
+  });
+
   before(async () => { await initImageDecodersForNode(); });
 
   describe('fixtures: decoded RGB equals Pillow (EXIF transpose + convert("RGB"))', () => {

@@ -40,6 +40,30 @@ const REFERENCE: Record<number, (i: RgbImage) => RgbImage> = {
   8: rot90ccw, // ROTATE_90
 };
 
+/** The per-pixel closure transpose applyOrientation used before its tiled one-pass loops (any channel count). */
+function closureTranspose(img: RgbImage, orientation: number): RgbImage {
+  const { width: W, height: H, data } = img;
+  const C = data.length / (W * H);
+  const swap = orientation >= 5;
+  const ow = swap ? H : W, oh = swap ? W : H;
+  const out = new Uint8Array(data.length);
+  const src = {
+    2: (x: number, y: number) => y * W + (W - 1 - x),
+    3: (x: number, y: number) => (H - 1 - y) * W + (W - 1 - x),
+    4: (x: number, y: number) => (H - 1 - y) * W + x,
+    5: (x: number, y: number) => x * W + y,
+    6: (x: number, y: number) => (H - 1 - x) * W + y,
+    7: (x: number, y: number) => (H - 1 - x) * W + (W - 1 - y),
+    8: (x: number, y: number) => x * W + (W - 1 - y),
+  }[orientation]!;
+  let o = 0;
+  for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) {
+    const s = src(x, y) * C;
+    for (let c = 0; c < C; c++) out[o++] = data[s + c]!;
+  }
+  return { width: ow, height: oh, data: out };
+}
+
 function synthetic(width: number, height: number): RgbImage {
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 37 + 11) & 255;
@@ -71,6 +95,27 @@ describe('image EXIF orientation', () => {
       expect(Buffer.from(got.data).equals(Buffer.from(want.data))).to.equal(true);
     });
   }
+
+  it('the tiled one-pass transposes equal the per-pixel reference at tile edges, for 1, 3 and 4 channels', () => {
+    // 64-pixel tiles: sizes below, at and across tile boundaries, one-pixel strips, non-square.
+    const sizes: [number, number][] = [[1, 1], [1, 200], [200, 1], [64, 64], [65, 63], [130, 67], [129, 128], [7, 300]];
+    let compared = 0;
+    for (const [w, h] of sizes) {
+      for (const C of [1, 3, 4]) {
+        const data = new Uint8Array(w * h * C);
+        for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 8) * 7 + 3) & 255;
+        const img = { width: w, height: h, data };
+        for (let o = 2; o <= 8; o++) {
+          const got = applyOrientation(img, o), want = closureTranspose(img, o);
+          expect([got.width, got.height], `${w}x${h}x${C} orientation ${o}`).to.deep.equal([want.width, want.height]);
+          expect(Buffer.from(got.data).equals(Buffer.from(want.data)), `${w}x${h}x${C} orientation ${o}`).to.equal(true);
+          if (C === 3) expect(Buffer.from(got.data).equals(Buffer.from(REFERENCE[o]!(img).data))).to.equal(true);
+          compared++;
+        }
+      }
+    }
+    expect(compared).to.equal(8 * 3 * 7);
+  });
 
   it('reads the tag from little- and big-endian TIFF, with or without the Exif prefix', () => {
     for (let o = 1; o <= 8; o++) {

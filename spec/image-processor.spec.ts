@@ -162,6 +162,26 @@ describe('image preprocessing', () => {
       expect(Buffer.from(r.data).equals(Buffer.from(resizeGeneral(almost, 30, 20, 2).data))).to.equal(true);
       expect(r.data[r.data.length - 1]).to.not.equal(r.data[r.data.length - 2]);
     });
+    it('the int32 horizontal loop gives the bytes of the double-precision one (photos, noise, every filter)', async () => {
+      const chelsea = await readImageFile(path.join(IMAGES, 'chelsea.png'));
+      const cats = await readImageFile(path.join(IMAGES, 'coco_cats_q90.jpg'));
+      const noise = { width: 203, height: 57, data: new Uint8Array(203 * 57 * 3) };
+      let seed = 12345;
+      for (let i = 0; i < noise.data.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; noise.data[i] = seed >>> 24; }
+      const extremes = { width: 97, height: 3, data: Uint8Array.from({ length: 97 * 9 }, (_, i) => ((i / 3) | 0) % 2 ? 255 : 0) };
+      let compared = 0;
+      for (const img of [chelsea, cats, noise, extremes]) {
+        const sizes: [number, number][] = [[224, 224], [256, img.height], [Math.max(1, img.width >> 4), 5], [img.width * 3 + 1, 2], [1, 1]];
+        for (const [w, h] of sizes) {
+          for (const f of [1, 2, 3, 4, 5] as const) {
+            const fast = resizeGeneral(img, w, h, f), ref = resizeGeneral(img, w, h, f, false);
+            expect(Buffer.from(fast.data).equals(Buffer.from(ref.data)), `${img.width}x${img.height} -> ${w}x${h} filter ${f}`).to.equal(true);
+            compared++;
+          }
+        }
+      }
+      expect(compared).to.equal(4 * 5 * 5);
+    });
     // Typically ~20 ms on one core; the bound is loose because CI machines are shared and noisy.
     it('decode + resize of a 640x480 JPEG is fast (logs the time)', async function () {
       const cfg = configFor('beit-default');

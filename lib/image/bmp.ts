@@ -10,7 +10,7 @@
  * Written here because it is a small, exact format; the RLE and mask rules are Pillow's own, which no
  * general-purpose decoder follows.
  */
-import { ImageError, named, type RgbImage } from './errors.js';
+import { expandPalette, ImageError, named, paletteLut, type RgbImage } from './errors.js';
 
 /** Whether the bytes start like a BMP file ("BM"). */
 export function isBmp(bytes: Uint8Array): boolean {
@@ -155,17 +155,14 @@ function rle(bytes: Uint8Array, h: BmpHeader): Uint8Array | undefined {
 export function decodeBmp(bytes: Uint8Array, h: BmpHeader, name?: string): RgbImage {
   const { width, height, bits } = h;
   const rgb = new Uint8Array(width * height * 3);
-  const put = (o: number, idx: number) => {
-    const pal = h.palette!;
-    if (3 * idx < pal.length) { rgb[o] = pal[3 * idx]!; rgb[o + 1] = pal[3 * idx + 1]!; rgb[o + 2] = pal[3 * idx + 2]!; }
-    else { rgb[o] = idx; rgb[o + 1] = idx; rgb[o + 2] = idx; }
-  };
+  // Palette colours as Pillow's convert gives them: the table's entries, gray (i, i, i) past its end.
+  const lut = bits <= 8 ? paletteLut(h.palette) : undefined;
   if (h.compression === 1 || h.compression === 2) {
     const idx = rle(bytes, h);
     if (!idx) throw new ImageError(named(name, 'BMP file is truncated or corrupt (not enough RLE image data).'));
     for (let r = 0; r < height; r++) {
       const y = h.topDown ? r : height - 1 - r;
-      for (let x = 0; x < width; x++) put((y * width + x) * 3, idx[r * width + x]!);
+      expandPalette(idx, r * width, width, lut!, rgb, y * width * 3);
     }
     return { width, height, data: rgb };
   }
@@ -178,6 +175,16 @@ export function decodeBmp(bytes: Uint8Array, h: BmpHeader, name?: string): RgbIm
     const shift = m ? 31 - Math.clz32(m & -m) : 0, max = m ? m >>> shift : 1;
     return { m, shift, max };
   });
+  const src = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength); // one array type for the row loops
+  if (bits === 8 || (bits === 24 && isBgr(channels!))) { // the common layouts: one plain loop a row
+    for (let r = 0; r < height; r++) {
+      const y = h.topDown ? r : height - 1 - r;
+      const row = h.dataOffset + r * stride;
+      if (bits === 8) expandPalette(src, row, width, lut!, rgb, y * width * 3);
+      else bgrRow(src, row, width, rgb, y * width * 3);
+    }
+    return { width, height, data: rgb };
+  }
   for (let r = 0; r < height; r++) {
     const y = h.topDown ? r : height - 1 - r;
     const row = h.dataOffset + r * stride;
@@ -185,7 +192,8 @@ export function decodeBmp(bytes: Uint8Array, h: BmpHeader, name?: string): RgbIm
       const o = (y * width + x) * 3;
       if (bits <= 8) {
         const bit = x * bits;
-        put(o, (bytes[row + (bit >> 3)]! >> (8 - bits - (bit & 7))) & ((1 << bits) - 1));
+        const q = ((bytes[row + (bit >> 3)]! >> (8 - bits - (bit & 7))) & ((1 << bits) - 1)) * 3;
+        rgb[o] = lut![q]!; rgb[o + 1] = lut![q + 1]!; rgb[o + 2] = lut![q + 2]!;
         continue;
       }
       const q = row + x * (bits >> 3);
@@ -198,4 +206,18 @@ export function decodeBmp(bytes: Uint8Array, h: BmpHeader, name?: string): RgbIm
     }
   }
   return { width, height, data: rgb };
+}
+
+/** Whether the masks are the plain 8-bit B, G, R bytes of a 24-bit pixel (every 24-bit file Pillow reads). */
+function isBgr(channels: readonly { m: number; shift: number; max: number }[]): boolean {
+  return channels[0]!.m === 0xff0000 && channels[1]!.m === 0xff00 && channels[2]!.m === 0xff;
+}
+
+/** One row of 24-bit B, G, R pixels from `bytes[q…]` to RGB from `rgb[o]`. */
+function bgrRow(bytes: Uint8Array, q: number, width: number, rgb: Uint8Array, o: number): void {
+  for (let x = 0; x < width; x++, q += 3, o += 3) {
+    rgb[o] = bytes[q + 2]!;
+    rgb[o + 1] = bytes[q + 1]!;
+    rgb[o + 2] = bytes[q]!;
+  }
 }

@@ -83,6 +83,9 @@ function fieldValue(dv: DataView, type: number, at: number, le: boolean): number
 /**
  * Returns `img` transposed as EXIF `orientation` prescribes (a new image; `img` itself when the
  * orientation is 1 or unknown). Works for any channel count that divides the data length.
+ * One pass: output row y reads the source from pixel `first(y)` in steps of `step` pixels (±1 along a
+ * source row, ±W down a column); the rotations (5–8) go tile by tile so that both the rows written and
+ * the columns read stay in cache.
  */
 export function applyOrientation<T extends RgbImage>(img: T, orientation: number): RgbImage {
   if (orientation < 2 || orientation > 8) return img;
@@ -92,22 +95,52 @@ export function applyOrientation<T extends RgbImage>(img: T, orientation: number
   const ow = swap ? H : W;
   const oh = swap ? W : H;
   const out = new Uint8Array(data.length);
-  // src(x, y) gives the input pixel shown at output (x, y), per Pillow's transpose definitions.
-  const src: (x: number, y: number) => number = {
-    2: (x: number, y: number) => y * W + (W - 1 - x),
-    3: (x: number, y: number) => (H - 1 - y) * W + (W - 1 - x),
-    4: (x: number, y: number) => (H - 1 - y) * W + x,
-    5: (x: number, y: number) => x * W + y,
-    6: (x: number, y: number) => (H - 1 - x) * W + y,
-    7: (x: number, y: number) => (H - 1 - x) * W + (W - 1 - y),
-    8: (x: number, y: number) => x * W + (W - 1 - y),
-  }[orientation]!;
-  let o = 0;
-  for (let y = 0; y < oh; y++) {
-    for (let x = 0; x < ow; x++) {
-      const s = src(x, y) * C;
-      for (let c = 0; c < C; c++) out[o++] = data[s + c];
+  // src(x, y) = first(y) + x * step gives the input pixel shown at output (x, y), per Pillow's transpose definitions:
+  // 2 y*W + (W-1-x), 3 (H-1-y)*W + (W-1-x), 4 (H-1-y)*W + x, 5 x*W + y, 6 (H-1-x)*W + y, 7 (H-1-x)*W + (W-1-y), 8 x*W + (W-1-y).
+  let first0: number, firstDy: number, step: number;
+  switch (orientation) {
+    case 2: first0 = W - 1; firstDy = W; step = -1; break;
+    case 3: first0 = (H - 1) * W + W - 1; firstDy = -W; step = -1; break;
+    case 4: first0 = (H - 1) * W; firstDy = -W; step = 1; break;
+    case 5: first0 = 0; firstDy = 1; step = W; break;
+    case 6: first0 = (H - 1) * W; firstDy = 1; step = -W; break;
+    case 7: first0 = (H - 1) * W + W - 1; firstDy = -1; step = -W; break;
+    default: first0 = W - 1; firstDy = -1; step = W; break; // 8
+  }
+  const tile = swap ? 64 : ow; // a whole row at a time when the source is read along its rows
+  for (let ty = 0; ty < oh; ty += tile) {
+    const yEnd = Math.min(oh, ty + tile);
+    for (let tx = 0; tx < ow; tx += tile) {
+      const xEnd = Math.min(ow, tx + tile);
+      if (C === 3) copyRun3(data, out, first0, firstDy, step, ow, ty, yEnd, tx, xEnd);
+      else copyRun(data, out, C, first0, firstDy, step, ow, ty, yEnd, tx, xEnd);
     }
   }
   return { width: ow, height: oh, data: out };
+}
+
+/** The output block [tx, xEnd) x [ty, yEnd) of an RGB transpose (see applyOrientation). */
+function copyRun3(data: Uint8Array, out: Uint8Array, first0: number, firstDy: number, step: number, ow: number,
+  ty: number, yEnd: number, tx: number, xEnd: number): void {
+  const ds = step * 3;
+  for (let y = ty; y < yEnd; y++) {
+    let s = (first0 + y * firstDy + tx * step) * 3;
+    for (let x = tx, o = (y * ow + tx) * 3; x < xEnd; x++, o += 3, s += ds) {
+      out[o] = data[s]!;
+      out[o + 1] = data[s + 1]!;
+      out[o + 2] = data[s + 2]!;
+    }
+  }
+}
+
+/** {@link copyRun3} for any channel count. */
+function copyRun(data: Uint8Array, out: Uint8Array, C: number, first0: number, firstDy: number, step: number, ow: number,
+  ty: number, yEnd: number, tx: number, xEnd: number): void {
+  const ds = step * C;
+  for (let y = ty; y < yEnd; y++) {
+    let s = (first0 + y * firstDy + tx * step) * C;
+    for (let x = tx, o = (y * ow + tx) * C; x < xEnd; x++, s += ds) {
+      for (let c = 0; c < C; c++) out[o++] = data[s + c]!;
+    }
+  }
 }

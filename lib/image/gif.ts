@@ -12,7 +12,7 @@
  * decoder would add a dependency for ~150 lines, and would composite frames or apply transparency
  * differently from Pillow.
  */
-import { ImageError, named, type RgbImage } from './errors.js';
+import { expandPalette, ImageError, named, paletteLut, type RgbImage } from './errors.js';
 
 /** Whether the bytes start with a GIF signature. */
 export function isGif(bytes: Uint8Array): boolean {
@@ -105,11 +105,6 @@ function lzw(bytes: Uint8Array, h: GifHeader, fail: (why: string) => never): Uin
   const stack = new Uint8Array(4096);
   let size = h.minCodeSize + 1, next = eoi + 1, prev = -1;
   let n = 0, bits = 0, acc = 0, p = h.dataOffset, blockEnd = p;
-  const emit = (code: number): void => {
-    let k = 0;
-    for (let x = code; x >= 0; x = prefix[x]!) stack[k++] = suffix[x]!;
-    while (k > 0 && n < total) out[n++] = stack[--k]!;
-  };
   while (n < total) {
     while (bits < size) { // refill from the data sub-blocks
       if (p >= blockEnd) {
@@ -131,7 +126,7 @@ function lzw(bytes: Uint8Array, h: GifHeader, fail: (why: string) => never): Uin
     if (code === eoi) break;
     if (prev < 0) {
       if (code >= clear) fail('corrupt GIF image data');
-      emit(code);
+      out[n++] = code; // a root code is its own one-index string (n < total here)
       prev = code;
       continue;
     }
@@ -143,7 +138,15 @@ function lzw(bytes: Uint8Array, h: GifHeader, fail: (why: string) => never): Uin
       next++;
       if (next === 1 << size && size < 12) size++;
     }
-    emit(code);
+    // The string of `code`, written last index first straight into place (inlined: a closure that
+    // updated `n` kept it in a context slot, several times slower). Clipped at the end of the image.
+    let len = 1;
+    for (let x = prefix[code]!; x >= 0; x = prefix[x]!) len++;
+    let end = n + len;
+    let x = code;
+    while (end > total) { end--; x = prefix[x]!; } // indices past the end are dropped
+    for (let q = end - 1; q >= n; q--) { out[q] = suffix[x]!; x = prefix[x]!; }
+    n = end;
     prev = code;
   }
   if (n < total) fail('GIF file is truncated (image data ends before the last row)');
@@ -166,12 +169,7 @@ export function decodeGif(bytes: Uint8Array, h: GifHeader, name?: string): RgbIm
   rowOrder.forEach((y, r) => {
     canvas.set(idx.subarray(r * frame.width, (r + 1) * frame.width), (frame.top + y) * width + frame.left);
   });
-  const pal = h.palette, entries = pal ? pal.length / 3 : 0;
   const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0; i < canvas.length; i++) {
-    const v = canvas[i]!;
-    if (v < entries) { rgb[3 * i] = pal![3 * v]!; rgb[3 * i + 1] = pal![3 * v + 1]!; rgb[3 * i + 2] = pal![3 * v + 2]!; }
-    else { rgb[3 * i] = v; rgb[3 * i + 1] = v; rgb[3 * i + 2] = v; }
-  }
+  expandPalette(canvas, 0, canvas.length, paletteLut(h.palette), rgb, 0);
   return { width, height, data: rgb };
 }

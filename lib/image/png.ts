@@ -21,7 +21,7 @@
  * platform's (DecompressionStream, or Node's zlib via {@link setPngInflater}); unfiltering and Adam7
  * de-interlacing are a few dozen lines of the PNG specification.
  */
-import { ImageError, named, type RgbImage } from './errors.js';
+import { ImageError, named, paletteLut, type RgbImage } from './errors.js';
 import { PNG_META_TYPES, pngOrientation, type PngMetaChunk } from './png-meta.js';
 
 /** The PNG signature, 8 bytes. */
@@ -226,17 +226,68 @@ function unfilter(type: number, row: Uint8Array, prev: Uint8Array, bpp: number):
     case 0: return true;
     case 1: for (let i = bpp; i < n; i++) row[i] = row[i]! + row[i - bpp]!; return true;
     case 2: for (let i = 0; i < n; i++) row[i] = row[i]! + prev[i]!; return true;
-    case 3:
-      for (let i = 0; i < n; i++) row[i] = row[i]! + (((i >= bpp ? row[i - bpp]! : 0) + prev[i]!) >> 1);
+    case 3: {
+      const m = Math.min(bpp, n);
+      for (let i = 0; i < m; i++) row[i] = row[i]! + (prev[i]! >> 1);
+      for (let i = m; i < n; i++) row[i] = row[i]! + ((row[i - bpp]! + prev[i]!) >> 1);
       return true;
-    case 4:
-      for (let i = 0; i < n; i++) {
-        const a = i >= bpp ? row[i - bpp]! : 0, b = prev[i]!, c = i >= bpp ? prev[i - bpp]! : 0;
-        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+    }
+    case 4: {
+      const m = Math.min(bpp, n);
+      for (let i = 0; i < m; i++) row[i] = row[i]! + prev[i]!; // a = c = 0: Paeth picks b
+      for (let i = m; i < n; i++) {
+        const a = row[i - bpp]!, b = prev[i]!, c = prev[i - bpp]!;
+        const pa = b > c ? b - c : c - b, pb = a > c ? a - c : c - a, pab = a + b - c - c;
+        const pc = pab < 0 ? -pab : pab;
         row[i] = row[i]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
       }
       return true;
+    }
     default: return false;
+  }
+}
+
+/**
+ * Writes the RGB of one unfiltered row of `pw` pixels to `rgb` from byte `o`, `ostep` bytes apart (3, or
+ * more for an Adam7 pass), as Pillow's unpackers and `convert("RGB")` make it: the first 3 (RGB, RGBA) or
+ * 1 (gray, palette, gray+alpha) samples of each pixel, 16-bit samples by their high byte, 1/2/4-bit gray
+ * scaled to 0…255, palette indices through a {@link paletteLut}. One plain loop per sample layout.
+ */
+function rowToRgb(row: Uint8Array, pw: number, colorType: number, bitDepth: number, channels: number,
+  lut: Uint8Array | undefined, rgb: Uint8Array, o: number, ostep: number): void {
+  if (bitDepth === 8 || bitDepth === 16) {
+    const step = channels * (bitDepth >> 3); // bytes a pixel; a 16-bit sample's high byte comes first
+    const sb = bitDepth >> 3; // bytes a sample
+    if (colorType === 2 || colorType === 6) {
+      for (let i = 0, k = 0; i < pw; i++, k += step, o += ostep) {
+        rgb[o] = row[k]!; rgb[o + 1] = row[k + sb]!; rgb[o + 2] = row[k + 2 * sb]!;
+      }
+    } else if (colorType === 3) { // 8-bit only
+      for (let i = 0; i < pw; i++, o += ostep) {
+        const q = row[i]! * 3;
+        rgb[o] = lut![q]!; rgb[o + 1] = lut![q + 1]!; rgb[o + 2] = lut![q + 2]!;
+      }
+    } else {
+      for (let i = 0, k = 0; i < pw; i++, k += step, o += ostep) {
+        const v = row[k]!;
+        rgb[o] = v; rgb[o + 1] = v; rgb[o + 2] = v;
+      }
+    }
+    return;
+  }
+  // 1/2/4-bit gray or palette: one sample a pixel
+  const mask = (1 << bitDepth) - 1;
+  const grayScale = colorType === 0 ? 255 / mask : 1;
+  for (let i = 0; i < pw; i++, o += ostep) {
+    const bit = i * bitDepth;
+    const idx = (row[bit >> 3]! >> (8 - bitDepth - (bit & 7))) & mask;
+    if (colorType === 3) {
+      const q = idx * 3;
+      rgb[o] = lut![q]!; rgb[o + 1] = lut![q + 1]!; rgb[o + 2] = lut![q + 2]!;
+    } else {
+      const v = idx * grayScale;
+      rgb[o] = v; rgb[o + 1] = v; rgb[o + 2] = v;
+    }
   }
 }
 
@@ -264,18 +315,9 @@ export async function decodePng(bytes: Uint8Array, header: PngHeader, name?: str
       + `${width}x${height}${interlaced ? ' interlaced' : ''} needs ${need}).`));
   }
   const channels = CHANNELS[colorType]!, bits = channels * bitDepth, bpp = Math.max(1, bits >> 3);
-  const mask = (1 << Math.min(bitDepth, 8)) - 1;
-  const grayScale = colorType === 0 && bitDepth < 8 ? 255 / mask : 1;
-  // Samples per pixel → RGB: the first 1 (gray, palette, gray+alpha) or 3 (RGB, RGBA) samples are used.
-  const colours = colorType === 2 || colorType === 6 ? 3 : 1;
-  const entries = palette ? Math.floor(palette.length / 3) : 0;
+  const lut = colorType === 3 ? paletteLut(palette) : undefined;
   const rgb = new Uint8Array(width * height * 3);
-  const sample = (row: Uint8Array, k: number): number => {
-    if (bitDepth === 8) return row[k]!;
-    if (bitDepth === 16) return row[2 * k]!; // high byte
-    const bit = k * bitDepth;
-    return (row[bit >> 3]! >> (8 - bitDepth - (bit & 7))) & mask;
-  };
+  const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // one array type for the row loops
   let p = 0;
   for (const [x0, y0, dx, dy] of interlaced ? ADAM7 : NO_INTERLACE) {
     const pw = Math.ceil((width - x0) / dx), ph = Math.ceil((height - y0) / dy);
@@ -283,27 +325,14 @@ export async function decodePng(bytes: Uint8Array, header: PngHeader, name?: str
     const rowBytes = Math.ceil((pw * bits) / 8);
     let prev: Uint8Array = new Uint8Array(rowBytes);
     for (let j = 0; j < ph; j++) {
-      const type = data[p]!;
-      const row = data.subarray(p + 1, p + 1 + rowBytes);
+      const type = src[p]!;
+      const row = src.subarray(p + 1, p + 1 + rowBytes);
       p += 1 + rowBytes;
       if (!unfilter(type, row, prev, bpp)) {
         throw new ImageError(named(name, `corrupt PNG data (unknown filter type ${type} in row ${y0 + j * dy}).`));
       }
       prev = row;
-      let o = ((y0 + j * dy) * width + x0) * 3;
-      for (let i = 0; i < pw; i++, o += 3 * dx) {
-        const k = i * channels;
-        if (colours === 3) {
-          rgb[o] = sample(row, k); rgb[o + 1] = sample(row, k + 1); rgb[o + 2] = sample(row, k + 2);
-        } else if (colorType === 3) {
-          const idx = sample(row, k);
-          if (idx < entries) { rgb[o] = palette![3 * idx]!; rgb[o + 1] = palette![3 * idx + 1]!; rgb[o + 2] = palette![3 * idx + 2]!; }
-          else { rgb[o] = idx; rgb[o + 1] = idx; rgb[o + 2] = idx; }
-        } else {
-          const v = sample(row, k) * grayScale;
-          rgb[o] = v; rgb[o + 1] = v; rgb[o + 2] = v;
-        }
-      }
+      rowToRgb(row, pw, colorType, bitDepth, channels, lut, rgb, ((y0 + j * dy) * width + x0) * 3, 3 * dx);
     }
   }
   return { width, height, data: rgb };

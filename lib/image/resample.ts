@@ -119,11 +119,12 @@ function clip8(acc: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-function horizontal(src: Uint8Array, inW: number, h: number, C: number, ax: AxisCoefficients, outW: number): Uint8Array {
+function horizontal(src: Uint8Array, inW: number, h: number, C: number, ax: AxisCoefficients, outW: number, int32 = true): Uint8Array {
   const out = new Uint8Array(outW * h * C);
   const { start, count, coeffs, stride } = ax;
   let o = 0;
-  if (C === 3) { // RGB fast path: one pass over the taps for all three channels
+  if (C === 3 && int32 && int32Safe(ax)) return horizontalRgb32(src, inW, h, ax, outW, out);
+  if (C === 3) { // RGB: one pass over the taps for all three channels
     for (let y = 0; y < h; y++) {
       const row = y * inW * 3;
       for (let x = 0; x < outW; x++) {
@@ -155,6 +156,50 @@ function horizontal(src: Uint8Array, inW: number, h: number, C: number, ax: Axis
         for (let i = 0; i < n; i++) acc += src[sb + i * C + c] * coeffs[kb + i];
         out[o++] = clip8(acc);
       }
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether every partial sum of every output of `ax` fits in an int32 for 8-bit inputs: |sum| is at most
+ * 2^21 + 255 * sum(|coefficient|). It always does for the normalised filters except in degenerate cases
+ * (a window whose weights nearly cancel); then the double-precision loops run instead, so the sums are
+ * exact either way and the result never depends on the path.
+ */
+function int32Safe(ax: AxisCoefficients): boolean {
+  const { count, coeffs, stride } = ax;
+  for (let o = 0; o < count.length; o++) {
+    let t = 0;
+    for (let i = 0, kb = o * stride; i < count[o]!; i++) t += Math.abs(coeffs[kb + i]!);
+    if (HALF + 255 * t > 0x7fffffff) return false;
+  }
+  return true;
+}
+
+/**
+ * {@link horizontal}'s RGB loop in int32 arithmetic (Math.imul, `| 0`): the same exact integer sums as the
+ * double loop when {@link int32Safe} holds, and V8 keeps them in registers without overflow checks.
+ */
+function horizontalRgb32(src: Uint8Array, inW: number, h: number, ax: AxisCoefficients, outW: number, out: Uint8Array): Uint8Array {
+  const { start, count, coeffs, stride } = ax;
+  let o = 0;
+  for (let y = 0; y < h; y++) {
+    const row = y * inW * 3;
+    for (let x = 0; x < outW; x++) {
+      const n = count[x]! | 0;
+      const kb = x * stride;
+      let s = row + start[x]! * 3;
+      let r = HALF, g = HALF, b = HALF;
+      for (let i = 0; i < n; i++, s += 3) {
+        const k = coeffs[kb + i]! | 0;
+        r = (r + Math.imul(src[s]!, k)) | 0;
+        g = (g + Math.imul(src[s + 1]!, k)) | 0;
+        b = (b + Math.imul(src[s + 2]!, k)) | 0;
+      }
+      out[o++] = clip8(r);
+      out[o++] = clip8(g);
+      out[o++] = clip8(b);
     }
   }
   return out;
@@ -212,6 +257,7 @@ function isGrayRgb(d: Uint8Array): boolean {
 function horizontalGray(src: Uint8Array, inW: number, h: number, ax: AxisCoefficients, outW: number): Uint8Array {
   const out = new Uint8Array(outW * h);
   const { start, count, coeffs, stride } = ax;
+  const safe = int32Safe(ax);
   let o = 0;
   for (let y = 0; y < h; y++) {
     const row = y * inW * 3;
@@ -220,7 +266,8 @@ function horizontalGray(src: Uint8Array, inW: number, h: number, ax: AxisCoeffic
       const kb = x * stride;
       let s = row + start[x]! * 3;
       let acc = HALF;
-      for (let i = 0; i < n; i++, s += 3) acc += src[s]! * coeffs[kb + i]!;
+      if (safe) for (let i = 0; i < n; i++, s += 3) acc = (acc + Math.imul(src[s]!, coeffs[kb + i]!)) | 0;
+      else for (let i = 0; i < n; i++, s += 3) acc += src[s]! * coeffs[kb + i]!;
       out[o++] = clip8(acc);
     }
   }
@@ -263,15 +310,19 @@ function checkResizeArgs(width: number, height: number, filter: ResampleFilter):
   }
 }
 
-/** {@link resize} without the gray shortcut: every channel resampled (the reference the tests compare it with). */
-export function resizeGeneral(img: RgbImage, width: number, height: number, filter: ResampleFilter): RgbImage {
+/**
+ * {@link resize} without the gray shortcut: every channel resampled (the reference the tests compare it with).
+ * `int32: false` also turns off the int32 horizontal loop, leaving the double-precision one (the tests'
+ * reference for that loop).
+ */
+export function resizeGeneral(img: RgbImage, width: number, height: number, filter: ResampleFilter, int32 = true): RgbImage {
   checkResizeArgs(width, height, filter);
   const C = img.data.length / (img.width * img.height);
   if (width === img.width && height === img.height) return { width, height, data: img.data.slice() };
   if (filter === 0) return { width, height, data: nearest(img, C, width, height) };
   let data = img.data;
   if (width !== img.width) {
-    data = horizontal(data, img.width, img.height, C, axisCoefficients(img.width, width, filter), width);
+    data = horizontal(data, img.width, img.height, C, axisCoefficients(img.width, width, filter), width, int32);
   }
   if (height !== img.height) {
     data = vertical(data, width, C, axisCoefficients(img.height, height, filter), height);
