@@ -16,7 +16,7 @@ interface Huffman {
   readonly mincode: Int32Array;
   readonly valptr: Int32Array;
   readonly values: Uint8Array;
-  /** By the next 8 bits: (code length << 8) | value for codes of up to 8 bits, else 0. */
+  /** By the next 10 bits: (code length << 8) | value for codes of up to 10 bits, else 0. */
   readonly lookup: Uint16Array;
 }
 
@@ -48,45 +48,54 @@ export interface Frame {
   readonly jfif: boolean;
 }
 
-/** Entropy-coded data reader: 0xFF00 unstuffing, bit buffer, Huffman decoding with an 8-bit lookahead. */
+/**
+ * Entropy-coded data reader: 0xFF00 unstuffing, a 32-bit bit buffer, Huffman decoding with a 10-bit
+ * lookahead. Bytes are taken one at a time, only when the bits are needed (up to 16 before a Huffman
+ * code, up to n before n extra bits) and never past a marker, so where a scan or restart interval ends
+ * does not depend on the fast paths. The sequential block decoder keeps the buffer in local variables.
+ */
 class Reader {
-  private bitBuf = 0;
-  private bitCount = 0;
+  buf = 0;
+  cnt = 0;
+  private readonly len: number;
 
-  constructor(private readonly bytes: Uint8Array, private pos: number, private readonly fail: (why: string) => never) {}
+  constructor(private readonly bytes: Uint8Array, public pos: number, private readonly fail: (why: string) => never) {
+    this.len = bytes.length;
+  }
 
   /** Appends one data byte to the bit buffer; false at a marker or the end of the file (nothing consumed). */
   private more(): boolean {
-    const b = this.bytes[this.pos];
-    if (b === undefined) return false;
+    const pos = this.pos;
+    if (pos >= this.len) return false;
+    const b = this.bytes[pos]!;
     if (b === 0xff) {
-      if (this.bytes[this.pos + 1] !== 0) return false;
-      this.pos += 2;
+      if (this.bytes[pos + 1] !== 0) return false;
+      this.pos = pos + 2;
     } else {
-      this.pos++;
+      this.pos = pos + 1;
     }
-    this.bitBuf = ((this.bitBuf & 0xffffff) << 8) | b;
-    this.bitCount += 8;
+    this.buf = ((this.buf & 0xffffff) << 8) | b;
+    this.cnt += 8;
     return true;
   }
 
-  private starved(): never {
+  starved(): never {
     const next = this.bytes[this.pos + 1];
     return this.fail(this.pos >= this.bytes.length || next === undefined || next === 0xd9
       ? 'file is truncated inside the image data' : `image data runs into marker 0x${next.toString(16)} at byte ${this.pos}`);
   }
 
   bit(): number {
-    if (this.bitCount === 0 && !this.more()) this.starved();
-    this.bitCount--;
-    return (this.bitBuf >>> this.bitCount) & 1;
+    if (this.cnt === 0 && !this.more()) this.starved();
+    this.cnt--;
+    return (this.buf >>> this.cnt) & 1;
   }
 
   bits(n: number): number {
-    while (this.bitCount < n && this.more());
-    if (this.bitCount < n) this.starved();
-    this.bitCount -= n;
-    return (this.bitBuf >>> this.bitCount) & ((1 << n) - 1);
+    while (this.cnt < n && this.more());
+    if (this.cnt < n) this.starved();
+    this.cnt -= n;
+    return (this.buf >>> this.cnt) & ((1 << n) - 1);
   }
 
   /** Value of category s (T.81 F.2.2.1 EXTEND). */
@@ -97,14 +106,19 @@ class Reader {
   }
 
   decode(t: Huffman): number {
-    while (this.bitCount < 16 && this.more());
-    if (this.bitCount >= 8) {
-      const e = t.lookup[(this.bitBuf >>> (this.bitCount - 8)) & 0xff]!;
+    while (this.cnt < 16 && this.more());
+    if (this.cnt >= 10) {
+      const e = t.lookup[(this.buf >>> (this.cnt - 10)) & 1023]!;
       if (e) {
-        this.bitCount -= e >> 8;
+        this.cnt -= e >> 8;
         return e & 0xff;
       }
     }
+    return this.slowDecode(t);
+  }
+
+  /** Bit by bit (T.81 F.2.2.3), after the buffer was filled: codes over 10 bits, or near a marker. */
+  slowDecode(t: Huffman): number {
     let code = 0;
     for (let l = 1; l <= 16; l++) {
       code = (code << 1) | this.bit();
@@ -113,10 +127,95 @@ class Reader {
     return this.fail('bad Huffman code');
   }
 
+  /**
+   * One sequential (baseline / extended) block into b[off..off+63] (zeroed beforehand), with the DC
+   * predictor `pred`; returns the new predictor. The same steps as decode / receiveExtend, inlined.
+   */
+  sequentialBlock(b: Int16Array, off: number, dc: Huffman, ac: Huffman, pred: number): number {
+    const bytes = this.bytes, len = this.len;
+    let buf = this.buf, cnt = this.cnt, pos = this.pos;
+    // DC: the Huffman symbol, then its extra bits.
+    while (cnt < 16 && pos < len) {
+      const x = bytes[pos]!;
+      if (x === 0xff) { if (bytes[pos + 1] !== 0) break; pos += 2; } else pos++;
+      buf = ((buf & 0xffffff) << 8) | x;
+      cnt += 8;
+    }
+    let s: number;
+    let e = cnt >= 10 ? dc.lookup[(buf >>> (cnt - 10)) & 1023]! : 0;
+    if (e) {
+      cnt -= e >> 8;
+      s = e & 0xff;
+    } else {
+      this.buf = buf; this.cnt = cnt; this.pos = pos;
+      s = this.slowDecode(dc);
+      buf = this.buf; cnt = this.cnt; pos = this.pos;
+    }
+    if (s) {
+      if (s > 15) { // only in corrupt files: the general path
+        this.buf = buf; this.cnt = cnt; this.pos = pos;
+        pred += this.receiveExtend(s);
+        buf = this.buf; cnt = this.cnt; pos = this.pos;
+      } else {
+        while (cnt < s && pos < len) {
+          const x = bytes[pos]!;
+          if (x === 0xff) { if (bytes[pos + 1] !== 0) break; pos += 2; } else pos++;
+          buf = ((buf & 0xffffff) << 8) | x;
+          cnt += 8;
+        }
+        if (cnt < s) { this.buf = buf; this.cnt = cnt; this.pos = pos; this.starved(); }
+        cnt -= s;
+        const v = (buf >>> cnt) & ((1 << s) - 1);
+        pred += v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+      }
+    }
+    b[off] = pred;
+    const look = ac.lookup;
+    for (let k = 1; k < 64; k++) {
+      while (cnt < 16 && pos < len) {
+        const x = bytes[pos]!;
+        if (x === 0xff) { if (bytes[pos + 1] !== 0) break; pos += 2; } else pos++;
+        buf = ((buf & 0xffffff) << 8) | x;
+        cnt += 8;
+      }
+      let rs: number;
+      e = cnt >= 10 ? look[(buf >>> (cnt - 10)) & 1023]! : 0;
+      if (e) {
+        cnt -= e >> 8;
+        rs = e & 0xff;
+      } else {
+        this.buf = buf; this.cnt = cnt; this.pos = pos;
+        rs = this.slowDecode(ac);
+        buf = this.buf; cnt = this.cnt; pos = this.pos;
+      }
+      s = rs & 15;
+      if (s) {
+        k += rs >> 4;
+        if (k > 63) this.fail('corrupt AC coefficients');
+        while (cnt < s && pos < len) {
+          const x = bytes[pos]!;
+          if (x === 0xff) { if (bytes[pos + 1] !== 0) break; pos += 2; } else pos++;
+          buf = ((buf & 0xffffff) << 8) | x;
+          cnt += 8;
+        }
+        if (cnt < s) { this.buf = buf; this.cnt = cnt; this.pos = pos; this.starved(); }
+        cnt -= s;
+        const v = (buf >>> cnt) & ((1 << s) - 1);
+        b[off + ZIGZAG[k]!] = v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+      } else if (rs === 0xf0) {
+        k += 15;
+      } else {
+        break;
+      }
+    }
+    this.buf = buf; this.cnt = cnt; this.pos = pos;
+    return pred;
+  }
+
   /** Discards the rest of the current byte and expects RSTn (restart interval boundary). */
   restart(expected: number): void {
-    this.bitBuf = 0;
-    this.bitCount = 0; // the rest of the byte before the marker is padding
+    this.buf = 0;
+    this.cnt = 0; // the rest of the byte before the marker is padding
     let p = this.pos;
     while (this.bytes[p] === 0xff && this.bytes[p + 1] === 0xff) p++; // fill bytes
     if (this.bytes[p] !== 0xff || this.bytes[p + 1] !== 0xd0 + expected) this.fail(`expected restart marker RST${expected} at byte ${p}`);
@@ -133,17 +232,17 @@ class Reader {
 
 function buildHuffman(bits: Uint8Array, values: Uint8Array): Huffman {
   const maxcode = new Int32Array(18).fill(-1), mincode = new Int32Array(17), valptr = new Int32Array(17);
-  const lookup = new Uint16Array(256);
+  const lookup = new Uint16Array(1024);
   let code = 0, k = 0;
   for (let l = 1; l <= 16; l++) {
     const n = bits[l - 1]!;
     if (n) {
       valptr[l] = k;
       mincode[l] = code;
-      for (let i = 0; i < n && l <= 8; i++) {
-        const first = (code + i) << (8 - l);
-        if (first >= 256) break; // an over-subscribed table: left to the bit-by-bit path
-        lookup.fill((l << 8) | values[k + i]!, first, Math.min(256, first + (1 << (8 - l))));
+      for (let i = 0; i < n && l <= 10; i++) {
+        const first = (code + i) << (10 - l);
+        if (first >= 1024) break; // an over-subscribed table: left to the bit-by-bit path
+        lookup.fill((l << 8) | values[k + i]!, first, Math.min(1024, first + (1 << (10 - l))));
       }
       code += n;
       k += n;
@@ -320,9 +419,6 @@ export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Fram
         } else {
           const p1 = 1 << al, m1 = -1 << al;
           let k = ss;
-          const refine = (idx: number) => {
-            if (r.bit() && (b[idx]! & p1) === 0) b[idx] = b[idx]! + (b[idx]! >= 0 ? p1 : m1);
-          };
           if (eobrun === 0) {
             for (; k <= se; k++) {
               const rs = r.decode(ac!);
@@ -337,7 +433,7 @@ export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Fram
               }
               do {
                 const idx = off + ZIGZAG[k]!;
-                if (b[idx] !== 0) refine(idx);
+                if (b[idx] !== 0) { if (r.bit() && (b[idx]! & p1) === 0) b[idx] = b[idx]! + (b[idx]! >= 0 ? p1 : m1); } // refine
                 else if (--run < 0) break;
                 k++;
               } while (k <= se);
@@ -350,7 +446,7 @@ export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Fram
           if (eobrun > 0) {
             for (; k <= se; k++) {
               const idx = off + ZIGZAG[k]!;
-              if (b[idx] !== 0) refine(idx);
+              if (b[idx] !== 0) { if (r.bit() && (b[idx]! & p1) === 0) b[idx] = b[idx]! + (b[idx]! >= 0 ? p1 : m1); } // refine
             }
             eobrun--;
           }
@@ -358,6 +454,51 @@ export function readFrame(bytes: Uint8Array, fail: (why: string) => never): Fram
       };
       const f = frame!;
       let mcu = 0, rstIndex = 0;
+      if (!progressive) { // sequential scans: one tight loop per layout, blocks decoded by Reader.sequentialBlock
+        if (ns === 1) {
+          const c = comps[0]!.c, dc = comps[0]!.dc!, ac = comps[0]!.ac!, b = c.coefs;
+          const cols = c.scanBlocksPerLine, rows = c.scanBlocksPerColumn, stride = c.blocksPerLine * 64;
+          let pred = 0;
+          for (let row = 0; row < rows; row++) {
+            for (let col = 0, off = row * stride; col < cols; col++, off += 64) {
+              if (restartInterval && mcu === restartInterval) {
+                r.restart(rstIndex);
+                rstIndex = (rstIndex + 1) & 7;
+                mcu = 0;
+                pred = 0;
+              }
+              pred = r.sequentialBlock(b, off, dc, ac, pred);
+              mcu++;
+            }
+          }
+          c.dcPred = pred;
+        } else {
+          const cs = comps.map((x) => x.c), dcs = comps.map((x) => x.dc!), acs = comps.map((x) => x.ac!);
+          for (let mr = 0; mr < f.mcusPerColumn; mr++) {
+            for (let mc = 0; mc < f.mcusPerLine; mc++) {
+              if (restartInterval && mcu === restartInterval) {
+                r.restart(rstIndex);
+                rstIndex = (rstIndex + 1) & 7;
+                mcu = 0;
+                for (let i = 0; i < ns; i++) cs[i]!.dcPred = 0;
+              }
+              for (let i = 0; i < ns; i++) {
+                const c = cs[i]!, dc = dcs[i]!, ac = acs[i]!, b = c.coefs, ch = c.h, cv = c.v, bpl = c.blocksPerLine;
+                let pred = c.dcPred;
+                for (let v = 0; v < cv; v++) {
+                  for (let h = 0, off = ((mr * cv + v) * bpl + mc * ch) * 64; h < ch; h++, off += 64) {
+                    pred = r.sequentialBlock(b, off, dc, ac, pred);
+                  }
+                }
+                c.dcPred = pred;
+              }
+              mcu++;
+            }
+          }
+        }
+        p = r.endScan();
+        continue;
+      }
       const total = ns === 1 ? comps[0]!.c.scanBlocksPerLine * comps[0]!.c.scanBlocksPerColumn : f.mcusPerLine * f.mcusPerColumn;
       for (let n = 0; n < total; n++) {
         if (restartInterval && mcu === restartInterval) {

@@ -125,12 +125,14 @@ export function portJpegToRgb(bytes: Uint8Array, name?: string): RgbImage {
     if (f.adobeTransform === 2) fail('YCCK (Adobe transform 2) is not supported; save the image as RGB or plain CMYK');
     if (f.adobeTransform !== undefined && f.adobeTransform !== 0) fail(`unknown Adobe colour transform ${f.adobeTransform}`);
     const [cp, mp, yp, kp] = f.components.map((c) => componentPlane(f, c, fail)) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
-    for (let i = 0; i < n; i++) {
-      // Pillow: raw mode "CMYK;I" inverts the samples, then cmyk2rgb: nk = 255 - k, v = nk - nk·x/255 (rounded).
-      const nk = kp[i]!; // 255 - (255 - k)
-      rgb[3 * i] = nk - muldiv255(255 - cp[i]!, nk);
-      rgb[3 * i + 1] = nk - muldiv255(255 - mp[i]!, nk);
-      rgb[3 * i + 2] = nk - muldiv255(255 - yp[i]!, nk);
+    // Pillow: raw mode "CMYK;I" inverts the samples, then cmyk2rgb: nk = 255 - k, v = nk - nk·x/255 (rounded),
+    // where nk is the stored K sample (255 - (255 - k)) and x = 255 - the stored sample: by table, [nk][sample].
+    const t = cmykTable();
+    for (let i = 0, o = 0; i < n; i++, o += 3) {
+      const row = kp[i]! << 8;
+      rgb[o] = t[row | cp[i]!]!;
+      rgb[o + 1] = t[row | mp[i]!]!;
+      rgb[o + 2] = t[row | yp[i]!]!;
     }
     return { width: f.width, height: f.height, data: rgb };
   }
@@ -149,6 +151,16 @@ export function portJpegToRgb(bytes: Uint8Array, name?: string): RgbImage {
     rgb[o + 2] = b < 0 ? 0 : b > 255 ? 255 : b;
   }
   return { width: f.width, height: f.height, data: rgb };
+}
+
+let cmykLut: Uint8Array | undefined;
+/** nk - MULDIV255(255 - sample, nk) at [nk << 8 | sample], built on first use. */
+function cmykTable(): Uint8Array {
+  if (!cmykLut) {
+    cmykLut = new Uint8Array(65536);
+    for (let nk = 0; nk < 256; nk++) for (let x = 0; x < 256; x++) cmykLut[(nk << 8) | x] = nk - muldiv255(255 - x, nk);
+  }
+  return cmykLut;
 }
 
 /** Pillow's MULDIV255: a·b/255 rounded with integer arithmetic. */
