@@ -48,6 +48,11 @@ export interface Frame {
   readonly jfif: boolean;
 }
 
+/** T.81 F.2.2.1 EXTEND: the signed value of the s extra bits v of a category-s coefficient. */
+function extend(v: number, s: number): number {
+  return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+}
+
 /**
  * Entropy-coded data reader: 0xFF00 unstuffing, a 32-bit bit buffer, Huffman decoding with a 10-bit
  * lookahead. Bytes are taken one at a time, only when the bits are needed (up to 16 before a Huffman
@@ -101,8 +106,7 @@ class Reader {
   /** Value of category s (T.81 F.2.2.1 EXTEND). */
   receiveExtend(s: number): number {
     if (s === 0) return 0;
-    const v = this.bits(s);
-    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+    return extend(this.bits(s), s);
   }
 
   decode(t: Huffman): number {
@@ -129,48 +133,15 @@ class Reader {
 
   /**
    * One sequential (baseline / extended) block into b[off..off+63] (zeroed beforehand), with the DC
-   * predictor `pred`; returns the new predictor. The same steps as decode / receiveExtend, inlined.
+   * predictor `pred`; returns the new predictor. The DC symbol goes through decode / receiveExtend; the
+   * 63 AC symbols, the hot part, repeat their steps inline with the bit buffer in locals (same refills).
    */
   sequentialBlock(b: Int16Array, off: number, dc: Huffman, ac: Huffman, pred: number): number {
-    const bytes = this.bytes, len = this.len;
-    let buf = this.buf, cnt = this.cnt, pos = this.pos;
-    // DC: the Huffman symbol, then its extra bits.
-    while (cnt < 16 && pos < len) {
-      const x = bytes[pos]!;
-      if (x === 0xff) { if (bytes[pos + 1] !== 0) break; pos += 2; } else pos++;
-      buf = ((buf & 0xffffff) << 8) | x;
-      cnt += 8;
-    }
-    let s: number;
-    let e = cnt >= 10 ? dc.lookup[(buf >>> (cnt - 10)) & 1023]! : 0;
-    if (e) {
-      cnt -= e >> 8;
-      s = e & 0xff;
-    } else {
-      this.buf = buf; this.cnt = cnt; this.pos = pos;
-      s = this.slowDecode(dc);
-      buf = this.buf; cnt = this.cnt; pos = this.pos;
-    }
-    if (s) {
-      if (s > 15) { // only in corrupt files: the general path
-        this.buf = buf; this.cnt = cnt; this.pos = pos;
-        pred += this.receiveExtend(s);
-        buf = this.buf; cnt = this.cnt; pos = this.pos;
-      } else {
-        while (cnt < s && pos < len) {
-          const x = bytes[pos]!;
-          if (x === 0xff) { if (bytes[pos + 1] !== 0) break; pos += 2; } else pos++;
-          buf = ((buf & 0xffffff) << 8) | x;
-          cnt += 8;
-        }
-        if (cnt < s) { this.buf = buf; this.cnt = cnt; this.pos = pos; this.starved(); }
-        cnt -= s;
-        const v = (buf >>> cnt) & ((1 << s) - 1);
-        pred += v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
-      }
-    }
+    pred += this.receiveExtend(this.decode(dc));
     b[off] = pred;
-    const look = ac.lookup;
+    const bytes = this.bytes, len = this.len, look = ac.lookup;
+    let buf = this.buf, cnt = this.cnt, pos = this.pos;
+    let e: number, s: number;
     for (let k = 1; k < 64; k++) {
       while (cnt < 16 && pos < len) {
         const x = bytes[pos]!;
@@ -200,8 +171,7 @@ class Reader {
         }
         if (cnt < s) { this.buf = buf; this.cnt = cnt; this.pos = pos; this.starved(); }
         cnt -= s;
-        const v = (buf >>> cnt) & ((1 << s) - 1);
-        b[off + ZIGZAG[k]!] = v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+        b[off + ZIGZAG[k]!] = extend((buf >>> cnt) & ((1 << s) - 1), s);
       } else if (rs === 0xf0) {
         k += 15;
       } else {
