@@ -1,6 +1,7 @@
 /**
- * Error and image types of the image pipeline. Their `name` is what the CLI uses to print them as one
- * short paragraph without a stack trace (see lib/cli/main.ts `isKnownError`).
+ * Error and image types of the image pipeline, and the pixel conversions the decoders share (RGBA to
+ * RGB, palettes, CMYK). The errors' `name` is what the CLI uses to print them as one short paragraph
+ * without a stack trace (see lib/cli/main.ts `isKnownError`).
  */
 
 /** An image could not be read: empty, truncated, corrupt, unsupported or too large. */
@@ -92,4 +93,23 @@ export function expandPalette(idx: Uint8Array, from: number, count: number, lut:
     rgb[o + 1] = lut[q + 1]!;
     rgb[o + 2] = lut[q + 2]!;
   }
+}
+
+let cmykLut: Uint8Array | undefined;
+/**
+ * Pillow's `cmyk2rgb` by table: nk - MULDIV255(255 - x, nk) at [nk << 8 | x], where nk = 255 - K and x is the
+ * inverted ink (255 - C, M or Y), as an Adobe CMYK JPEG stores them; built on first use (64 KiB).
+ */
+export function cmykTable(): Uint8Array {
+  if (!cmykLut) {
+    cmykLut = new Uint8Array(65536);
+    for (let nk = 0; nk < 256; nk++) for (let x = 0; x < 256; x++) cmykLut[(nk << 8) | x] = nk - muldiv255(255 - x, nk);
+  }
+  return cmykLut;
+}
+
+/** Pillow's MULDIV255: a·b/255 rounded with integer arithmetic. */
+function muldiv255(a: number, b: number): number {
+  const t = a * b + 128;
+  return ((t >> 8) + t) >> 8;
 }

@@ -21,7 +21,7 @@
  * refused with an ImageError rather than decoded approximately. Verified against Pillow 9.4 with
  * libjpeg-turbo 2.1 (the fixtures' reference): identical bytes on every file in images-extra.
  */
-import { ImageError, named, type RgbImage } from './errors.js';
+import { cmykTable, ImageError, named, type RgbImage } from './errors.js';
 import { readFrame, type Component, type Frame } from './jpeg-entropy.js';
 import { idctBlock } from './jpeg-idct.js';
 
@@ -151,20 +151,4 @@ export function portJpegToRgb(bytes: Uint8Array, name?: string): RgbImage {
     rgb[o + 2] = b < 0 ? 0 : b > 255 ? 255 : b;
   }
   return { width: f.width, height: f.height, data: rgb };
-}
-
-let cmykLut: Uint8Array | undefined;
-/** nk - MULDIV255(255 - sample, nk) at [nk << 8 | sample], built on first use. */
-function cmykTable(): Uint8Array {
-  if (!cmykLut) {
-    cmykLut = new Uint8Array(65536);
-    for (let nk = 0; nk < 256; nk++) for (let x = 0; x < 256; x++) cmykLut[(nk << 8) | x] = nk - muldiv255(255 - x, nk);
-  }
-  return cmykLut;
-}
-
-/** Pillow's MULDIV255: a·b/255 rounded with integer arithmetic. */
-function muldiv255(a: number, b: number): number {
-  const t = a * b + 128;
-  return ((t >> 8) + t) >> 8;
 }

@@ -40,7 +40,7 @@
  * exactly (wrong on predictor + tiles, Deflate 32946, FillOrder 2, separate planes, CCITT RLE and JPEG,
  * besides converting modes unlike Pillow), `tiff` 7.1.3 17 (no PackBits, CCITT, CMYK, 2/4-bit, JPEG).
  */
-import { ImageError, named, type RgbImage } from './errors.js';
+import { cmykTable, ImageError, named, type RgbImage } from './errors.js';
 import { applyOrientation } from './exif.js';
 import { decodeJpeg, readJpegHeader } from './jpeg.js';
 import { inflate } from './png.js';
@@ -520,11 +520,12 @@ function grayToRgb(rgb: Uint8Array, s: ReturnType<typeof sampleStore>, spp: numb
   }
 }
 
-/** Pillow's `cmyk2rgb`: each of R, G, B is (255 − K) − MULDIV255(C|M|Y, 255 − K). */
+/** Pillow's `cmyk2rgb`: each of R, G, B is (255 − K) − MULDIV255(C|M|Y, 255 − K) ({@link cmykTable}). */
 function cmykToRgb(rgb: Uint8Array, s: ReturnType<typeof sampleStore>, n: number, hi: number): void {
+  const t = cmykTable();
   for (let i = 0, p = 0, o = 0; i < n; i++, p += 4, o += 3) {
-    const nk = 255 - (s[p + 3]! >> hi);
-    for (let c = 0; c < 3; c++) rgb[o + c] = nk - muldiv255(s[p + c]! >> hi, nk);
+    const row = (255 - (s[p + 3]! >> hi)) << 8;
+    for (let c = 0; c < 3; c++) rgb[o + c] = t[row | (255 - (s[p + c]! >> hi))]!;
   }
 }
 
@@ -534,12 +535,6 @@ function unpremultiply(rgb: Uint8Array, s: ReturnType<typeof sampleStore>, n: nu
     const a = s[p + 3]! >> hi;
     for (let c = 0; c < 3; c++) rgb[o + c] = a === 0 ? 0 : Math.min(255, Math.floor(((s[p + c]! >> hi) * 255) / a));
   }
-}
-
-/** Pillow's MULDIV255: a·b/255, rounded. */
-function muldiv255(a: number, b: number): number {
-  const t = a * b + 128;
-  return ((t >> 8) + t) >> 8;
 }
 
 /**
