@@ -22,6 +22,7 @@
 #include "layer.h"
 #include "ops.h"
 #include "pool.h"
+#include "resample.h"
 
 namespace {
 
@@ -94,6 +95,41 @@ int64_t num(const Napi::CallbackInfo& info, size_t i) {
 
 double dbl(const Napi::CallbackInfo& info, size_t i) {
   return info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0.0;
+}
+
+/// A Uint8Array argument (length in bytes).
+Arr bytes(const Napi::CallbackInfo& info, size_t i) {
+  Arr a;
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    fail(info.Env(), "argument " + std::to_string(i) + " must be a Uint8Array");
+    return a;
+  }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  a.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  a.length = static_cast<int64_t>(t.ElementLength());
+  a.ok = true;
+  return a;
+}
+
+/// Reads (start, count, coeffs, stride) at info[i..i+3] for `outputs` outputs over `in_size` inputs,
+/// checking every window against the input and the coefficient rows.
+bool resample_axis(const Napi::CallbackInfo& info, size_t i, int64_t outputs, int64_t in_size,
+                   beit::ResampleAxis& ax) {
+  Arr st = ints(info, i, false), ct = ints(info, i + 1, false), cf = ints(info, i + 2, false);
+  if (!st.ok || !ct.ok || !cf.ok) return false;
+  ax.stride = num(info, i + 3);
+  if (ax.stride < 1 || st.length < outputs || ct.length < outputs || cf.length < outputs * ax.stride)
+    return fail(info.Env(), "resample: coefficient arrays shorter than the sizes given");
+  ax.start = static_cast<const int32_t*>(st.data);
+  ax.count = static_cast<const int32_t*>(ct.data);
+  ax.coeffs = static_cast<const int32_t*>(cf.data);
+  for (int64_t o = 0; o < outputs; ++o) {
+    const int64_t s = ax.start[o], n = ax.count[o];
+    if (s < 0 || n < 0 || n > ax.stride || s + n > in_size)
+      return fail(info.Env(), "resample: window " + std::to_string(o) + " outside the input");
+  }
+  return true;
 }
 
 std::vector<int64_t> to_i64(const Arr& a) {
@@ -437,6 +473,38 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
 }
 
 // layerNorm(x, gamma|null, beta|null, out, rows, cols, eps)
+// resampleH(src u8, inW, h, pix, channels, start, count, coeffs, stride, outW, out u8)
+Napi::Value ResampleH(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr src = bytes(info, 0), out = bytes(info, 10);
+  if (!src.ok || !out.ok) return env.Undefined();
+  const int64_t in_w = num(info, 1), h = num(info, 2), pix = num(info, 3), ch = num(info, 4), out_w = num(info, 9);
+  if (in_w < 1 || h < 0 || out_w < 1 || pix < 1 || pix > 4 || (ch != 1 && ch != pix))
+    return fail(env, "resampleH: bad sizes"), env.Undefined();
+  if (src.length < in_w * h * pix || out.length < out_w * h * ch)
+    return fail(env, "resampleH: array shorter than the sizes given"), env.Undefined();
+  beit::ResampleAxis ax{};
+  if (!resample_axis(info, 5, out_w, in_w, ax)) return env.Undefined();
+  beit::resample_horizontal(static_cast<const uint8_t*>(src.data), in_w, h, static_cast<int>(pix),
+                            static_cast<int>(ch), ax, out_w, static_cast<uint8_t*>(out.data));
+  return env.Undefined();
+}
+
+// resampleV(src u8, rowLen, inH, start, count, coeffs, stride, outH, out u8)
+Napi::Value ResampleV(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr src = bytes(info, 0), out = bytes(info, 8);
+  if (!src.ok || !out.ok) return env.Undefined();
+  const int64_t row_len = num(info, 1), in_h = num(info, 2), out_h = num(info, 7);
+  if (row_len < 1 || in_h < 1 || out_h < 0) return fail(env, "resampleV: bad sizes"), env.Undefined();
+  if (src.length < row_len * in_h || out.length < row_len * out_h)
+    return fail(env, "resampleV: array shorter than the sizes given"), env.Undefined();
+  beit::ResampleAxis ax{};
+  if (!resample_axis(info, 3, out_h, in_h, ax)) return env.Undefined();
+  beit::resample_vertical(static_cast<const uint8_t*>(src.data), row_len, ax, out_h, static_cast<uint8_t*>(out.data));
+  return env.Undefined();
+}
+
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Arr x = typed(info, 0, false), g = typed(info, 1, true), b = typed(info, 2, true);
@@ -509,6 +577,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stridedCopy", Napi::Function::New(env, Locked<StridedCopy>));
   exports.Set("gather", Napi::Function::New(env, Locked<Gather>));
   exports.Set("layerNorm", Napi::Function::New(env, Locked<LayerNorm>));
+  exports.Set("resampleH", Napi::Function::New(env, Locked<ResampleH>));
+  exports.Set("resampleV", Napi::Function::New(env, Locked<ResampleV>));
   exports.Set("setThreads", Napi::Function::New(env, Locked<SetThreads>));
   exports.Set("setKernel", Napi::Function::New(env, Locked<SetKernel>));
   exports.Set("tune", Napi::Function::New(env, Locked<Tune>));

@@ -10,6 +10,9 @@
  * - HAMMING uses single-precision constants 0.54f/0.46f; BICUBIC uses a = −0.5;
  * - the horizontal pass runs first and its result is rounded and clipped to 8 bits;
  *   a pass whose size is unchanged is skipped.
+ * The sums are integers, so where the Node addon is present ({@link setResampleAccelerator}) its vector
+ * loops produce the same bytes several times faster (a 12-megapixel photo's horizontal pass is ~50
+ * million taps: 150-190 ms here, against ~60 ms for Pillow's whole resize).
  */
 import type { RgbImage } from './errors.js';
 
@@ -26,6 +29,28 @@ const ONE = 1 << PRECISION_BITS; // 4194304
 const HALF = 1 << (PRECISION_BITS - 1); // rounding constant 2^21
 const HAMMING_C1 = Math.fround(0.54);
 const HAMMING_C2 = Math.fround(0.46);
+
+/**
+ * The two passes done outside JavaScript (the Node addon's `resampleH` / `resampleV`), on the same
+ * coefficients with the same integer sums. Called only where {@link int32Safe} holds for the axis, so
+ * their 32-bit arithmetic cannot differ from the double-precision loops.
+ */
+export interface ResampleAccelerator {
+  /** Resamples the first `channels` (1 or `pix`) of each `pix`-byte pixel along rows. */
+  horizontal(src: Uint8Array, inW: number, h: number, pix: number, channels: number, ax: AxisCoefficients,
+    outW: number, out: Uint8Array): void;
+  /** Resamples columns of `inH` rows of `rowLen` bytes to `outH` rows. */
+  vertical(src: Uint8Array, rowLen: number, inH: number, ax: AxisCoefficients, outH: number, out: Uint8Array): void;
+}
+
+let accelerator: ResampleAccelerator | undefined;
+
+/** Installs (or with undefined removes) the accelerator; returns the previous one. */
+export function setResampleAccelerator(a: ResampleAccelerator | undefined): ResampleAccelerator | undefined {
+  const previous = accelerator;
+  accelerator = a;
+  return previous;
+}
 
 function sinc(v: number): number {
   if (v === 0) return 1;
@@ -123,6 +148,10 @@ function horizontal(src: Uint8Array, inW: number, h: number, C: number, ax: Axis
   const out = new Uint8Array(outW * h * C);
   const { start, count, coeffs, stride } = ax;
   let o = 0;
+  if (int32 && C <= 4 && accelerator && int32Safe(ax)) {
+    accelerator.horizontal(src, inW, h, C, C, ax, outW, out);
+    return out;
+  }
   if (C === 3 && int32 && int32Safe(ax)) return horizontalRgb32(src, inW, h, ax, outW, out);
   if (C === 3) { // RGB: one pass over the taps for all three channels
     for (let y = 0; y < h; y++) {
@@ -205,9 +234,13 @@ function horizontalRgb32(src: Uint8Array, inW: number, h: number, ax: AxisCoeffi
   return out;
 }
 
-function vertical(src: Uint8Array, w: number, C: number, ax: AxisCoefficients, outH: number): Uint8Array {
+function vertical(src: Uint8Array, w: number, C: number, ax: AxisCoefficients, outH: number, int32 = true): Uint8Array {
   const rowLen = w * C;
   const out = new Uint8Array(rowLen * outH);
+  if (int32 && accelerator && int32Safe(ax)) {
+    accelerator.vertical(src, rowLen, src.length / rowLen, ax, outH, out);
+    return out;
+  }
   const { start, count, coeffs, stride } = ax;
   // Row-at-a-time accumulation keeps memory access sequential; sums are exact integers in doubles.
   const acc = new Float64Array(rowLen);
@@ -258,6 +291,10 @@ function horizontalGray(src: Uint8Array, inW: number, h: number, ax: AxisCoeffic
   const out = new Uint8Array(outW * h);
   const { start, count, coeffs, stride } = ax;
   const safe = int32Safe(ax);
+  if (safe && accelerator) {
+    accelerator.horizontal(src, inW, h, 3, 1, ax, outW, out);
+    return out;
+  }
   let o = 0;
   for (let y = 0; y < h; y++) {
     const row = y * inW * 3;
@@ -312,8 +349,8 @@ function checkResizeArgs(width: number, height: number, filter: ResampleFilter):
 
 /**
  * {@link resize} without the gray shortcut: every channel resampled (the reference the tests compare it with).
- * `int32: false` also turns off the int32 horizontal loop, leaving the double-precision one (the tests'
- * reference for that loop).
+ * `int32: false` also turns off the int32 horizontal loop and the accelerator, leaving the double-precision
+ * loops (the tests' reference for both).
  */
 export function resizeGeneral(img: RgbImage, width: number, height: number, filter: ResampleFilter, int32 = true): RgbImage {
   checkResizeArgs(width, height, filter);
@@ -325,7 +362,7 @@ export function resizeGeneral(img: RgbImage, width: number, height: number, filt
     data = horizontal(data, img.width, img.height, C, axisCoefficients(img.width, width, filter), width, int32);
   }
   if (height !== img.height) {
-    data = vertical(data, width, C, axisCoefficients(img.height, height, filter), height);
+    data = vertical(data, width, C, axisCoefficients(img.height, height, filter), height, int32);
   }
   return { width, height, data };
 }

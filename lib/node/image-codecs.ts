@@ -1,11 +1,13 @@
 /**
  * Node-only set-up of the runtime-neutral image decoders (lib/image): the JPEG and WebP decoders' .wasm
  * read from disk (./codec-wasm.ts), and native zlib to inflate PNG image data (lib/image/png.ts; zlib
- * takes ~3 ms for a 640×480 RGB image, where the DecompressionStream default takes ~12 ms).
+ * takes ~3 ms for a 640×480 RGB image, where the DecompressionStream default takes ~12 ms), and the native
+ * addon's resampling loops when it is present (./native-resample.ts).
  */
 import zlib from 'node:zlib';
 import { InflatedParts, setPngInflater } from '../image/png.js';
 import { initJpegDecoderForNode, initWebpDecoderForNode } from './codec-wasm.js';
+import { installNativeResample } from './native-resample.js';
 
 /**
  * The first `limit` bytes a zlib stream inflates to, or fewer when it ends or turns corrupt before
@@ -40,6 +42,7 @@ let pngReady = false;
 export async function initImageDecodersForNode(): Promise<void> {
   if (!pngReady) {
     setPngInflater(zlibInflate);
+    installNativeResample();
     pngReady = true;
   }
   await Promise.all([initJpegDecoderForNode(), initWebpDecoderForNode()]);

@@ -69,6 +69,12 @@ export interface NativeAddon {
     inner: number): number;
   layerNorm(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, out: Float32Array,
     rows: number, cols: number, eps: number): void;
+  /** Pillow's horizontal resampling pass (native/resample.h), coefficients as resample.ts's axisCoefficients. */
+  resampleH(src: Uint8Array, inW: number, h: number, pix: number, channels: number, start: Int32Array,
+    count: Int32Array, coeffs: Int32Array, stride: number, outW: number, out: Uint8Array): void;
+  /** Pillow's vertical resampling pass over rows of `rowLen` bytes. */
+  resampleV(src: Uint8Array, rowLen: number, inH: number, start: Int32Array, count: Int32Array,
+    coeffs: Int32Array, stride: number, outH: number, out: Uint8Array): void;
   setThreads(n: number): void;
   tune(key: 'kc' | 'jb' | 'prefetch_rows' | 'stream_bytes', value: number): boolean;
   setKernel(name: 'avx512' | 'avx2' | 'scalar' | 'auto'): boolean;

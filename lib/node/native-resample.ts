@@ -1,0 +1,36 @@
+/**
+ * Pillow-exact resizing on the native addon's vector loops (native/resample.cc) when the addon is
+ * present: the passes of lib/image/resample.ts with the same integer sums, so the same bytes, spread
+ * over the addon's thread pool. Without the addon the JavaScript loops run.
+ */
+import { setResampleAccelerator, type AxisCoefficients, type ResampleAccelerator } from '../image/resample.js';
+import { loadNativeAddon, type NativeAddon } from './native-addon.js';
+
+/** An accelerator calling `addon.resampleH` / `addon.resampleV`. */
+export function nativeResampleAccelerator(addon: NativeAddon): ResampleAccelerator {
+  return {
+    horizontal(src: Uint8Array, inW: number, h: number, pix: number, channels: number, ax: AxisCoefficients,
+      outW: number, out: Uint8Array): void {
+      addon.resampleH(src, inW, h, pix, channels, ax.start, ax.count, ax.coeffs, ax.stride, outW, out);
+    },
+    vertical(src: Uint8Array, rowLen: number, inH: number, ax: AxisCoefficients, outH: number, out: Uint8Array): void {
+      addon.resampleV(src, rowLen, inH, ax.start, ax.count, ax.coeffs, ax.stride, outH, out);
+    },
+  };
+}
+
+let installed = false;
+
+/**
+ * Installs the native accelerator once, if the addon loads and has the resampling entry points
+ * (`BEIT_NATIVE_RESAMPLE=0` keeps the JavaScript loops). Returns whether it is installed.
+ */
+export function installNativeResample(): boolean {
+  if (installed) return true;
+  if (process.env.BEIT_NATIVE_RESAMPLE === '0') return false;
+  const addon = loadNativeAddon();
+  if (addon === undefined || typeof addon.resampleH !== 'function') return false;
+  setResampleAccelerator(nativeResampleAccelerator(addon));
+  installed = true;
+  return true;
+}

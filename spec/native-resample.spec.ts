@@ -1,0 +1,148 @@
+/**
+ * The native resampling passes (native/resample.cc through lib/node/native-resample.ts) against the
+ * JavaScript loops of lib/image/resample.ts: the same bytes for every filter, channel count, size
+ * (1, primes, up and down, windows touching the buffer's end) and thread count, and the JavaScript
+ * loops keep their own tests with the accelerator removed. Skipped, with the reason, only when the
+ * addon was not built.
+ */
+import { expect } from 'chai';
+import path from 'node:path';
+import { resize, resizeGeneral, setResampleAccelerator, axisCoefficients, type ResampleAccelerator } from '../lib/image/resample.js';
+import { loadNativeAddon, nativeAddonError, type NativeAddon } from '../lib/node/native-addon.js';
+import { installNativeResample, nativeResampleAccelerator } from '../lib/node/native-resample.js';
+import { readImageFile } from '../lib/node/image-file.js';
+import { IMAGES } from './image-fixtures.js';
+
+type Img = { width: number; height: number; data: Uint8Array };
+
+function noise(w: number, h: number, C: number, seed: number): Img {
+  const data = new Uint8Array(w * h * C);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < data.length; i++) { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; data[i] = s & 255; }
+  return { width: w, height: h, data };
+}
+
+/** Stripes of 0 and 255: the largest positive and negative lobes, so clipping at both ends. */
+function stripes(w: number, h: number, C: number, period: number): Img {
+  const data = new Uint8Array(w * h * C);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < C; c++) {
+    data[(y * w + x) * C + c] = ((x + y + c) / period | 0) % 2 ? 255 : 0;
+  }
+  return { width: w, height: h, data };
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
+
+describe('native resampling', function () {
+  let addon: NativeAddon;
+  let native: ResampleAccelerator;
+  let previous: ResampleAccelerator | undefined;
+
+  before(async function () {
+    await readImageFile(path.join(IMAGES, 'chelsea.png')); // installs the accelerator as the CLI does
+    const a = loadNativeAddon();
+    if (a === undefined) {
+      console.log(`      (skipped: native addon unavailable: ${nativeAddonError()}; build it with: node tools/build-native.mjs)`);
+      this.skip();
+    }
+    addon = a!;
+    native = nativeResampleAccelerator(addon);
+    expect(installNativeResample()).to.equal(true);
+    previous = setResampleAccelerator(native);
+  });
+
+  after(() => {
+    if (addon) { setResampleAccelerator(previous); addon.setThreads(addon.info().defaultThreads); }
+  });
+
+  /** resizeGeneral with the native passes, with the JavaScript int32 loops, and the double reference. */
+  function threeWays(img: Img, w: number, h: number, f: 1 | 2 | 3 | 4 | 5): [Uint8Array, Uint8Array, Uint8Array] {
+    setResampleAccelerator(native);
+    const n = resizeGeneral(img, w, h, f).data;
+    setResampleAccelerator(undefined);
+    const js = resizeGeneral(img, w, h, f).data;
+    const ref = resizeGeneral(img, w, h, f, false).data;
+    setResampleAccelerator(native);
+    return [n, js, ref];
+  }
+
+  it('gives the bytes of the JavaScript loops: 1-4 channels, every filter, sizes up, down, 1 and primes', () => {
+    const sizes = [[1, 1], [7, 3], [97, 131], [224, 224], [613, 5], [2, 409]];
+    let compared = 0;
+    for (const C of [1, 2, 3, 4]) {
+      for (const [iw, ih] of [[1, 1], [5, 7], [131, 89], [640, 11]] as const) {
+        const imgs = [noise(iw, ih, C, iw * 31 + C), stripes(iw, ih, C, 3)];
+        for (const img of imgs) {
+          for (const [w, h] of sizes) {
+            for (const f of [1, 2, 3, 4, 5] as const) {
+              const [n, js, ref] = threeWays(img, w!, h!, f);
+              const what = `C=${C} ${iw}x${ih} -> ${w}x${h} filter ${f}`;
+              expect(same(js, ref), `${what}: JavaScript int32`).to.equal(true);
+              expect(same(n, ref), `${what}: native`).to.equal(true);
+              compared++;
+            }
+          }
+        }
+      }
+    }
+    expect(compared).to.equal(4 * 4 * 2 * 6 * 5);
+  });
+
+  it('gives the same bytes on 1, 2 and 3 threads, for images large enough to use the pool', () => {
+    const img = noise(1531, 1021, 3, 99);
+    const runs: Uint8Array[] = [];
+    for (const t of [1, 2, 3]) {
+      addon.setThreads(t);
+      for (const f of [2, 3] as const) runs.push(resizeGeneral(img, 224, 224, f).data, resizeGeneral(img, 3001, 2003, f).data);
+    }
+    addon.setThreads(addon.info().defaultThreads);
+    setResampleAccelerator(undefined);
+    const ref: Uint8Array[] = [];
+    for (const f of [2, 3] as const) ref.push(resizeGeneral(img, 224, 224, f).data, resizeGeneral(img, 3001, 2003, f).data);
+    setResampleAccelerator(native);
+    runs.forEach((r, i) => expect(same(r, ref[i % 4]!), `run ${i}`).to.equal(true));
+  });
+
+  it('the gray fast path (one channel of three) gives the bytes of the general path, native and JavaScript', async () => {
+    const chelsea = await readImageFile(path.join(IMAGES, 'chelsea.png'));
+    const gray = { width: chelsea.width, height: chelsea.height, data: new Uint8Array(chelsea.data.length) };
+    for (let i = 0; i < gray.data.length; i += 3) gray.data[i] = gray.data[i + 1] = gray.data[i + 2] = chelsea.data[i + 1]!;
+    for (const [w, h] of [[224, 224], [451, 17], [3, 300], [1000, 700]] as const) {
+      for (const f of [1, 2, 3, 4, 5] as const) {
+        const fast = resize(gray, w, h, f).data;
+        setResampleAccelerator(undefined);
+        const jsFast = resize(gray, w, h, f).data;
+        const ref = resizeGeneral(gray, w, h, f, false).data;
+        setResampleAccelerator(native);
+        expect(same(fast, ref), `${w}x${h} filter ${f}: native`).to.equal(true);
+        expect(same(jsFast, ref), `${w}x${h} filter ${f}: JavaScript`).to.equal(true);
+      }
+    }
+  });
+
+  it('a 12-megapixel photo resizes in a fraction of the JavaScript time (logs both)', () => {
+    const img = noise(4000, 3000, 3, 7);
+    const time = (fn: () => void) => { const t = performance.now(); fn(); return performance.now() - t; };
+    resizeGeneral(img, 224, 224, 3);
+    const nativeMs = Math.min(time(() => resizeGeneral(img, 224, 224, 3)), time(() => resizeGeneral(img, 224, 224, 3)));
+    setResampleAccelerator(undefined);
+    const jsMs = time(() => resizeGeneral(img, 224, 224, 3));
+    setResampleAccelerator(native);
+    console.log(`      4000x3000 -> 224x224 bicubic: native ${nativeMs.toFixed(1)} ms, JavaScript ${jsMs.toFixed(1)} ms`);
+    expect(nativeMs).to.be.below(jsMs);
+  });
+
+  it('refuses windows outside the input and short arrays with a RangeError', () => {
+    const ax = axisCoefficients(10, 4, 3);
+    const src = new Uint8Array(10 * 2 * 3), out = new Uint8Array(4 * 2 * 3);
+    expect(() => addon.resampleH(src, 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, ax.stride, 4, out)).to.not.throw();
+    const badStart = ax.start.slice(); badStart[3] = 9;
+    expect(() => addon.resampleH(src, 10, 2, 3, 3, badStart, ax.count, ax.coeffs, ax.stride, 4, out)).to.throw(RangeError, /window 3 outside the input/);
+    expect(() => addon.resampleH(src.subarray(1), 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, ax.stride, 4, out)).to.throw(RangeError, /shorter/);
+    expect(() => addon.resampleH(src, 10, 2, 3, 2, ax.start, ax.count, ax.coeffs, ax.stride, 4, out)).to.throw(RangeError, /bad sizes/);
+    expect(() => addon.resampleV(src, 30, 2, ax.start, ax.count, ax.coeffs, ax.stride, 4, new Uint8Array(120))).to.throw(RangeError, /window/);
+    expect(() => addon.resampleV(src, 30, 2, ax.start, ax.count, ax.coeffs.subarray(1), ax.stride, 4, new Uint8Array(120))).to.throw(RangeError, /shorter/);
+    expect(() => (addon.resampleH as (...a: unknown[]) => void)(new Float32Array(60), 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, ax.stride, 4, out))
+      .to.throw(RangeError, /must be a Uint8Array/);
+  });
+});
