@@ -149,6 +149,25 @@ describe('classify / embed CLI', () => {
     expect(JSON.parse(many.stdout)).to.deep.equal(JSON.parse(one.stdout));
     expect(JSON.parse(many.stdout)).to.have.length(21);
   });
+  it('--decode-workers: images read on worker threads give the main thread\'s results and errors, in order', () => {
+    const d = path.join(tmp, 'decode-workers'); fs.mkdirSync(d);
+    const names = ['chelsea_q90.jpg', 'coco_cats.png', 'chelsea_exif6.jpg', 'chelsea_palette.png', 'coco_cats_exif6.jpg'];
+    for (let i = 0; i < 3; i++) names.forEach((n) => fs.copyFileSync(path.join(IMAGES, n), path.join(d, `${i}-${n}`)));
+    fs.writeFileSync(path.join(d, '1-zbroken.jpg'), 'not an image');
+    fs.symlinkSync(path.join(d, 'gone.png'), path.join(d, '2-dangling.png'));
+    const args = ['classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--workers', '1', '--batch-size', '4', '--top-k', '3', '--json'];
+    const main = cli(...args, '--decode-workers', '0');
+    const pooled = cli(...args, '--decode-workers', '2');
+    expect([main.status, pooled.status]).to.deep.equal([1, 1]);
+    const rep = JSON.parse(pooled.stdout) as { file: string; error?: string }[];
+    expect(rep).to.deep.equal(JSON.parse(main.stdout));
+    expect(rep).to.have.length(17);
+    expect(rep.filter((r) => r.error).map((r) => path.basename(r.file))).to.deep.equal(['1-zbroken.jpg', '2-dangling.png']);
+    expect(rep.find((r) => r.file.endsWith('2-dangling.png'))!.error).to.include('symbolic link');
+    const bad = cli(...args, '--decode-workers', '-1');
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.include('--decode-workers must be an integer in 0..64');
+  });
   it('--workers 2 on native: same results as one thread, with a note that workers do not help there', function () {
     if (!nativeAddon()) {
       console.log(`      (skipped: native addon unavailable: ${nativeUnavailableReason()}; build it with: node tools/build-native.mjs)`);

@@ -4,8 +4,10 @@
  * stays bounded by a batch.
  */
 import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
-import { classifyPixels, readConcurrency, settleLimited } from '../pipeline/pipeline.js';
+import { checkProcessed, classifyPixels, readConcurrency, settleLimited } from '../pipeline/pipeline.js';
+import { imageSourceName } from '../image/source.js';
 import type { NodeModel } from './load.js';
+import type { PreprocessPool } from './preprocess-pool.js';
 
 /** One file's outcome. */
 export interface FileResult {
@@ -20,17 +22,32 @@ export interface ClassifyFilesOptions {
   readonly batchSize: number;
   /** Default: the checkpoint's ({@link NodeModel.scoreFunction}). */
   readonly functionToApply?: ScoreFunction;
+  /**
+   * Worker threads that read and preprocess the images (with the model's processor): the next batch
+   * is read while the current one runs. Without it, images are read on this thread between batches.
+   */
+  readonly pool?: PreprocessPool;
 }
 
 /** Classifies `files` in order; `onDone(n)` is called with the number of files finished so far. */
 export async function classifyFiles(model: NodeModel, files: readonly string[], o: ClassifyFilesOptions,
   onDone?: (n: number) => void): Promise<FileResult[]> {
-  const { topK, batchSize } = o;
+  const { topK, batchSize, pool } = o;
   const results: FileResult[] = files.map((file) => ({ file }));
+  const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(pool!.preprocess(f)
+    .then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(f)))));
+  let ahead = pool ? pooled(0) : [];
   for (let start = 0; start < files.length; start += batchSize) {
-    // The images of a batch are read (downloaded, for URLs) concurrently, then run as one batch.
+    // The images of a batch are read (downloaded, for URLs) concurrently, then run as one batch; with a
+    // pool, the workers read the next batch meanwhile.
     const batch = results.slice(start, start + batchSize);
-    const read = await settleLimited(batch, readConcurrency(files.slice(start, start + batchSize)), async (r) => (await model.preprocess(r.file)).pixelValues);
+    let read: PromiseSettledResult<Float32Array>[];
+    if (pool) {
+      read = await Promise.all(ahead);
+      ahead = start + batchSize < files.length ? pooled(start + batchSize) : [];
+    } else {
+      read = await settleLimited(batch, readConcurrency(files.slice(start, start + batchSize)), async (r) => (await model.preprocess(r.file)).pixelValues);
+    }
     const ok: { r: FileResult; px: Float32Array }[] = [];
     read.forEach((o, i) => {
       if (o.status === 'fulfilled') ok.push({ r: batch[i]!, px: o.value });
@@ -43,4 +60,9 @@ export async function classifyFiles(model: NodeModel, files: readonly string[], 
     onDone?.(Math.min(start + batchSize, files.length));
   }
   return results;
+}
+
+/** `p`'s outcome as Promise.allSettled reports it (never rejects, so a batch read ahead cannot go unhandled). */
+function settle<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return p.then((value) => ({ status: 'fulfilled', value }), (reason: unknown) => ({ status: 'rejected', reason }));
 }

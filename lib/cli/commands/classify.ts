@@ -11,6 +11,7 @@ import { selectBackend } from '../../backend/select.js';
 import { resolveModel } from '../../node/hub.js';
 import { classifyFiles, type FileResult } from '../../node/classify-files.js';
 import { classifyInWorkers } from '../../node/classify-pool.js';
+import { PreprocessPool } from '../../node/preprocess-pool.js';
 import { createProgress } from '../progress.js';
 import { imageArgs } from '../files.js';
 import { imageSourceName } from '../../image/source.js';
@@ -35,6 +36,9 @@ Options:
   --backend <name>      native | tensorflow | wasm | cpu        (default: $BEIT_BACKEND or the fastest available)
   --workers <n>         worker threads, each with its own engine (default: 1 on native; on wasm/cpu one per core,
                         at most 8, when there are more images than one batch; never more than the cores)
+  --decode-workers <n>  with one engine (native): threads that read, decode and resize the next batch while
+                        the model runs the current one (default: one per core, at most 4, for more images than
+                        one batch; 0 reads images on the main thread between batches)
   --json                print [{"file", "predictions": [{"label","score","index"}]}] (failed files carry "error")
   --quiet               no progress bar
   --verbose             stack traces on errors
@@ -50,6 +54,7 @@ export const classifyCommand: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
       model: { type: 'string' }, list: { type: 'string' }, 'top-k': { type: 'string' }, 'function-to-apply': { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' },
+      'decode-workers': { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     });
     const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
@@ -76,6 +81,7 @@ export const classifyCommand: Command = {
         process.stderr.write(`note: --workers ${workers} is more than the ${cores} cores here; using ${cores}\n`);
         workers = cores;
       }
+      const decodeWorkers = intFlag(values['decode-workers'] as string | undefined, 'decode-workers', Math.min(cores, 4), 0, 64);
       if (workers > 1 && files.length > batchSize) {
         announceBackend(`${backend} (${workers} worker threads)`, requested);
         if (backend === 'native') {
@@ -85,11 +91,15 @@ export const classifyCommand: Command = {
         results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, functionToApply, onDone: done,
           onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
       } else {
-        const model = await loadModel(dir, { backend, onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
+        const note = (m: string) => process.stderr.write(`note: ${m}\n`);
+        const model = await loadModel(dir, { backend, onWarning: note });
         announceBackend(model.backend, requested);
+        const decoders = files.length > batchSize ? decodeWorkers : 0;
+        const pool = decoders > 0 ? new PreprocessPool(model.processor, { workers: decoders, onWarning: note }) : undefined;
         try {
-          results = await classifyFiles(model, files, { topK, batchSize, functionToApply }, done);
+          results = await classifyFiles(model, files, { topK, batchSize, functionToApply, ...(pool ? { pool } : {}) }, done);
         } finally {
+          await pool?.close();
           model.dispose();
         }
       }

@@ -1,0 +1,79 @@
+/**
+ * Reading and preprocessing on worker threads (lib/node/preprocess-pool.ts): the same pixels and the
+ * same errors as on the main thread, answers matched to requests whatever order workers finish in,
+ * and a clean shutdown.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { preprocess } from '../lib/image/processor.js';
+import { readImageString } from '../lib/node/image-file.js';
+import { readProcessorConfigFile } from '../lib/node/processor-file.js';
+import { PreprocessPool } from '../lib/node/preprocess-pool.js';
+import { IMAGES, IMAGES_EXTRA } from './image-fixtures.js';
+
+describe('preprocessing pool (worker threads)', () => {
+  const cfg = readProcessorConfigFile(path.join(IMAGES, 'preprocessor_config.d2v-ft1k.json'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beit-pool-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  /** The main thread's outcome for `source`: pixels, or the error's name and message. */
+  async function mainThread(source: string): Promise<Float32Array | string> {
+    try {
+      return preprocess(await readImageString(source), cfg).pixelValues;
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`;
+    }
+  }
+
+  it('gives the main thread\'s pixels and errors for every input, each answer to its own request', async () => {
+    const broken = path.join(tmp, 'broken.jpg');
+    fs.writeFileSync(broken, fs.readFileSync(path.join(IMAGES, 'chelsea_q90.jpg')).subarray(0, 300));
+    fs.writeFileSync(path.join(tmp, 'text.png'), 'not an image');
+    const sources = [
+      path.join(IMAGES, 'chelsea.png'), path.join(IMAGES, 'coco_cats_exif6.jpg'), broken,
+      path.join(IMAGES_EXTRA, 'cmyk_420.jpg'), path.join(tmp, 'text.png'), path.join(tmp, 'missing.jpg'),
+      path.join(IMAGES, 'chelsea_gray.png'), path.join(IMAGES_EXTRA, 'animated.webp'), path.join(IMAGES_EXTRA, 'chelsea.gif'),
+      `data:image/png;base64,${fs.readFileSync(path.join(IMAGES, 'chelsea_palette.png')).toString('base64')}`,
+    ];
+    const pool = new PreprocessPool(cfg, { workers: 3 });
+    try {
+      // Twice over, all at once: three workers finish out of order.
+      const got = await Promise.allSettled([...sources, ...sources].map((s) => pool.preprocess(s)));
+      const want = await Promise.all(sources.map(mainThread));
+      let errors = 0;
+      got.forEach((g, i) => {
+        const w = want[i % sources.length]!;
+        if (typeof w === 'string') {
+          errors++;
+          expect(g.status, sources[i % sources.length]).to.equal('rejected');
+          const e = (g as PromiseRejectedResult).reason as Error;
+          expect(`${e.name}: ${e.message}`).to.equal(w);
+        } else {
+          expect(g.status, sources[i % sources.length]).to.equal('fulfilled');
+          const v = (g as PromiseFulfilledResult<{ pixels: Float32Array; height: number; width: number }>).value;
+          expect([v.height, v.width]).to.deep.equal([224, 224]);
+          expect(Buffer.from(v.pixels.buffer, v.pixels.byteOffset, v.pixels.byteLength)
+            .equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength)), sources[i % sources.length]).to.equal(true);
+        }
+      });
+      expect(errors).to.equal(6);
+      expect(want.map((w) => typeof w === 'string' ? w.replace(/:.*/, '') : 'ok')).to.deep.equal(
+        ['ok', 'ok', 'ImageError', 'ok', 'ImageError', 'ImageError', 'ok', 'ok', 'ok', 'ok']);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('passes maxPixels on; close() rejects what is pending and later requests', async () => {
+    const pool = new PreprocessPool(cfg, { workers: 1, maxPixels: 1000 });
+    const big = pool.preprocess(path.join(IMAGES, 'chelsea.png'));
+    await big.then(() => expect.fail('expected a pixel-limit error'), (e: Error) => expect(e.message).to.match(/chelsea\.png.*pixels/));
+    const pending = Promise.allSettled([pool.preprocess(path.join(IMAGES, 'coco_cats.png')), pool.preprocess(path.join(IMAGES, 'chelsea.png'))]);
+    await pool.close();
+    expect((await pending).map((p) => p.status === 'rejected' && (p.reason as Error).message)).to.deep.equal(['PreprocessPool: closed', 'PreprocessPool: closed']);
+    await pool.preprocess(path.join(IMAGES, 'chelsea.png')).then(() => expect.fail('expected a rejection'), (e: Error) => expect(e.message).to.equal('PreprocessPool: closed'));
+    expect(() => new PreprocessPool(cfg, { workers: 0 })).to.throw(RangeError, /workers must be a positive integer/);
+  });
+});
