@@ -168,6 +168,21 @@ describe('classify / embed CLI', () => {
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.include('--decode-workers must be an integer in 0..64');
   });
+  it('embed --decode-workers: the same embeddings as reading on the main thread; a bad image still writes nothing', () => {
+    const d = path.join(tmp, 'embed-decode'); fs.mkdirSync(d);
+    const names = ['chelsea_q90.jpg', 'coco_cats.png', 'chelsea_exif6.jpg'];
+    for (let i = 0; i < 3; i++) names.forEach((n) => fs.copyFileSync(path.join(IMAGES, n), path.join(d, `${i}-${n}`)));
+    const run = (out: string, workers: string, dir = d) => spawnSync(process.execPath, ['bin/beit.mjs', 'embed', dir, '--model', caseDir('d2v-tiny'),
+      '--out', path.join(tmp, out), '--batch-size', '2', '--backend', 'wasm', '--decode-workers', workers, '--quiet'], { encoding: 'utf8' });
+    expect(run('main.safetensors', '0').status).to.equal(0);
+    expect(run('pool.safetensors', '3').status).to.equal(0);
+    expect(fs.readFileSync(path.join(tmp, 'pool.safetensors')).equals(fs.readFileSync(path.join(tmp, 'main.safetensors')))).to.equal(true);
+    fs.writeFileSync(path.join(d, '1-zbroken.jpg'), 'not an image');
+    const bad = run('bad.safetensors', '2');
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.include('1-zbroken.jpg');
+    expect(fs.existsSync(path.join(tmp, 'bad.safetensors'))).to.equal(false);
+  });
   it('--workers 2 on native: same results as one thread, with a note that workers do not help there', function () {
     if (!nativeAddon()) {
       console.log(`      (skipped: native addon unavailable: ${nativeUnavailableReason()}; build it with: node tools/build-native.mjs)`);

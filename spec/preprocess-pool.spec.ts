@@ -5,12 +5,14 @@
  */
 import { expect } from 'chai';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { preprocess } from '../lib/image/processor.js';
 import { readImageString } from '../lib/node/image-file.js';
 import { readProcessorConfigFile } from '../lib/node/processor-file.js';
-import { PreprocessPool } from '../lib/node/preprocess-pool.js';
+import { PreprocessPool, URLS_PER_WORKER } from '../lib/node/preprocess-pool.js';
 import { IMAGES, IMAGES_EXTRA } from './image-fixtures.js';
 
 describe('preprocessing pool (worker threads)', () => {
@@ -63,6 +65,27 @@ describe('preprocessing pool (worker threads)', () => {
         ['ok', 'ok', 'ImageError', 'ok', 'ImageError', 'ImageError', 'ok', 'ok', 'ok', 'ok']);
     } finally {
       await pool.close();
+    }
+  });
+
+  it('downloads several http(s) URLs per worker at once (local server), local files one at a time', async () => {
+    const png = fs.readFileSync(path.join(IMAGES, 'chelsea.png'));
+    let open = 0, most = 0;
+    const server = http.createServer((req, res) => {
+      open++; most = Math.max(most, open);
+      setTimeout(() => { open--; res.writeHead(200, { 'content-type': 'image/png' }); res.end(png); }, 150);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const pool = new PreprocessPool(cfg, { workers: 1 });
+    try {
+      const got = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.preprocess(`${base}/img${i}.png`)));
+      const want = preprocess(await readImageString(path.join(IMAGES, 'chelsea.png')), cfg).pixelValues;
+      for (const g of got) expect(Buffer.from(g.pixels.buffer).equals(Buffer.from(want.buffer))).to.equal(true);
+      expect(most).to.equal(URLS_PER_WORKER);
+    } finally {
+      await pool.close();
+      server.close();
     }
   });
 

@@ -1,7 +1,7 @@
 /**
  * Classify a list of images (files, URLs, data URLs) with one model, batch by batch: each image is
  * decoded on its own so a bad one becomes an `error` entry while the others are classified; memory
- * stays bounded by a batch.
+ * stays bounded by two batches (the one running and, with a preprocessing pool, the one read ahead).
  */
 import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
 import { checkProcessed, classifyPixels, readConcurrency, settleLimited } from '../pipeline/pipeline.js';
@@ -29,25 +29,35 @@ export interface ClassifyFilesOptions {
   readonly pool?: PreprocessPool;
 }
 
+/**
+ * The files' model inputs, one batch at a time, in order, each image's outcome settled (a bad file is a
+ * rejected entry, the others still read). With a pool, the next batch is read while the caller works on
+ * the current one; without, a batch is read (downloaded, for URLs) a few images at a time when asked for.
+ */
+export async function* readInBatches(model: NodeModel, files: readonly string[], batchSize: number,
+  pool?: PreprocessPool): AsyncGenerator<{ start: number; read: PromiseSettledResult<Float32Array>[] }> {
+  const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(pool!.preprocess(f)
+    .then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(f)))));
+  let ahead = pool ? pooled(0) : [];
+  for (let start = 0; start < files.length; start += batchSize) {
+    if (pool) {
+      const read = await Promise.all(ahead);
+      ahead = start + batchSize < files.length ? pooled(start + batchSize) : [];
+      yield { start, read };
+    } else {
+      const batch = files.slice(start, start + batchSize);
+      yield { start, read: await settleLimited(batch, readConcurrency(batch), async (f) => (await model.preprocess(f)).pixelValues) };
+    }
+  }
+}
+
 /** Classifies `files` in order; `onDone(n)` is called with the number of files finished so far. */
 export async function classifyFiles(model: NodeModel, files: readonly string[], o: ClassifyFilesOptions,
   onDone?: (n: number) => void): Promise<FileResult[]> {
   const { topK, batchSize, pool } = o;
   const results: FileResult[] = files.map((file) => ({ file }));
-  const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(pool!.preprocess(f)
-    .then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(f)))));
-  let ahead = pool ? pooled(0) : [];
-  for (let start = 0; start < files.length; start += batchSize) {
-    // The images of a batch are read (downloaded, for URLs) concurrently, then run as one batch; with a
-    // pool, the workers read the next batch meanwhile.
+  for await (const { start, read } of readInBatches(model, files, batchSize, pool)) {
     const batch = results.slice(start, start + batchSize);
-    let read: PromiseSettledResult<Float32Array>[];
-    if (pool) {
-      read = await Promise.all(ahead);
-      ahead = start + batchSize < files.length ? pooled(start + batchSize) : [];
-    } else {
-      read = await settleLimited(batch, readConcurrency(files.slice(start, start + batchSize)), async (r) => (await model.preprocess(r.file)).pixelValues);
-    }
     const ok: { r: FileResult; px: Float32Array }[] = [];
     read.forEach((o, i) => {
       if (o.status === 'fulfilled') ok.push({ r: batch[i]!, px: o.value });

@@ -9,6 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ProcessorConfig } from '../image/processor.js';
+import { imageStringKind } from '../image/source.js';
 import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-worker.js';
 
 /** A preprocessed image: CHW float32 pixels and their size. */
@@ -24,6 +25,9 @@ export interface PreprocessPoolOptions {
   readonly onWarning?: (message: string) => void;
 }
 
+/** Requests a worker takes at once when they are http(s) URLs (waiting on the network, not the CPU). */
+export const URLS_PER_WORKER = 4;
+
 interface Pending { source: string; resolve: (v: PooledImage) => void; reject: (e: Error) => void }
 
 /** Error with the name the worker's error had (ImageError, ProcessorError, ...). */
@@ -35,7 +39,8 @@ function namedError(message: string, name: string): Error {
 
 export class PreprocessPool {
   private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
+  /** Requests in flight per worker. */
+  private readonly load = new Map<Worker, number>();
   private readonly queue: { id: number; p: Pending }[] = [];
   private readonly inFlight = new Map<number, { w: Worker; p: Pending }>();
   private readonly warned = new Set<string>();
@@ -53,7 +58,7 @@ export class PreprocessPool {
       w.on('exit', (code) => { if (!this.closed) this.onExit(w, new Error(`a preprocessing worker exited (code ${code})`)); });
       w.unref();
       this.workers.push(w);
-      this.idle.push(w);
+      this.load.set(w, 0);
     }
   }
 
@@ -78,11 +83,17 @@ export class PreprocessPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
+  /** Hands queued requests, in order, to the least loaded workers that have room for them. */
   private pump(): void {
-    while (this.idle.length && this.queue.length) {
-      const w = this.idle.pop()!;
-      const { id, p } = this.queue.shift()!;
+    while (this.queue.length) {
+      const { id, p } = this.queue[0]!;
+      const room = imageStringKind(p.source) === 'url' ? URLS_PER_WORKER : 1;
+      let w: Worker | undefined;
+      for (const c of this.workers) if (this.load.get(c)! < room && (!w || this.load.get(c)! < this.load.get(w)!)) w = c;
+      if (!w) return;
+      this.queue.shift();
       this.inFlight.set(id, { w, p });
+      this.load.set(w, this.load.get(w)! + 1);
       w.ref();
       w.postMessage({ id, source: p.source } satisfies PreprocessRequest);
     }
@@ -98,8 +109,9 @@ export class PreprocessPool {
     this.inFlight.delete(m.id);
     if ('error' in m) job.p.reject(namedError(m.error, m.name));
     else job.p.resolve({ pixels: m.pixels, height: m.height, width: m.width });
-    w.unref();
-    this.idle.push(w);
+    const load = this.load.get(w)! - 1;
+    this.load.set(w, load);
+    if (load === 0) w.unref();
     this.pump();
   }
 
@@ -110,8 +122,7 @@ export class PreprocessPool {
   private onExit(w: Worker, e: Error): void {
     if (this.closed || !this.workers.includes(w)) return;
     this.workers.splice(this.workers.indexOf(w), 1);
-    const idle = this.idle.indexOf(w);
-    if (idle >= 0) this.idle.splice(idle, 1);
+    this.load.delete(w);
     const err = new Error(`image preprocessing failed: ${e.message}`);
     for (const [id, job] of this.inFlight) {
       if (job.w === w) { job.p.reject(err); this.inFlight.delete(id); }
@@ -119,6 +130,8 @@ export class PreprocessPool {
     if (this.workers.length === 0) {
       this.failure = err;
       for (const { p } of this.queue.splice(0)) p.reject(err);
+    } else {
+      this.pump();
     }
   }
 }

@@ -12,6 +12,7 @@ import { resolveModel } from '../../node/hub.js';
 import { classifyFiles, type FileResult } from '../../node/classify-files.js';
 import { classifyInWorkers } from '../../node/classify-pool.js';
 import { PreprocessPool } from '../../node/preprocess-pool.js';
+import { DECODE_WORKERS_HELP, decodeWorkersFlag } from '../decode-workers.js';
 import { createProgress } from '../progress.js';
 import { imageArgs } from '../files.js';
 import { imageSourceName } from '../../image/source.js';
@@ -36,9 +37,8 @@ Options:
   --backend <name>      native | tensorflow | wasm | cpu        (default: $BEIT_BACKEND or the fastest available)
   --workers <n>         worker threads, each with its own engine (default: 1 on native; on wasm/cpu one per core,
                         at most 8, when there are more images than one batch; never more than the cores)
-  --decode-workers <n>  with one engine (native): threads that read, decode and resize the next batch while
-                        the model runs the current one (default: one per core, at most 4, for more images than
-                        one batch; 0 reads images on the main thread between batches)
+${DECODE_WORKERS_HELP}.
+                        With --workers above 1, each worker reads its own images instead
   --json                print [{"file", "predictions": [{"label","score","index"}]}] (failed files carry "error")
   --quiet               no progress bar
   --verbose             stack traces on errors
@@ -67,6 +67,7 @@ export const classifyCommand: Command = {
     const functionToApply = fnArg as ScoreFunction | undefined;
     const files = imageArgs(positionals, values.list as string | undefined);
     const requested = values.backend as string | undefined;
+    const decodeWorkers = decodeWorkersFlag(values['decode-workers'] as string | undefined, files.length, batchSize);
     const bar = createProgress({ label: 'classify', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
     const done = (n: number) => bar.update(n);
     let results: FileResult[];
@@ -81,7 +82,6 @@ export const classifyCommand: Command = {
         process.stderr.write(`note: --workers ${workers} is more than the ${cores} cores here; using ${cores}\n`);
         workers = cores;
       }
-      const decodeWorkers = intFlag(values['decode-workers'] as string | undefined, 'decode-workers', Math.min(cores, 4), 0, 64);
       if (workers > 1 && files.length > batchSize) {
         announceBackend(`${backend} (${workers} worker threads)`, requested);
         if (backend === 'native') {
@@ -94,8 +94,7 @@ export const classifyCommand: Command = {
         const note = (m: string) => process.stderr.write(`note: ${m}\n`);
         const model = await loadModel(dir, { backend, onWarning: note });
         announceBackend(model.backend, requested);
-        const decoders = files.length > batchSize ? decodeWorkers : 0;
-        const pool = decoders > 0 ? new PreprocessPool(model.processor, { workers: decoders, onWarning: note }) : undefined;
+        const pool = decodeWorkers > 0 ? new PreprocessPool(model.processor, { workers: decodeWorkers, onWarning: note }) : undefined;
         try {
           results = await classifyFiles(model, files, { topK, batchSize, functionToApply, ...(pool ? { pool } : {}) }, done);
         } finally {

@@ -1,7 +1,10 @@
 /** `beit embed`: images -> pooled embeddings `[N, hidden]` in a safetensors file (atomic write). */
 import { EXIT_USAGE, UserError, intFlag, parseFlags, requireFlag, type Command } from '../command.js';
 import { loadModelForCli } from '../backend-note.js';
-import { embedPixels, readConcurrency, settleLimited } from '../../pipeline/pipeline.js';
+import { embedPixels } from '../../pipeline/pipeline.js';
+import { readInBatches } from '../../node/classify-files.js';
+import { PreprocessPool } from '../../node/preprocess-pool.js';
+import { DECODE_WORKERS_HELP, decodeWorkersFlag } from '../decode-workers.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
 import { checkOutputFile, imageArgs } from '../files.js';
@@ -27,6 +30,7 @@ Options:
   --list <file>         more images, one per line (path, URL, data URL or base64; # comments); - for stdin
   --batch-size <n>      images per forward (default 8)
   --backend <name>      native | tensorflow | wasm | cpu
+${DECODE_WORKERS_HELP}
   --json                print {"out", "count", "hidden", "files"} on stdout
   --quiet               no progress bar
   --verbose             stack traces on errors
@@ -42,30 +46,31 @@ export const embedCommand: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
       model: { type: 'string' }, list: { type: 'string' }, out: { type: 'string' }, 'batch-size': { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, force: { type: 'boolean' },
+      'decode-workers': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, force: { type: 'boolean' },
     });
     const modelArg = requireFlag(values, 'model', '<dir | repo-id>');
     const out = requireFlag(values, 'out', '<file.safetensors>');
     const batchSize = intFlag(values['batch-size'] as string | undefined, 'batch-size', 8);
     const files = imageArgs(positionals, values.list as string | undefined);
     checkOutputFile(out, files, values.force === true);
+    const decodeWorkers = decodeWorkersFlag(values['decode-workers'] as string | undefined, files.length, batchSize);
     const model = await loadModelForCli(modelArg, values.backend as string | undefined, values.quiet === true);
+    const pool = decodeWorkers > 0
+      ? new PreprocessPool(model.processor, { workers: decodeWorkers, onWarning: (m) => process.stderr.write(`note: ${m}\n`) }) : undefined;
     try {
       const D = model.embeddingSize;
       const data = new Float32Array(files.length * D);
       const bar = createProgress({ label: 'embed', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
       try {
-        // Batch by batch, so memory holds one batch of pixels however many images there are; the images
-        // of a batch are read (downloaded) concurrently.
-        for (let start = 0; start < files.length; start += batchSize) {
-          const batch = files.slice(start, start + batchSize);
-          const read = await settleLimited(batch, readConcurrency(batch), async (f) => (await model.preprocess(f)).pixelValues);
+        // Batch by batch, so memory holds a batch or two of pixels however many images there are; the
+        // images of a batch are read (downloaded) concurrently, or by the pool while the previous batch runs.
+        for await (const { start, read } of readInBatches(model, files, batchSize, pool)) {
           const failed = read.find((r): r is PromiseRejectedResult => r.status === 'rejected');
           if (failed) throw failed.reason;
           const pixels = read.map((r) => (r as PromiseFulfilledResult<Float32Array>).value);
           const emb = await embedPixels(model, pixels, { batchSize });
           emb.forEach((e, i) => data.set(e.embedding, (start + i) * D));
-          bar.update(start + batch.length);
+          bar.update(start + read.length);
         }
       } finally {
         bar.finish();
@@ -78,6 +83,7 @@ export const embedCommand: Command = {
       else process.stderr.write(`wrote ${files.length} embeddings [${files.length}, ${D}] to ${out}\n`);
       return 0;
     } finally {
+      await pool?.close();
       model.dispose();
     }
   },
