@@ -61,6 +61,30 @@ describe('end to end: image files -> logits (d2v-tiny, its preprocessor_config.j
     } finally { model.dispose(); }
   });
 
+  it('decodeWorkers: classify / embed read strings on worker threads with the same results and errors', async () => {
+    await loadModel(caseDir('d2v-tiny'), { backend: 'wasm', decodeWorkers: -1 }).then(() => expect.fail('expected a RangeError'),
+      (e: Error) => expect(e.message).to.equal('decodeWorkers must be a non-negative integer, got -1.'));
+    const plain = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm' });
+    const pooled = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm', decodeWorkers: 2 });
+    try {
+      const files = [...e2e.keys()].map((f) => path.join(IMAGES, f));
+      const bytes = new Uint8Array(fs.readFileSync(files[0]!));
+      const inputs = [...files, bytes, `data:image/png;base64,${fs.readFileSync(path.join(IMAGES, 'chelsea.png')).toString('base64')}`, ...files];
+      const before = tf.memory().numTensors;
+      expect(await pooled.classify(inputs, { topK: 5, batchSize: 3 })).to.deep.equal(await plain.classify(inputs, { topK: 5, batchSize: 3 }));
+      const [ep, ew] = [await plain.embed(inputs, { batchSize: 4 }), await pooled.embed(inputs, { batchSize: 4 })];
+      ew.forEach((e, i) => expect(Array.from(e.embedding)).to.deep.equal(Array.from(ep[i]!.embedding)));
+      expect(tf.memory().numTensors).to.equal(before);
+      const missing = [files[0]!, files[1]!, files[2]!, path.join(IMAGES, 'nope.jpg'), files[3]!];
+      const why = async (m: typeof plain) => m.classify(missing, { batchSize: 2 }).then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+      const [a, b] = [await why(plain), await why(pooled)];
+      expect(b).to.equal(a);
+      expect(b).to.match(/^ImageError: .*nope\.jpg: cannot read image \(no such file/);
+    } finally {
+      plain.dispose();
+      pooled.dispose();
+    }
+  });
   it('classify accepts bytes, raw pixels and tensors as well as paths', async () => {
     const model = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm' });
     try {

@@ -4,7 +4,7 @@
  * stays bounded by two batches (the one running and, with a preprocessing pool, the one read ahead).
  */
 import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
-import { checkProcessed, classifyPixels, readConcurrency, settleLimited } from '../pipeline/pipeline.js';
+import { checkProcessed, classifyPixels, readConcurrency, settle, settleLimited } from '../pipeline/pipeline.js';
 import { imageSourceName } from '../image/source.js';
 import type { NodeModel } from './load.js';
 import type { PreprocessPool } from './preprocess-pool.js';
@@ -70,9 +70,4 @@ export async function classifyFiles(model: NodeModel, files: readonly string[], 
     onDone?.(Math.min(start + batchSize, files.length));
   }
   return results;
-}
-
-/** `p`'s outcome as Promise.allSettled reports it (never rejects, so a batch read ahead cannot go unhandled). */
-function settle<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
-  return p.then((value) => ({ status: 'fulfilled', value }), (reason: unknown) => ({ status: 'rejected', reason }));
 }

@@ -14,7 +14,9 @@ import type { ImageModel } from '../pipeline/image-model.js';
 import { readCheckpointDir } from './checkpoint-dir.js';
 import { resolveModel, type HubOptions } from './hub.js';
 import { readImageString } from './image-file.js';
-import type { FetchImageOptions } from '../image/source.js';
+import { imageSourceName, imageStringKind, type FetchImageOptions } from '../image/source.js';
+import { checkProcessed } from '../pipeline/pipeline.js';
+import { PreprocessPool } from './preprocess-pool.js';
 import { initImageDecodersForNode } from './image-codecs.js';
 import { readProcessorText } from './processor-file.js';
 import './backends.js';
@@ -36,6 +38,15 @@ export interface LoadOptions extends BuildOptions {
   readonly decode?: Omit<DecodeOptions, 'name'>;
   /** Downloading images given as http(s) URLs: `fetch`, idle `timeoutMs` (30 s), `maxBytes` (256 MiB). */
   readonly imageFetch?: FetchImageOptions;
+  /**
+   * Worker threads that read, decode and resize the image strings (paths, URLs, data URLs) given to
+   * `classify` and `embed`, the next batch while the current one runs (default 0: read on the calling
+   * thread). Worth it for large photos on `native`, whose decoding otherwise leaves a core idle: 48
+   * 12-megapixel JPEGs took 15 s with 2 workers instead of 19 s. Started on first use, stopped by
+   * `dispose()`. URLs are read on the calling thread when `imageFetch` is given (a fetch function
+   * cannot cross threads).
+   */
+  readonly decodeWorkers?: number;
 }
 
 /** A model loaded in Node. */
@@ -50,6 +61,8 @@ export type NodeModel = ImageModel<NodeImageInput>;
  * model.dispose();
  */
 export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}): Promise<NodeModel> {
+  const workers = options.decodeWorkers ?? 0;
+  if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decodeWorkers must be a non-negative integer, got ${String(workers)}.`);
   // The load's own onNotice also hears the download's notices (retries, lock waits) unless the hub options say otherwise.
   const dir = await resolveModel(dirOrRepoId, { ...options.hub, onNotice: options.hub?.onNotice ?? options.onNotice });
   const backend = await selectBackend(options.backend);
@@ -72,8 +85,21 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
     return toRgbImage(input, decode);
   };
   await settleBackends(); // another load may be starting another backend: tensors cannot be made meanwhile
-  return buildImageModel({
+  const model = buildImageModel({
     configText: files.configText, configFile: files.configFile, tensors: files.tensors,
     checkpointName: files.weightsFile, processor, reader, backend,
   }, options);
+  if (workers > 0) {
+    let pool: PreprocessPool | undefined;
+    model.setPrefetcher((input) => {
+      if (typeof input !== 'string' || (options.imageFetch && imageStringKind(input) === 'url')) return undefined;
+      pool ??= new PreprocessPool(model.processor, {
+        workers, onWarning: decode.onWarning,
+        ...(decode.maxPixels !== undefined ? { maxPixels: decode.maxPixels } : {}),
+        ...(decode.exifTranspose !== undefined ? { exifTranspose: decode.exifTranspose } : {}),
+      });
+      return pool.preprocess(input).then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(input)));
+    }, () => { void pool?.close(); pool = undefined; });
+  }
+  return model;
 }

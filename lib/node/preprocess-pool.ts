@@ -21,6 +21,8 @@ export interface PreprocessPoolOptions {
   readonly workers: number;
   /** Refuse images with more pixels than this (as DecodeOptions.maxPixels). */
   readonly maxPixels?: number;
+  /** Apply the EXIF orientation (as DecodeOptions.exifTranspose; default true). */
+  readonly exifTranspose?: boolean;
   /** Hears decoding warnings (e.g. Pillow's DecompressionBombWarning), each distinct message once. */
   readonly onWarning?: (message: string) => void;
 }
@@ -50,7 +52,11 @@ export class PreprocessPool {
 
   constructor(processor: ProcessorConfig, private readonly options: PreprocessPoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1) throw new RangeError(`PreprocessPool: workers must be a positive integer, got ${options.workers}.`);
-    const init: PreprocessWorkerInit = { processor, ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) };
+    const init: PreprocessWorkerInit = {
+      processor,
+      ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}),
+      ...(options.exifTranspose !== undefined ? { exifTranspose: options.exifTranspose } : {}),
+    };
     for (let i = 0; i < options.workers; i++) {
       const w = new Worker(new URL('./preprocess-worker.js', import.meta.url), { workerData: init });
       w.on('message', (m: PreprocessReply) => this.onMessage(w, m));

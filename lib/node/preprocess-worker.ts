@@ -7,7 +7,7 @@ import { preprocess, type ProcessorConfig } from '../image/processor.js';
 import { readImageString } from './image-file.js';
 
 /** What the pool passes at start. */
-export interface PreprocessWorkerInit { processor: ProcessorConfig; maxPixels?: number }
+export interface PreprocessWorkerInit { processor: ProcessorConfig; maxPixels?: number; exifTranspose?: boolean }
 /** One request: read and preprocess `source` (a path, URL, data URL or base64 string). */
 export interface PreprocessRequest { id: number; source: string }
 /** One answer: the pixels (CHW float32) with their size, or the error's message. */
@@ -20,6 +20,7 @@ const init = workerData as PreprocessWorkerInit;
 const port = parentPort!;
 const decode = {
   ...(init.maxPixels !== undefined ? { maxPixels: init.maxPixels } : {}),
+  ...(init.exifTranspose !== undefined ? { exifTranspose: init.exifTranspose } : {}),
   onWarning: (warning: string) => port.postMessage({ warning } satisfies PreprocessReply),
 };
 port.on('message', async (msg: PreprocessRequest | null) => {

@@ -11,7 +11,7 @@ import { BeitModel, InputError } from '../model/model.js';
 import { imageSourceName } from '../image/source.js';
 import {
   checkProcessed, classifyPixels, embedPixels, inReadBatches,
-  type ClassifyOptions, type EmbedOptions, type Embedding, type ImageReader,
+  type ClassifyOptions, type EmbedOptions, type Embedding, type ImageReader, type PixelPrefetcher,
 } from './pipeline.js';
 import type { Prediction } from './predictions.js';
 
@@ -22,6 +22,8 @@ export class ImageModel<I> extends BeitModel {
   /** The tfjs backend the model's tensors live on. */
   readonly backend: string;
   private readonly reader: ImageReader<I>;
+  private prefetch: PixelPrefetcher<I> | undefined;
+  private closePrefetch: (() => void) | undefined;
 
   /** Prefer `loadModel`. */
   constructor(config: ModelConfig, weights: ModelWeights, processor: ProcessorConfig, reader: ImageReader<I>, backend: string) {
@@ -29,6 +31,24 @@ export class ImageModel<I> extends BeitModel {
     this.processor = processor;
     this.reader = reader;
     this.backend = backend;
+  }
+
+  /**
+   * Lets `classify` and `embed` read inputs through `prefetch` (Node: worker threads), the next batch
+   * while the current one runs; `close` runs on dispose(). Set by `loadModel`'s `decodeWorkers`.
+   */
+  setPrefetcher(prefetch: PixelPrefetcher<I> | undefined, close?: () => void): void {
+    this.closePrefetch?.();
+    this.prefetch = prefetch;
+    this.closePrefetch = close;
+  }
+
+  /** Frees the weights (and stops the decode workers, if any). */
+  override dispose(): void {
+    this.closePrefetch?.();
+    this.closePrefetch = undefined;
+    this.prefetch = undefined;
+    super.dispose();
   }
 
   /** Decodes and preprocesses one image exactly like the HF image processor (u8 image + CHW pixels). */
@@ -47,7 +67,7 @@ export class ImageModel<I> extends BeitModel {
     const progress = options.onProgress;
     if (!images.length) return classifyPixels(this, [], options); // checks the options and the head all the same
     return inReadBatches(this, this.processor, this.reader, images, options.batchSize ?? 8, (pixels, offset) =>
-      classifyPixels(this, pixels, { ...options, onProgress: progress && ((d) => progress(offset + d, images.length)) }, offset));
+      classifyPixels(this, pixels, { ...options, onProgress: progress && ((d) => progress(offset + d, images.length)) }, offset), this.prefetch);
   }
 
   /** The pooled embedding of each image (optionally with every layer's attention maps). */
@@ -55,7 +75,7 @@ export class ImageModel<I> extends BeitModel {
     checkList(images);
     const progress = options.onProgress;
     return inReadBatches(this, this.processor, this.reader, images, options.batchSize ?? 8, (pixels, offset) =>
-      embedPixels(this, pixels, { ...options, onProgress: progress && ((d) => progress(offset + d, images.length)) }, offset));
+      embedPixels(this, pixels, { ...options, onProgress: progress && ((d) => progress(offset + d, images.length)) }, offset), this.prefetch);
   }
 }
 

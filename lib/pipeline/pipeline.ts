@@ -160,14 +160,47 @@ export async function embedPixels(model: BeitModel, pixels: Float32Array[], opti
  * so memory holds one batch of pixels however many inputs there are.
  */
 export async function inReadBatches<I, R>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>,
-  inputs: readonly I[], batchSize: number, run: (pixels: Float32Array[], offset: number) => Promise<R[]>): Promise<R[]> {
+  inputs: readonly I[], batchSize: number, run: (pixels: Float32Array[], offset: number) => Promise<R[]>,
+  prefetch?: PixelPrefetcher<I>): Promise<R[]> {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}.`);
   const out: R[] = [];
+  if (prefetch) {
+    // Every input of the next batch is started before the current batch runs; a batch's first error
+    // (in input order) is thrown once the whole batch has settled.
+    const start = (from: number) => inputs.slice(from, from + batchSize).map((input, i) => settle(
+      prefetch(input) ?? readPixels(model, processor, reader, input, from + i)));
+    let ahead = start(0);
+    for (let offset = 0; offset < inputs.length; offset += batchSize) {
+      const read = await Promise.all(ahead);
+      const failed = read.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      ahead = offset + batchSize < inputs.length ? start(offset + batchSize) : [];
+      out.push(...await run(read.map((r) => (r as PromiseFulfilledResult<Float32Array>).value), offset));
+    }
+    return out;
+  }
   for (let offset = 0; offset < inputs.length; offset += batchSize) {
     const pixels = await preprocessAll(model, processor, reader, inputs.slice(offset, offset + batchSize), offset);
     out.push(...await run(pixels, offset));
   }
   return out;
+}
+
+/**
+ * Reads one input straight to checked model pixels elsewhere (Node: on a worker thread), or returns
+ * undefined for an input it does not take, which is then read as usual.
+ */
+export type PixelPrefetcher<I> = (input: I) => Promise<Float32Array> | undefined;
+
+/** `p`'s outcome as Promise.allSettled reports it (never rejects, so a batch read ahead cannot go unhandled). */
+export function settle<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return p.then((value) => ({ status: 'fulfilled', value }), (reason: unknown) => ({ status: 'rejected', reason }));
+}
+
+/** Reads, preprocesses and checks one input (`index`: its position, for inputs without a name). */
+async function readPixels<I>(model: BeitModel, processor: ProcessorConfig, reader: ImageReader<I>, input: I, index: number): Promise<Float32Array> {
+  const img = await reader(input);
+  return checkProcessed(model, preprocess(img, processor), typeof input === 'string' ? imageSourceName(input) : `image ${index}`);
 }
 
 /** Images read at once by {@link preprocessAll} when some are http(s) URLs: downloads overlap. */
@@ -219,8 +252,7 @@ export async function preprocessAll<I>(model: BeitModel, processor: ProcessorCon
     while (!failed && next < inputs.length) {
       const i = next++;
       try {
-        const img = await reader(inputs[i]!);
-        out[i] = checkProcessed(model, preprocess(img, processor), typeof inputs[i] === 'string' ? imageSourceName(inputs[i] as string) : `image ${offset + i}`);
+        out[i] = await readPixels(model, processor, reader, inputs[i]!, offset + i);
       } catch (e) {
         failed = true;
         throw e;
