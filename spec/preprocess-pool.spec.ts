@@ -13,6 +13,9 @@ import { preprocess } from '../lib/image/processor.js';
 import { readImageString } from '../lib/node/image-file.js';
 import { readProcessorConfigFile } from '../lib/node/processor-file.js';
 import { PreprocessPool, URLS_PER_WORKER } from '../lib/node/preprocess-pool.js';
+import { readInBatches } from '../lib/node/classify-files.js';
+import { loadModel } from '../lib/node/load.js';
+import { caseDir } from './helpers/fixtures.js';
 import { IMAGES, IMAGES_EXTRA } from './image-fixtures.js';
 
 describe('preprocessing pool (worker threads)', () => {
@@ -86,6 +89,36 @@ describe('preprocessing pool (worker threads)', () => {
     } finally {
       await pool.close();
       server.close();
+    }
+  });
+
+  it('an automatic pool starts after the first batch only when reading took a quarter of the time or more', async () => {
+    const model = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm' });
+    const files = ['chelsea.png', 'coco_cats_q90.jpg', 'chelsea_exif6.jpg', 'coco_cats.png', 'chelsea_gray.png'].map((f) => path.join(IMAGES, f));
+    const pools: PreprocessPool[] = [];
+    const auto = { auto: () => { const p = new PreprocessPool(model.processor, { workers: 2 }); pools.push(p); return p; } };
+    const collect = async (runMs: number) => {
+      const got: (Float32Array | string)[] = [];
+      for await (const { read } of readInBatches(model, files, 2, auto)) {
+        for (const r of read) got.push(r.status === 'fulfilled' ? r.value : String(r.reason));
+        await new Promise((r) => setTimeout(r, runMs)); // the forward the caller would run
+      }
+      return got;
+    };
+    try {
+      const plain: Float32Array[] = [];
+      for await (const { read } of readInBatches(model, files, 2)) for (const r of read) plain.push((r as PromiseFulfilledResult<Float32Array>).value);
+      const slow = await collect(1500); // reading two small images is far below a quarter of 1.5 s
+      expect(pools).to.have.length(0);
+      const fast = await collect(0);
+      expect(pools).to.have.length(1);
+      for (const got of [slow, fast]) {
+        expect(got).to.have.length(5);
+        got.forEach((g, i) => expect(Buffer.from((g as Float32Array).buffer).equals(Buffer.from(plain[i]!.buffer)), `image ${i}`).to.equal(true));
+      }
+    } finally {
+      for (const p of pools) await p.close();
+      model.dispose();
     }
   });
 

@@ -7,7 +7,7 @@ import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
 import { checkProcessed, classifyPixels, readConcurrency, settle, settleLimited } from '../pipeline/pipeline.js';
 import { imageSourceName } from '../image/source.js';
 import type { NodeModel } from './load.js';
-import type { PreprocessPool } from './preprocess-pool.js';
+import { PreprocessPool } from './preprocess-pool.js';
 
 /** One file's outcome. */
 export interface FileResult {
@@ -26,27 +26,50 @@ export interface ClassifyFilesOptions {
    * Worker threads that read and preprocess the images (with the model's processor): the next batch
    * is read while the current one runs. Without it, images are read on this thread between batches.
    */
-  readonly pool?: PreprocessPool;
+  readonly pool?: BatchPool;
+  /** Hears when an automatic pool starts (see {@link readInBatches}). */
+  readonly onPool?: (readMs: number, runMs: number) => void;
 }
+
+/**
+ * Where images are read: a pool from the start, or a pool only if reading the first batch on this
+ * thread took at least {@link AUTO_POOL_SHARE} of the time of reading and running it (large photos);
+ * small images are not worth the workers' start-up.
+ */
+export type BatchPool = PreprocessPool | { readonly auto: () => PreprocessPool };
+
+/** The share of the first batch's time spent reading it above which an automatic pool starts. */
+export const AUTO_POOL_SHARE = 0.25;
 
 /**
  * The files' model inputs, one batch at a time, in order, each image's outcome settled (a bad file is a
  * rejected entry, the others still read). With a pool, the next batch is read while the caller works on
  * the current one; without, a batch is read (downloaded, for URLs) a few images at a time when asked for.
+ * `onPool` hears when an automatic pool starts.
  */
 export async function* readInBatches(model: NodeModel, files: readonly string[], batchSize: number,
-  pool?: PreprocessPool): AsyncGenerator<{ start: number; read: PromiseSettledResult<Float32Array>[] }> {
-  const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(pool!.preprocess(f)
+  pool?: BatchPool, onPool?: (readMs: number, runMs: number) => void): AsyncGenerator<{ start: number; read: PromiseSettledResult<Float32Array>[] }> {
+  let active = pool instanceof PreprocessPool ? pool : undefined;
+  const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(active!.preprocess(f)
     .then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(f)))));
-  let ahead = pool ? pooled(0) : [];
+  let ahead = active ? pooled(0) : [];
   for (let start = 0; start < files.length; start += batchSize) {
-    if (pool) {
+    if (active) {
       const read = await Promise.all(ahead);
       ahead = start + batchSize < files.length ? pooled(start + batchSize) : [];
       yield { start, read };
     } else {
       const batch = files.slice(start, start + batchSize);
-      yield { start, read: await settleLimited(batch, readConcurrency(batch), async (f) => (await model.preprocess(f)).pixelValues) };
+      const t0 = performance.now();
+      const read = await settleLimited(batch, readConcurrency(batch), async (f) => (await model.preprocess(f)).pixelValues);
+      const t1 = performance.now();
+      yield { start, read };
+      const readMs = t1 - t0, runMs = performance.now() - t1;
+      if (pool && !(pool instanceof PreprocessPool) && start === 0 && start + batchSize < files.length && readMs >= AUTO_POOL_SHARE * (readMs + runMs)) {
+        active = pool.auto();
+        onPool?.(readMs, runMs);
+        ahead = pooled(start + batchSize);
+      }
     }
   }
 }
@@ -54,9 +77,9 @@ export async function* readInBatches(model: NodeModel, files: readonly string[],
 /** Classifies `files` in order; `onDone(n)` is called with the number of files finished so far. */
 export async function classifyFiles(model: NodeModel, files: readonly string[], o: ClassifyFilesOptions,
   onDone?: (n: number) => void): Promise<FileResult[]> {
-  const { topK, batchSize, pool } = o;
+  const { topK, batchSize, pool, onPool } = o;
   const results: FileResult[] = files.map((file) => ({ file }));
-  for await (const { start, read } of readInBatches(model, files, batchSize, pool)) {
+  for await (const { start, read } of readInBatches(model, files, batchSize, pool, onPool)) {
     const batch = results.slice(start, start + batchSize);
     const ok: { r: FileResult; px: Float32Array }[] = [];
     read.forEach((o, i) => {

@@ -11,8 +11,7 @@ import { selectBackend } from '../../backend/select.js';
 import { resolveModel } from '../../node/hub.js';
 import { classifyFiles, type FileResult } from '../../node/classify-files.js';
 import { classifyInWorkers } from '../../node/classify-pool.js';
-import { PreprocessPool } from '../../node/preprocess-pool.js';
-import { DECODE_WORKERS_HELP, decodeWorkersFlag } from '../decode-workers.js';
+import { DECODE_WORKERS_HELP, decodeWorkersFlag, openBatchPool } from '../decode-workers.js';
 import { createProgress } from '../progress.js';
 import { imageArgs } from '../files.js';
 import { imageSourceName } from '../../image/source.js';
@@ -94,11 +93,11 @@ export const classifyCommand: Command = {
         const note = (m: string) => process.stderr.write(`note: ${m}\n`);
         const model = await loadModel(dir, { backend, onWarning: note });
         announceBackend(model.backend, requested);
-        const pool = decodeWorkers > 0 ? new PreprocessPool(model.processor, { workers: decodeWorkers, onWarning: note }) : undefined;
+        const { pool, close } = openBatchPool(decodeWorkers, model.processor, note);
         try {
           results = await classifyFiles(model, files, { topK, batchSize, functionToApply, ...(pool ? { pool } : {}) }, done);
         } finally {
-          await pool?.close();
+          await close();
           model.dispose();
         }
       }

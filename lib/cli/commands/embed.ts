@@ -3,8 +3,7 @@ import { EXIT_USAGE, UserError, intFlag, parseFlags, requireFlag, type Command }
 import { loadModelForCli } from '../backend-note.js';
 import { embedPixels } from '../../pipeline/pipeline.js';
 import { readInBatches } from '../../node/classify-files.js';
-import { PreprocessPool } from '../../node/preprocess-pool.js';
-import { DECODE_WORKERS_HELP, decodeWorkersFlag } from '../decode-workers.js';
+import { DECODE_WORKERS_HELP, decodeWorkersFlag, openBatchPool } from '../decode-workers.js';
 import { writeSafetensorsFile } from '../../node/safetensors-file.js';
 import { createProgress } from '../progress.js';
 import { checkOutputFile, imageArgs } from '../files.js';
@@ -55,8 +54,7 @@ export const embedCommand: Command = {
     checkOutputFile(out, files, values.force === true);
     const decodeWorkers = decodeWorkersFlag(values['decode-workers'] as string | undefined, files.length, batchSize);
     const model = await loadModelForCli(modelArg, values.backend as string | undefined, values.quiet === true);
-    const pool = decodeWorkers > 0
-      ? new PreprocessPool(model.processor, { workers: decodeWorkers, onWarning: (m) => process.stderr.write(`note: ${m}\n`) }) : undefined;
+    const { pool, close } = openBatchPool(decodeWorkers, model.processor, (m) => process.stderr.write(`note: ${m}\n`));
     try {
       const D = model.embeddingSize;
       const data = new Float32Array(files.length * D);
@@ -83,7 +81,7 @@ export const embedCommand: Command = {
       else process.stderr.write(`wrote ${files.length} embeddings [${files.length}, ${D}] to ${out}\n`);
       return 0;
     } finally {
-      await pool?.close();
+      await close();
       model.dispose();
     }
   },
