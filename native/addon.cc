@@ -34,9 +34,25 @@ struct Arr {
   bool ok = false;
 };
 
+/// Throws a RangeError, unless an earlier check of the same call already threw (a second throw while
+/// one is pending would abort the process).
 bool fail(const Napi::Env& env, const std::string& msg) {
-  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+  if (!env.IsExceptionPending()) Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
   return false;
+}
+
+/// Whether two byte arrays share memory.
+bool overlap_bytes(const Arr& a, const Arr& b) {
+  const char* a0 = static_cast<const char*>(a.data);
+  const char* b0 = static_cast<const char*>(b.data);
+  return a0 < b0 + b.length && b0 < a0 + a.length;
+}
+
+/// Whether a·b·c (all ≥ 0) is at most `limit`, without overflowing.
+bool product_within(int64_t a, int64_t b, int64_t c, int64_t limit) {
+  int64_t ab = 0, abc = 0;
+  if (a < 0 || b < 0 || c < 0) return false;
+  return !__builtin_mul_overflow(a, b, &ab) && !__builtin_mul_overflow(ab, c, &abc) && abc <= limit;
 }
 
 /// A typed array argument of 4-byte elements (Float32Array, or Int32Array when int_ok).
@@ -119,7 +135,7 @@ bool resample_axis(const Napi::CallbackInfo& info, size_t i, int64_t outputs, in
   Arr st = ints(info, i, false), ct = ints(info, i + 1, false), cf = ints(info, i + 2, false);
   if (!st.ok || !ct.ok || !cf.ok) return false;
   ax.stride = num(info, i + 3);
-  if (ax.stride < 1 || st.length < outputs || ct.length < outputs || cf.length < outputs * ax.stride)
+  if (ax.stride < 1 || st.length < outputs || ct.length < outputs || !product_within(outputs, ax.stride, 1, cf.length))
     return fail(info.Env(), "resample: coefficient arrays shorter than the sizes given");
   ax.start = static_cast<const int32_t*>(st.data);
   ax.count = static_cast<const int32_t*>(ct.data);
@@ -481,8 +497,9 @@ Napi::Value ResampleH(const Napi::CallbackInfo& info) {
   const int64_t in_w = num(info, 1), h = num(info, 2), pix = num(info, 3), ch = num(info, 4), out_w = num(info, 9);
   if (in_w < 1 || h < 0 || out_w < 1 || pix < 1 || pix > 4 || (ch != 1 && ch != pix))
     return fail(env, "resampleH: bad sizes"), env.Undefined();
-  if (src.length < in_w * h * pix || out.length < out_w * h * ch)
+  if (!product_within(in_w, h, pix, src.length) || !product_within(out_w, h, ch, out.length))
     return fail(env, "resampleH: array shorter than the sizes given"), env.Undefined();
+  if (overlap_bytes(src, out)) return fail(env, "resampleH: out must not share memory with src"), env.Undefined();
   beit::ResampleAxis ax{};
   if (!resample_axis(info, 5, out_w, in_w, ax)) return env.Undefined();
   beit::resample_horizontal(static_cast<const uint8_t*>(src.data), in_w, h, static_cast<int>(pix),
@@ -497,8 +514,9 @@ Napi::Value ResampleV(const Napi::CallbackInfo& info) {
   if (!src.ok || !out.ok) return env.Undefined();
   const int64_t row_len = num(info, 1), in_h = num(info, 2), out_h = num(info, 7);
   if (row_len < 1 || in_h < 1 || out_h < 0) return fail(env, "resampleV: bad sizes"), env.Undefined();
-  if (src.length < row_len * in_h || out.length < row_len * out_h)
+  if (!product_within(row_len, in_h, 1, src.length) || !product_within(row_len, out_h, 1, out.length))
     return fail(env, "resampleV: array shorter than the sizes given"), env.Undefined();
+  if (overlap_bytes(src, out)) return fail(env, "resampleV: out must not share memory with src"), env.Undefined();
   beit::ResampleAxis ax{};
   if (!resample_axis(info, 3, out_h, in_h, ax)) return env.Undefined();
   beit::resample_vertical(static_cast<const uint8_t*>(src.data), row_len, ax, out_h, static_cast<uint8_t*>(out.data));

@@ -132,7 +132,7 @@ describe('native resampling', function () {
     expect(nativeMs).to.be.below(jsMs);
   });
 
-  it('refuses windows outside the input and short arrays with a RangeError', () => {
+  it('refuses windows outside the input, short arrays, wrapping sizes, aliasing and several bad arguments with one RangeError', () => {
     const ax = axisCoefficients(10, 4, 3);
     const src = new Uint8Array(10 * 2 * 3), out = new Uint8Array(4 * 2 * 3);
     expect(() => addon.resampleH(src, 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, ax.stride, 4, out)).to.not.throw();
@@ -144,5 +144,20 @@ describe('native resampling', function () {
     expect(() => addon.resampleV(src, 30, 2, ax.start, ax.count, ax.coeffs.subarray(1), ax.stride, 4, new Uint8Array(120))).to.throw(RangeError, /shorter/);
     expect(() => (addon.resampleH as (...a: unknown[]) => void)(new Float32Array(60), 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, ax.stride, 4, out))
       .to.throw(RangeError, /must be a Uint8Array/);
+    // Sizes whose products wrap around int64 (they used to pass the length checks and crash).
+    expect(() => addon.resampleH(new Uint8Array(0), 2 ** 62, 4, 1, 1, ax.start, ax.count, ax.coeffs, ax.stride, 4, out)).to.throw(RangeError, /shorter/);
+    expect(() => addon.resampleH(src, 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, 3 * 2 ** 61, 2, out)).to.throw(RangeError, /coefficient arrays shorter/);
+    expect(() => addon.resampleH(src, 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, 2 ** 64, 4, out)).to.throw(RangeError, /coefficient arrays shorter/);
+    expect(() => addon.resampleV(new Uint8Array(16), 2 ** 62, 4, ax.start, ax.count, ax.coeffs, ax.stride, 4, new Uint8Array(16))).to.throw(RangeError, /shorter/);
+    // Two bad arguments in one call: one RangeError (a second throw used to abort the process).
+    expect(() => (addon.resampleH as (...a: unknown[]) => void)(null, 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, ax.stride, 4, null)).to.throw(RangeError, /argument 0/);
+    const f32 = new Float32Array(8);
+    expect(() => (addon.resampleV as (...a: unknown[]) => void)(src, 30, 2, f32, f32, f32, 1, 1, new Uint8Array(30))).to.throw(RangeError, /argument 3 must be an Int32Array/);
+    expect(() => (addon.resampleH as () => void)()).to.throw(RangeError);
+    // The same holds for the older entry points, which check their arguments the same way.
+    expect(() => (addon.gemm as (...a: unknown[]) => void)(...new Array<null>(19).fill(null))).to.throw(RangeError, /argument 0/);
+    // Output sharing the source's memory.
+    const buf = new Uint8Array(200);
+    expect(() => addon.resampleH(buf.subarray(0, 60), 10, 2, 3, 3, ax.start, ax.count, ax.coeffs, ax.stride, 4, buf.subarray(50, 74))).to.throw(RangeError, /share memory/);
   });
 });

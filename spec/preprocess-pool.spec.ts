@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { preprocess } from '../lib/image/processor.js';
+import { ImageError } from '../lib/image/errors.js';
 import { readImageString } from '../lib/node/image-file.js';
 import { readProcessorConfigFile } from '../lib/node/processor-file.js';
 import { PreprocessPool, URLS_PER_WORKER } from '../lib/node/preprocess-pool.js';
@@ -55,6 +56,7 @@ describe('preprocessing pool (worker threads)', () => {
           expect(g.status, sources[i % sources.length]).to.equal('rejected');
           const e = (g as PromiseRejectedResult).reason as Error;
           expect(`${e.name}: ${e.message}`).to.equal(w);
+          expect(e, 'the class the main thread throws').to.be.instanceOf(ImageError);
         } else {
           expect(g.status, sources[i % sources.length]).to.equal('fulfilled');
           const v = (g as PromiseFulfilledResult<{ pixels: Float32Array; height: number; width: number }>).value;

@@ -8,7 +8,9 @@
  * handles one image at a time; answers come back in any order and are matched by id.
  */
 import { Worker } from 'node:worker_threads';
-import type { ProcessorConfig } from '../image/processor.js';
+import { ProcessorError, type ProcessorConfig } from '../image/processor.js';
+import { ImageError } from '../image/errors.js';
+import { InputError } from '../model/model.js';
 import { imageStringKind } from '../image/source.js';
 import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-worker.js';
 
@@ -32,8 +34,11 @@ export const URLS_PER_WORKER = 4;
 
 interface Pending { source: string; resolve: (v: PooledImage) => void; reject: (e: Error) => void }
 
-/** Error with the name the worker's error had (ImageError, ProcessorError, ...). */
+/** The worker's error as the main thread would have thrown it: ImageError, ProcessorError, ... */
 function namedError(message: string, name: string): Error {
+  const known: Record<string, new (message: string) => Error> = { ImageError, ProcessorError, InputError, RangeError, TypeError };
+  const Ctor = Object.hasOwn(known, name) ? known[name]! : undefined;
+  if (Ctor) return new Ctor(message);
   const e = new Error(message);
   e.name = name;
   return e;
