@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../lib/node/load.js';
+import { inOrder } from '../lib/cli/commands/classify.js';
 import { nativeAddon, nativeUnavailableReason } from '../lib/node/native-backend.js';
 import { readSafetensorsFile } from '../lib/node/safetensors-file.js';
 import { toleranceFor } from '../lib/checkpoint/parity.js';
@@ -206,6 +207,25 @@ describe('classify / embed CLI', () => {
     expect(bad.status).to.equal(1);
     expect(bad.stderr).to.include('1-zbroken.jpg');
     expect(fs.existsSync(path.join(tmp, 'bad.safetensors'))).to.equal(false);
+  });
+  it('human output is printed batch by batch in input order, also when worker threads finish out of order', () => {
+    const emitted: [number, string[]][] = [];
+    const emit = inOrder<string>(7, (from, b) => emitted.push([from, [...b]]));
+    emit(4, ['e', 'f']); emit(2, ['c', 'd']);
+    expect(emitted).to.deep.equal([]);
+    emit(0, ['a', 'b']);
+    expect(emitted).to.deep.equal([[0, ['a', 'b']], [2, ['c', 'd']], [4, ['e', 'f']]]);
+    emit(6, ['g']);
+    expect(emitted.map(([f]) => f)).to.deep.equal([0, 2, 4, 6]);
+    const d = path.join(tmp, 'many'); // from the --workers 3 test: 21 files, one broken
+    const human = cli('classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--workers', '2', '--batch-size', '2', '--top-k', '1');
+    const json = cli('classify', d, '--model', caseDir('d2v-tiny'), '--backend', 'wasm', '--workers', '1', '--batch-size', '2', '--top-k', '1', '--json');
+    expect(human.status).to.equal(1);
+    const rep = JSON.parse(json.stdout) as { file: string; error?: string; predictions?: { label: string; score: number }[] }[];
+    const want = rep.filter((r) => !r.error).map((r) => `${path.basename(r.file)} ${r.predictions![0]!.label} ${r.predictions![0]!.score.toFixed(2)}`);
+    const got = human.stdout.trim().split('\n').map((l) => l.trim().replace(/^\S*\//, '').replace(/\s+/, ' '));
+    expect(got).to.deep.equal(want);
+    expect(human.stderr).to.include('2-zbroken.png').and.include('error:');
   });
   it('--workers 2 on native: same results as one thread, with a note that workers do not help there', function () {
     if (!nativeAddon()) {

@@ -1011,6 +1011,26 @@ describe('progress bar', () => {
     expect(silent).to.deep.equal([]);
   });
 
+  it('interrupt() clears the bar, lets output through and draws the bar again (silent bars just write)', () => {
+    const out: string[] = [];
+    const tty = { isTTY: true, columns: 120, write: (x: string) => { out.push(x); return true; } };
+    const bar = createProgress({ label: 'classify', total: 10, unit: 'count', stream: tty });
+    bar.update(3);
+    out.length = 0;
+    bar.interrupt(() => out.push('RESULT\n'));
+    expect(out[0]).to.equal(`\r${' '.repeat(119)}\r`);
+    expect(out[1]).to.equal('RESULT\n');
+    expect(out[2]).to.match(/^\rclassify .*30%/);
+    bar.finish();
+    out.length = 0;
+    bar.interrupt(() => out.push('AFTER\n'));
+    expect(out).to.deep.equal(['AFTER\n']);
+    const silent = createProgress({ label: 'x', total: 10, stream: { isTTY: false, write: () => true } });
+    let ran = false;
+    silent.interrupt(() => { ran = true; });
+    expect(ran).to.equal(true);
+  });
+
   it('a missing local path whose parent folder exists is not sent to the hub', async () => {
     const parent = fs.mkdtempSync('beit-local-'); // relative, so `<parent>/missing` also looks like owner/name
     let err: Error | undefined;

@@ -12,6 +12,8 @@ export interface Progress {
   update(done: number): void;
   /** Draws the final state and ends the line. */
   finish(): void;
+  /** Clears the bar, runs `write` (which prints lines of output), and draws the bar again below them. */
+  interrupt(write: () => void): void;
 }
 
 /** Options of {@link createProgress}. */
@@ -29,7 +31,7 @@ export interface ProgressOptions {
   readonly force?: boolean;
 }
 
-const SILENT: Progress = { tick() {}, update() {}, finish() {} };
+const SILENT: Progress = { tick() {}, update() {}, finish() {}, interrupt(write) { write(); } };
 
 /** Creates a progress bar, or a silent one when not on a TTY or when `quiet`. */
 export function createProgress(opts: ProgressOptions): Progress {
@@ -38,7 +40,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   if (opts.quiet || (!stream.isTTY && !opts.force) || /^(1|true|yes|on)$/i.test(process.env.HF_HUB_DISABLE_PROGRESS_BARS ?? '')) return SILENT;
   const start = Date.now();
   const unit = opts.unit ?? 'bytes';
-  let done = 0, lastDraw = 0, finished = false;
+  let done = 0, lastDraw = 0, finished = false, drawn = false;
   const draw = (final: boolean): void => {
     const now = Date.now();
     if (!final && now - lastDraw < 100) return;
@@ -62,11 +64,18 @@ export function createProgress(opts: ProgressOptions): Progress {
     const line = parts.join('  ');
     const cols = stream.columns || 100; // a terminal reporting 0 columns (some pseudo-terminals): assume 100
     stream.write(`\r${line.slice(0, cols - 1).padEnd(cols - 1)}${final ? '\n' : ''}`);
+    drawn = !final;
   };
   return {
     tick(n = 1) { done += n; draw(false); },
     update(d) { done = d; draw(false); },
     finish() { if (!finished) { finished = true; draw(true); } },
+    interrupt(write) {
+      if (drawn) stream.write(`\r${' '.repeat((stream.columns || 100) - 1)}\r`);
+      drawn = false;
+      write();
+      if (!finished) { lastDraw = 0; draw(false); }
+    },
   };
 }
 

@@ -29,6 +29,8 @@ export interface ClassifyFilesOptions {
   readonly pool?: BatchPool;
   /** Hears when an automatic pool starts (see {@link readInBatches}). */
   readonly onPool?: (readMs: number, runMs: number) => void;
+  /** Receives each batch's results as soon as they are known (`start`: the index of the first). */
+  readonly onResults?: (start: number, results: readonly FileResult[]) => void;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function classifyFiles(model: NodeModel, files: readonly string[], 
       ok.forEach((x, i) => { x.r.predictions = preds[i]; });
     }
     onDone?.(Math.min(start + batchSize, files.length));
+    o.onResults?.(start, batch);
   }
   return results;
 }

@@ -16,6 +16,8 @@ export interface PoolOptions {
   readonly batchSize: number;
   readonly functionToApply?: ScoreFunction;
   readonly onDone?: (n: number) => void;
+  /** Receives each chunk's results as soon as a worker returns them (chunks may arrive out of order). */
+  readonly onResults?: (start: number, results: readonly FileResult[]) => void;
   /** Receives the workers' warnings and notices, each distinct message once. */
   readonly onWarning?: (message: string) => void;
 }
@@ -46,6 +48,7 @@ export async function classifyInWorkers(files: readonly string[], o: PoolOptions
         m.results.forEach((r, i) => { results[m.id! + i] = r; });
         done += m.results.length;
         o.onDone?.(done);
+        o.onResults?.(m.id!, m.results);
       }
       feed();
     });

@@ -69,6 +69,9 @@ export const classifyCommand: Command = {
     const decodeWorkers = decodeWorkersFlag(values['decode-workers'] as string | undefined, files.length, batchSize);
     const bar = createProgress({ label: 'classify', total: files.length, unit: 'count', quiet: Boolean(values.quiet) || files.length <= 3 });
     const done = (n: number) => bar.update(n);
+    // Human output is printed batch by batch, in input order, as results come in (a long job shows its
+    // results as it goes, and an interrupted one keeps them); --json prints one array at the end.
+    const onResults = values.json ? undefined : inOrder<FileResult>(files.length, (from, batch) => bar.interrupt(() => printHuman(files, from, batch)));
     let results: FileResult[];
     try {
       const dir = await resolveModel(modelArg, { quiet: Boolean(values.quiet) });
@@ -87,7 +90,7 @@ export const classifyCommand: Command = {
           process.stderr.write('note: the native backend already uses every core and runs one kernel at a time; ' +
             'extra --workers only add model copies\n');
         }
-        results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, functionToApply, onDone: done,
+        results = await classifyInWorkers(files, { dir, backend, workers, topK, batchSize, functionToApply, onDone: done, onResults,
           onWarning: (m) => process.stderr.write(`note: ${m}\n`) });
       } else {
         const note = (m: string) => process.stderr.write(`note: ${m}\n`);
@@ -95,7 +98,7 @@ export const classifyCommand: Command = {
         announceBackend(model.backend, requested);
         const { pool, close } = openBatchPool(decodeWorkers, model.processor, note);
         try {
-          results = await classifyFiles(model, files, { topK, batchSize, functionToApply, ...(pool ? { pool } : {}) }, done);
+          results = await classifyFiles(model, files, { topK, batchSize, functionToApply, onResults, ...(pool ? { pool } : {}) }, done);
         } finally {
           await close();
           model.dispose();
@@ -104,16 +107,41 @@ export const classifyCommand: Command = {
     } finally {
       bar.finish();
     }
-    if (values.json) {
-      process.stdout.write(JSON.stringify(results, null, 2) + '\n');
-    } else {
-      const names = results.map((r) => imageSourceName(r.file));
-      const w = Math.max(...names.map((n) => n.length));
-      for (const [i, r] of results.entries()) {
-        if (r.error) process.stderr.write(`${r.error.startsWith(names[i]!) || r.error.startsWith(r.file) ? '' : `${names[i]}: `}error: ${r.error}\n`);
-        else process.stdout.write(`${names[i]!.padEnd(w)}  ${r.predictions!.map((p) => `${p.label} ${p.score.toFixed(2)}`).join(' | ')}\n`);
-      }
-    }
+    if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
     return results.some((r) => r.error) ? 1 : 0;
   },
 };
+
+/** Prints results `from`… of `files`, names padded to the longest of all (errors on stderr). */
+function printHuman(files: readonly string[], from: number, batch: readonly FileResult[]): void {
+  const w = nameWidth(files);
+  batch.forEach((r, i) => {
+    const name = imageSourceName(files[from + i]!);
+    if (r.error) process.stderr.write(`${r.error.startsWith(name) || r.error.startsWith(r.file) ? '' : `${name}: `}error: ${r.error}\n`);
+    else process.stdout.write(`${name.padEnd(w)}  ${r.predictions!.map((p) => `${p.label} ${p.score.toFixed(2)}`).join(' | ')}\n`);
+  });
+}
+
+const widths = new WeakMap<readonly string[], number>();
+function nameWidth(files: readonly string[]): number {
+  let w = widths.get(files);
+  if (w === undefined) widths.set(files, w = files.reduce((m, f) => Math.max(m, imageSourceName(f).length), 0));
+  return w;
+}
+
+/**
+ * Wraps `emit` so that batches reported in any order (worker threads finish out of order) are emitted
+ * in input order, each as soon as every earlier one has been.
+ */
+export function inOrder<T>(total: number, emit: (from: number, batch: readonly T[]) => void): (from: number, batch: readonly T[]) => void {
+  const waiting = new Map<number, readonly T[]>();
+  let next = 0;
+  return (from, batch) => {
+    waiting.set(from, batch);
+    for (let b = waiting.get(next); b !== undefined && next < total; b = waiting.get(next)) {
+      waiting.delete(next);
+      emit(next, b);
+      next += b.length;
+    }
+  };
+}
