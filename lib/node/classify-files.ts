@@ -27,8 +27,6 @@ export interface ClassifyFilesOptions {
    * is read while the current one runs. Without it, images are read on this thread between batches.
    */
   readonly pool?: BatchPool;
-  /** Hears when an automatic pool starts (see {@link readInBatches}). */
-  readonly onPool?: (readMs: number, runMs: number) => void;
   /** Receives each batch's results as soon as they are known (`start`: the index of the first). */
   readonly onResults?: (start: number, results: readonly FileResult[]) => void;
 }
@@ -47,10 +45,9 @@ export const AUTO_POOL_SHARE = 0.25;
  * The files' model inputs, one batch at a time, in order, each image's outcome settled (a bad file is a
  * rejected entry, the others still read). With a pool, the next batch is read while the caller works on
  * the current one; without, a batch is read (downloaded, for URLs) a few images at a time when asked for.
- * `onPool` hears when an automatic pool starts.
  */
 export async function* readInBatches(model: NodeModel, files: readonly string[], batchSize: number,
-  pool?: BatchPool, onPool?: (readMs: number, runMs: number) => void): AsyncGenerator<{ start: number; read: PromiseSettledResult<Float32Array>[] }> {
+  pool?: BatchPool): AsyncGenerator<{ start: number; read: PromiseSettledResult<Float32Array>[] }> {
   let active = pool instanceof PreprocessPool ? pool : undefined;
   const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(active!.preprocess(f)
     .then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(f)))));
@@ -69,7 +66,6 @@ export async function* readInBatches(model: NodeModel, files: readonly string[],
       const readMs = t1 - t0, runMs = performance.now() - t1;
       if (pool && !(pool instanceof PreprocessPool) && start === 0 && start + batchSize < files.length && readMs >= AUTO_POOL_SHARE * (readMs + runMs)) {
         active = pool.auto();
-        onPool?.(readMs, runMs);
         ahead = pooled(start + batchSize);
       }
     }
@@ -79,9 +75,9 @@ export async function* readInBatches(model: NodeModel, files: readonly string[],
 /** Classifies `files` in order; `onDone(n)` is called with the number of files finished so far. */
 export async function classifyFiles(model: NodeModel, files: readonly string[], o: ClassifyFilesOptions,
   onDone?: (n: number) => void): Promise<FileResult[]> {
-  const { topK, batchSize, pool, onPool } = o;
+  const { topK, batchSize, pool } = o;
   const results: FileResult[] = files.map((file) => ({ file }));
-  for await (const { start, read } of readInBatches(model, files, batchSize, pool, onPool)) {
+  for await (const { start, read } of readInBatches(model, files, batchSize, pool)) {
     const batch = results.slice(start, start + batchSize);
     const ok: { r: FileResult; px: Float32Array }[] = [];
     read.forEach((o, i) => {

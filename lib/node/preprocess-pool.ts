@@ -5,7 +5,8 @@
  * 12-megapixel JPEG takes ~180 ms in the WebAssembly decoder, on the main thread, while the other
  * core waits. A folder of camera photos was therefore bound by decoding. With the images of the next
  * batch decoded by workers while the current batch runs, the cores share both jobs. Each worker
- * handles one image at a time; answers come back in any order and are matched by id.
+ * handles one local image at a time, or up to {@link URLS_PER_WORKER} http(s) URLs (their downloads
+ * overlap, as on the main thread); answers come back in any order and are matched by id.
  */
 import { Worker } from 'node:worker_threads';
 import { ProcessorError, type ProcessorConfig } from '../image/processor.js';
