@@ -120,6 +120,19 @@ export interface Linear {
 }
 
 /** Makes a Linear from `[in, out]` weights, packing them once when the backend can. Takes ownership of `w`. */
+/**
+ * A linear layer from a PyTorch-layout `[out, in]` weight. Where weights are packed (native), they are
+ * packed straight from that layout (`transposeB`), with no transposed copy; elsewhere `transpose`
+ * gives the `[in, out]` matrix. Both hold the same values, so the products are the same.
+ */
+export function makeLinearOutIn(w: Float32Array, out: number, inp: number, transpose: () => Float32Array, b?: tf.Tensor1D): Linear {
+  if (!hasKernel(FUSED_KERNELS.packWeights)) return makeLinear(tf.tensor2d(transpose(), [inp, out]), b);
+  const t = tf.tensor2d(w, [out, inp]);
+  const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, { b: t }, { transposeB: true }) as tf.Tensor;
+  t.dispose();
+  return { w: packed, b, n: out, packed: true };
+}
+
 export function makeLinear(w: tf.Tensor2D, b?: tf.Tensor1D): Linear {
   if (!hasKernel(FUSED_KERNELS.packWeights)) return { w, b, n: w.shape[1] };
   const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, { b: w }, {}) as tf.Tensor;
