@@ -329,6 +329,42 @@ Napi::Value PackB(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// packRows(parts: Float32Array[], K, out, scale: Float64Array | null): packs the rows of the parts
+// ([n_i, K] each, stacked) as the columns of B = [K, Σ n_i] (see pack_b_rows).
+Napi::Value PackRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) return fail(env, "packRows: argument 0 must be an array of Float32Array"), env.Undefined();
+  const int64_t K = num(info, 1);
+  if (K < 1) return fail(env, "packRows: bad sizes"), env.Undefined();
+  Napi::Array parts = info[0].As<Napi::Array>();
+  std::vector<const float*> rows;
+  for (uint32_t i = 0; i < parts.Length(); ++i) {
+    Napi::Value v = parts.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      return fail(env, "packRows: every part must be a Float32Array"), env.Undefined();
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    const int64_t len = static_cast<int64_t>(t.ElementLength());
+    if (len % K != 0) return fail(env, "packRows: a part's length is not a multiple of K"), env.Undefined();
+    const float* base = reinterpret_cast<const float*>(static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+    for (int64_t r = 0; r < len / K; ++r) rows.push_back(base + r * K);
+  }
+  const int64_t N = static_cast<int64_t>(rows.size());
+  Arr out = typed(info, 2, false);
+  if (!out.ok) return env.Undefined();
+  if (out.length < beit::packed_b_size(K, N)) return fail(env, "packRows: out is too short"), env.Undefined();
+  const double* scale = nullptr;
+  Napi::Value sv = info[3];
+  if (!sv.IsNull() && !sv.IsUndefined()) {
+    if (!sv.IsTypedArray() || sv.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        static_cast<int64_t>(sv.As<Napi::TypedArray>().ElementLength()) < N)
+      return fail(env, "packRows: scale must be a Float64Array of one value per row"), env.Undefined();
+    Napi::TypedArray t = sv.As<Napi::TypedArray>();
+    scale = reinterpret_cast<const double*>(static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+  }
+  beit::pack_b_rows(rows.data(), K, N, scale, static_cast<float*>(out.data));
+  return env.Undefined();
+}
+
 Napi::Value PackedBSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(beit::packed_b_size(num(info, 0), num(info, 1))));
 }
@@ -582,6 +618,7 @@ Napi::Value Locked(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Locked<Gemm>));
   exports.Set("packB", Napi::Function::New(env, Locked<PackB>));
+  exports.Set("packRows", Napi::Function::New(env, Locked<PackRows>));
   exports.Set("packedBSize", Napi::Function::New(env, Locked<PackedBSize>));
   exports.Set("align64", Napi::Function::New(env, Locked<Align64>));
   exports.Set("mlp", Napi::Function::New(env, Locked<Mlp>));

@@ -335,6 +335,30 @@ void pack_b(const float* B, int64_t K, int64_t N, bool trans, float* dst) {
   });
 }
 
+void pack_b_rows(const float* const* rows, int64_t K, int64_t N, const double* scale, float* dst) {
+  const int64_t panels = (N + kPackedWidth - 1) / kPackedWidth;
+  ThreadPool::instance().run(static_cast<int>(panels), [&](int p, int) {
+    float* panel = dst + p * K * kPackedWidth;
+    const int64_t j0 = p * kPackedWidth, nv = std::min<int64_t>(kPackedWidth, N - j0);
+    // As pack_b_strip's transposed case: blocks of 16 k-steps bound the write spread.
+    for (int64_t kb = 0; kb < K; kb += 16) {
+      const int64_t ke = std::min<int64_t>(K, kb + 16);
+      for (int64_t j = 0; j < nv; ++j) {
+        const float* src = rows[j0 + j];
+        if (scale) {
+          // The product in double, rounded once: what JavaScript's Float32Array store of x * s gives.
+          const double s = scale[j0 + j];
+          for (int64_t k = kb; k < ke; ++k) panel[k * kPackedWidth + j] = static_cast<float>(static_cast<double>(src[k]) * s);
+        } else {
+          for (int64_t k = kb; k < ke; ++k) panel[k * kPackedWidth + j] = src[k];
+        }
+      }
+      for (int64_t j = nv; j < kPackedWidth; ++j)
+        for (int64_t k = kb; k < ke; ++k) panel[k * kPackedWidth + j] = 0.0f;
+    }
+  });
+}
+
 const char* gemm_kernel_name() { return kernels().name; }
 
 bool gemm_force_kernel(const char* name) {

@@ -84,6 +84,11 @@ int64_t packed_b_size(int64_t K, int64_t N);
 /// with it stream B sequentially and skip per-call packing (weights packed once at load).
 void pack_b(const float* B, int64_t K, int64_t N, bool trans, float* dst);
 
+/// Packs B = [K, N] given as its N columns, rows[n] pointing at K floats each (a PyTorch [out, in]
+/// weight, or several stacked along out), each column multiplied by scale[n] (in double, rounded
+/// once) when scale is given. Same layout as pack_b.
+void pack_b_rows(const float* const* rows, int64_t K, int64_t N, const double* scale, float* dst);
+
 /// C = op(A)·op(B) on the calling thread only, for strided operands (row strides lda, ldb, ldc as
 /// stored). Used inside pool tasks, e.g. per attention head.
 void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool trans_a,

@@ -129,6 +129,32 @@ describe('native backend', function () {
     expect(JSON.parse(r.stdout)).to.deep.equal({ workers: 3, forwards: 300, maxDiff: 0 });
   });
 
+  it('packRows packs [out, in] row blocks, scaled while packing, exactly as transposing and scaling in JavaScript then packB', () => {
+    const K = 45, rowsA = 37, rowsB = 64, rowsC = 5, N = rowsA + rowsB + rowsC;
+    const parts = [randoms(rowsA * K, 21), randoms(rowsB * K, 22), randoms(rowsC * K, 23)];
+    parts[0]![3] = -0; parts[1]![7] = Number.NaN; parts[2]![1] = 3.4e38;
+    const scale = new Float64Array(N);
+    for (let n = 0; n < N; n++) scale[n] = n < rowsA ? 1 / Math.sqrt(48) : n < rowsA + rowsB ? Math.fround(0.1 + n * 1e-3) : 2.5;
+    const all = new Float32Array(N * K);
+    let o = 0;
+    for (const p of parts) { all.set(p, o); o += p.length; }
+    const t = new Float32Array(K * N); // [K, N], each column scaled as weights-device.ts's transposeScaled does
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) t[k * N + n] = all[n * K + k]! * scale[n]!;
+    const want = new Float32Array(addon.packedBSize(K, N));
+    addon.packB(t, K, N, false, want);
+    const got = new Float32Array(addon.packedBSize(K, N)).fill(7);
+    addon.packRows(parts, K, got, scale);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).to.equal(true);
+    const plain = new Float32Array(addon.packedBSize(K, N));
+    addon.packRows([all], K, plain, null);
+    const viaPackB = new Float32Array(addon.packedBSize(K, N));
+    addon.packB(all, K, N, true, viaPackB);
+    expect(Buffer.from(plain.buffer).equals(Buffer.from(viaPackB.buffer))).to.equal(true);
+    expect(() => addon.packRows([randoms(10, 1)], 3, got, null)).to.throw(RangeError, /multiple of K/);
+    expect(() => addon.packRows(parts, K, got, new Float64Array(3))).to.throw(RangeError, /one value per row/);
+    expect(() => addon.packRows(parts, K, new Float32Array(10), null)).to.throw(RangeError, /too short/);
+  });
+
   describe('matrix product vs float64 reference', () => {
     const kernels = (['avx512', 'avx2', 'scalar'] as const);
     for (const kernel of kernels) {

@@ -121,15 +121,21 @@ export interface Linear {
 
 /** Makes a Linear from `[in, out]` weights, packing them once when the backend can. Takes ownership of `w`. */
 /**
- * A linear layer from a PyTorch-layout `[out, in]` weight. Where weights are packed (native), they are
- * packed straight from that layout (`transposeB`), with no transposed copy; elsewhere `transpose`
- * gives the `[in, out]` matrix. Both hold the same values, so the products are the same.
+ * A linear layer from PyTorch-layout `[out, in]` weights: `rows`, one or several blocks stacked along out
+ * (fused QKV), each row multiplied by `rowScale` (query scale, layer scale). Where weights are packed
+ * (native), they are packed straight from that layout with the scale applied while packing, with no
+ * transposed or scaled copy; elsewhere `transpose` gives the scaled `[in, out]` matrix. Both hold the
+ * same values, so the products are the same.
  */
-export function makeLinearOutIn(w: Float32Array, out: number, inp: number, transpose: () => Float32Array, b?: tf.Tensor1D): Linear {
+export function makeLinearOutIn(rows: readonly Float32Array[], inp: number, transpose: () => Float32Array, b?: tf.Tensor1D,
+  rowScale?: Float64Array): Linear {
+  const out = rows.reduce((n, r) => n + r.length / inp, 0);
   if (!hasKernel(FUSED_KERNELS.packWeights)) return makeLinear(tf.tensor2d(transpose(), [inp, out]), b);
-  const t = tf.tensor2d(w, [out, inp]);
-  const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, { b: t }, { transposeB: true }) as tf.Tensor;
-  t.dispose();
+  const parts = rows.map((r) => tf.tensor2d(r, [r.length / inp, inp]));
+  const inputs: Record<string, tf.Tensor> = { b: parts[0]! };
+  parts.slice(1).forEach((t, i) => { inputs[`b${i + 1}`] = t; });
+  const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, inputs, { transposeB: true, ...(rowScale ? { scale: rowScale } : {}) }) as tf.Tensor;
+  parts.forEach((t) => t.dispose());
   return { w: packed, b, n: out, packed: true };
 }
 

@@ -59,22 +59,10 @@ function scaled(v: Float32Array, s?: Float32Array | number): Float32Array {
   return v.map((x, i) => x * (typeof s === 'number' ? s : s[i]!));
 }
 
-/** `[out, in]` weight with each output row scaled (a new array; the checkpoint's is never written). */
-function rowsScaled(w: HostTensor, rowScale?: Float32Array | number): Float32Array {
-  if (rowScale === undefined) return f32(w);
-  const [out, inp] = w.shape as [number, number];
-  const src = f32(w), dst = new Float32Array(out * inp);
-  for (let o = 0; o < out; o++) {
-    const s = typeof rowScale === 'number' ? rowScale : rowScale[o]!;
-    for (let i = o * inp, e = i + inp; i < e; i++) dst[i] = src[i]! * s;
-  }
-  return dst;
-}
-
 function dense(w: { weight: HostTensor; bias?: HostTensor }, rowScale?: Float32Array): Linear {
-  const [out, inp] = w.weight.shape as [number, number];
-  return makeLinearOutIn(rowsScaled(w.weight, rowScale), out, inp, () => transposeScaled(w.weight, rowScale),
-    w.bias ? tf.tensor1d(scaled(f32(w.bias), rowScale)) : undefined);
+  const inp = w.weight.shape[1]!;
+  return makeLinearOutIn([f32(w.weight)], inp, () => transposeScaled(w.weight, rowScale),
+    w.bias ? tf.tensor1d(scaled(f32(w.bias), rowScale)) : undefined, rowScale && Float64Array.from(rowScale));
 }
 
 function norm(n: { weight: HostTensor; bias: HostTensor }) {
@@ -103,17 +91,15 @@ function fusedQkv(l: LayerWeights, c: ModelConfig): Linear {
     biases.forEach((x, j) => { if (x) bias.set(x, j * D); });
     b = tf.tensor1d(bias);
   }
-  // [3D, D] in the checkpoint's [out, in] layout: the query's rows (pre-scaled), the key's, the value's.
-  const outIn = new Float32Array(3 * D * D);
-  outIn.set(rowsScaled(l.query.weight, scale), 0);
-  outIn.set(f32(l.key.weight), D * D);
-  outIn.set(f32(l.value.weight), 2 * D * D);
-  return makeLinearOutIn(outIn, 3 * D, D, () => {
+  // [3D, D] in the checkpoint's [out, in] layout: the query's rows (scaled while packed), the key's, the value's.
+  const rowScale = new Float64Array(3 * D).fill(1, D);
+  rowScale.fill(scale, 0, D);
+  return makeLinearOutIn([f32(l.query.weight), f32(l.key.weight), f32(l.value.weight)], D, () => {
     const parts = hostQkv(l, c);
     const w = new Float32Array(D * 3 * D);
     for (let i = 0; i < D; i++) parts.forEach((p, j) => w.set(p.w.subarray(i * D, (i + 1) * D), i * 3 * D + j * D));
     return w;
-  }, b);
+  }, b, rowScale);
 }
 
 /** q/k/v split per head: `[D, head_dim]` weights (columns of the head) and `[head_dim]` biases. */
@@ -154,7 +140,7 @@ export function toDevice(w: ModelWeights, c: ModelConfig, perHead = false): Devi
   const kdim = k.reduce((a, b) => a * b, 1);
   return {
     embeddings: {
-      projection: makeLinearOutIn(f32(w.patch_projection.weight), out!, kdim,
+      projection: makeLinearOutIn([f32(w.patch_projection.weight)], kdim,
         () => transposeScaled({ ...w.patch_projection.weight, shape: [out!, kdim] }), tf.tensor1d(f32(w.patch_projection.bias))),
       cls_token: tf.tensor3d(f32(w.cls_token), [1, 1, D]),
       position_embeddings: w.position_embeddings ? tf.tensor3d(f32(w.position_embeddings), [1, T, D]) : undefined,

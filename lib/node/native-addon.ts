@@ -42,6 +42,8 @@ export interface NativeAddon {
     act: number, alpha: number, bPacked?: boolean, residual?: Float32Array | null): void;
   packB(b: Float32Array, K: number, N: number, transB: boolean, out: Float32Array): void;
   packedBSize(K: number, N: number): number;
+  /** Packs the rows of `parts` ([n_i, K] each, stacked) as the columns of B = [K, Σ n_i], each scaled by `scale[row]`. */
+  packRows(parts: Float32Array[], K: number, out: Float32Array, scale: Float64Array | null): void;
   /** out = act(x·W1 + b1)·W2 + b2 + residual (packed W1 [D, F], W2 [F, D]); false only when out of memory. */
   mlp(x: Float32Array, w1: Float32Array, b1: Float32Array | null, act: number, w2: Float32Array,
     b2: Float32Array | null, residual: Float32Array | null, out: Float32Array, M: number, D: number, F: number): boolean;

@@ -179,13 +179,35 @@ export const PACKED_MATMUL_KERNEL = 'BeitPackedMatMul';
 /** Width of the packed panels (native/gemm.h kPackedWidth). */
 export const PACKED_WIDTH = 32;
 
-/** `BeitPackWeights`. */
+/**
+ * `BeitPackWeights`. With `transposeB` (PyTorch `[out, in]` weights), more row blocks `b1`, `b2` of the
+ * same width may follow `b` (a fused QKV from q, k, v without concatenating them first), and attr `scale`
+ * (Float64Array, one value per row) multiplies each row as it is packed (query scale, layer scale),
+ * rounded once as JavaScript's `Float32Array` store of `x * s` rounds.
+ */
 export function packWeights(addon: NativeAddon, args: KernelArgs): tf.TensorInfo {
-  const { b } = args.inputs as { b: tf.TensorInfo };
-  const { transposeB } = (args.attrs ?? {}) as { transposeB?: boolean };
+  const { b, b1, b2 } = args.inputs as { b: tf.TensorInfo; b1?: tf.TensorInfo; b2?: tf.TensorInfo };
+  const { transposeB, scale } = (args.attrs ?? {}) as { transposeB?: boolean; scale?: Float64Array };
   const bv = f32(args.backend, b);
   if (bv === undefined || b.shape.length !== 2) {
     throw new Error(`${PACK_WEIGHTS_KERNEL}: expected a float32 matrix, got ${b.dtype} [${b.shape}]`);
+  }
+  const more = [b1, b2].filter((t): t is tf.TensorInfo => t !== undefined);
+  if (more.length || scale) {
+    if (!transposeB) throw new Error(`${PACK_WEIGHTS_KERNEL}: extra row blocks and scale need transposeB`);
+    const parts = [bv];
+    for (const t of more) {
+      const v = f32(args.backend, t);
+      if (v === undefined || t.shape.length !== 2 || t.shape[1] !== b.shape[1]) {
+        throw new Error(`${PACK_WEIGHTS_KERNEL}: row blocks must be float32 [rows, ${b.shape[1]}], got ${t.dtype} [${t.shape}]`);
+      }
+      parts.push(v);
+    }
+    const K = b.shape[1]!, N = b.shape[0]! + more.reduce((n, t) => n + t.shape[0]!, 0);
+    if (scale && scale.length !== N) throw new Error(`${PACK_WEIGHTS_KERNEL}: scale has ${scale.length} values for ${N} rows`);
+    const out = new Float32Array(addon.packedBSize(K, N));
+    addon.packRows(parts, K, out, scale ?? null);
+    return args.backend.makeTensorInfo([Math.ceil(N / PACKED_WIDTH), K, PACKED_WIDTH], 'float32', out);
   }
   const [K, N] = transposeB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
   const panels = Math.ceil(N / PACKED_WIDTH);
