@@ -94,7 +94,7 @@ describe('preprocessing pool (worker threads)', () => {
     }
   });
 
-  it('an automatic pool starts after the first batch only when reading took a quarter of the time or more', async () => {
+  it('an automatic pool starts at once for files of 1 MiB or more, else after the first batch only when reading took a quarter of the time or more', async () => {
     const model = await loadModel(caseDir('d2v-tiny'), { backend: 'wasm' });
     const files = ['chelsea.png', 'coco_cats_q90.jpg', 'chelsea_exif6.jpg', 'coco_cats.png', 'chelsea_gray.png'].map((f) => path.join(IMAGES, f));
     const pools: PreprocessPool[] = [];
@@ -112,8 +112,20 @@ describe('preprocessing pool (worker threads)', () => {
       for await (const { read } of readInBatches(model, files, 2)) for (const r of read) plain.push((r as PromiseFulfilledResult<Float32Array>).value);
       const slow = await collect(1500); // reading two small images is far below a quarter of 1.5 s
       expect(pools).to.have.length(0);
+      // Files of 1 MiB or more (camera photos) start the pool before the first batch is read, however slow the forward.
+      const big = files.map((f, i) => {
+        const to = path.join(tmp, `big${i}${path.extname(f)}`);
+        fs.writeFileSync(to, Buffer.concat([fs.readFileSync(f), Buffer.alloc(1 << 20)])); // trailing bytes: ignored by the decoders
+        return to;
+      });
+      const gen = readInBatches(model, big, 2, auto);
+      const first = await gen.next();
+      expect(pools, 'started before the first batch').to.have.length(1);
+      const bigRead = [...(first.value as { read: PromiseSettledResult<Float32Array>[] }).read];
+      for await (const { read } of gen) bigRead.push(...read);
+      bigRead.forEach((r, i) => expect(r.status === 'fulfilled' && Buffer.from(r.value.buffer).equals(Buffer.from(plain[i]!.buffer)), `big ${i}`).to.equal(true));
       const fast = await collect(0);
-      expect(pools).to.have.length(1);
+      expect(pools).to.have.length(2);
       for (const got of [slow, fast]) {
         expect(got).to.have.length(5);
         got.forEach((g, i) => expect(Buffer.from((g as Float32Array).buffer).equals(Buffer.from(plain[i]!.buffer)), `image ${i}`).to.equal(true));

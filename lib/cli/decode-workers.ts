@@ -1,8 +1,8 @@
 /**
  * `--decode-workers` of `classify` and `embed`: how many worker threads read, decode and resize images
  * (lib/node/preprocess-pool.ts) while the model runs, with one engine in the main thread. By default
- * the choice waits for the first batch: workers start only if reading it took a good share of its time
- * (large photos), since for small images their start-up costs more than they save.
+ * workers start only for large images (see readInBatches in lib/node/classify-files.ts): for small
+ * ones their start-up costs more than they save.
  */
 import { availableParallelism } from 'node:os';
 import { intFlag } from './command.js';
@@ -12,8 +12,9 @@ import type { ProcessorConfig } from '../image/processor.js';
 
 /** The option's help lines. */
 export const DECODE_WORKERS_HELP = `  --decode-workers <n>  threads that read, decode and resize the next batch of images while the model runs
-                        the current one (default: one per core, at most 4, started after the first batch if
-                        reading it took over a quarter of its time, as for large photos; 0: never)`;
+                        the current one (default: one per core, at most 4, when the first batch's files
+                        average 1 MiB or more, as camera photos do, or reading that batch took over a
+                        quarter of its time; 0: never)`;
 
 /** What the flag asks for: `workers` threads, from the start or (`auto`) decided after the first batch. */
 export interface DecodeWorkers { readonly workers: number; readonly auto: boolean }

@@ -5,7 +5,8 @@
  */
 import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
 import { checkProcessed, classifyPixels, readConcurrency, settle, settleLimited } from '../pipeline/pipeline.js';
-import { imageSourceName } from '../image/source.js';
+import fs from 'node:fs';
+import { imageSourceName, imageStringKind } from '../image/source.js';
 import type { NodeModel } from './load.js';
 import { PreprocessPool } from './preprocess-pool.js';
 
@@ -32,14 +33,28 @@ export interface ClassifyFilesOptions {
 }
 
 /**
- * Where images are read: a pool from the start, or a pool only if reading the first batch on this
- * thread took at least {@link AUTO_POOL_SHARE} of the time of reading and running it (large photos);
- * small images are not worth the workers' start-up.
+ * Where images are read: a pool from the start, or an automatic one: started at once when the first
+ * batch's files average {@link AUTO_POOL_BYTES} or more (camera photos: decoding one takes about as long
+ * as a base model's forward), else only if reading the first batch on this thread took at least
+ * {@link AUTO_POOL_SHARE} of the time of reading and running it. Small images are not worth the workers'
+ * start-up.
  */
 export type BatchPool = PreprocessPool | { readonly auto: () => PreprocessPool };
 
 /** The share of the first batch's time spent reading it above which an automatic pool starts. */
 export const AUTO_POOL_SHARE = 0.25;
+/** Mean file size of the first batch from which an automatic pool starts before it is read. */
+export const AUTO_POOL_BYTES = 1 << 20;
+
+/** The mean size of the local files among `sources` (URLs and unreadable entries count as 0). */
+function meanFileSize(sources: readonly string[]): number {
+  let total = 0;
+  for (const s of sources) {
+    if (imageStringKind(s) !== 'path') continue;
+    try { total += fs.statSync(s).size; } catch { /* reported when read */ }
+  }
+  return sources.length ? total / sources.length : 0;
+}
 
 /**
  * The files' model inputs, one batch at a time, in order, each image's outcome settled (a bad file is a
@@ -48,7 +63,9 @@ export const AUTO_POOL_SHARE = 0.25;
  */
 export async function* readInBatches(model: NodeModel, files: readonly string[], batchSize: number,
   pool?: BatchPool): AsyncGenerator<{ start: number; read: PromiseSettledResult<Float32Array>[] }> {
+  const auto = pool && !(pool instanceof PreprocessPool) ? pool.auto : undefined;
   let active = pool instanceof PreprocessPool ? pool : undefined;
+  if (auto && files.length > batchSize && meanFileSize(files.slice(0, batchSize)) >= AUTO_POOL_BYTES) active = auto();
   const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(active!.preprocess(f)
     .then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(f)))));
   let ahead = active ? pooled(0) : [];
@@ -64,8 +81,8 @@ export async function* readInBatches(model: NodeModel, files: readonly string[],
       const t1 = performance.now();
       yield { start, read };
       const readMs = t1 - t0, runMs = performance.now() - t1;
-      if (pool && !(pool instanceof PreprocessPool) && start === 0 && start + batchSize < files.length && readMs >= AUTO_POOL_SHARE * (readMs + runMs)) {
-        active = pool.auto();
+      if (auto && start === 0 && start + batchSize < files.length && readMs >= AUTO_POOL_SHARE * (readMs + runMs)) {
+        active = auto();
         ahead = pooled(start + batchSize);
       }
     }
