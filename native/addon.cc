@@ -524,7 +524,6 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(bad));
 }
 
-// layerNorm(x, gamma|null, beta|null, out, rows, cols, eps)
 // resampleH(src u8, inW, h, pix, channels, start, count, coeffs, stride, outW, out u8)
 Napi::Value ResampleH(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -559,6 +558,7 @@ Napi::Value ResampleV(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// layerNorm(x, gamma|null, beta|null, out, rows, cols, eps)
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Arr x = typed(info, 0, false), g = typed(info, 1, true), b = typed(info, 2, true);

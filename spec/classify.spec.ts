@@ -81,6 +81,13 @@ describe('end to end: image files -> logits (d2v-tiny, its preprocessor_config.j
       const [a, b] = [await why(plain), await why(pooled)];
       expect(b).to.equal(a);
       expect(b).to.match(/^ImageError: .*nope\.jpg: cannot read image \(no such file/);
+      // Inputs the workers do not take (bytes here) are still read on this thread at most 2 at a time.
+      let now = 0, peak = 0;
+      const m = pooled as unknown as { reader: (x: unknown) => Promise<unknown> };
+      const reader = m.reader;
+      m.reader = async (x) => { now++; peak = Math.max(peak, now); try { await new Promise((r) => setTimeout(r, 10)); return await reader(x); } finally { now--; } };
+      await pooled.classify(Array.from({ length: 12 }, () => bytes), { batchSize: 6 });
+      expect(peak).to.equal(2);
     } finally {
       plain.dispose();
       pooled.dispose();

@@ -119,7 +119,6 @@ export interface Linear {
   readonly packed?: boolean;
 }
 
-/** Makes a Linear from `[in, out]` weights, packing them once when the backend can. Takes ownership of `w`. */
 /**
  * A linear layer from PyTorch-layout `[out, in]` weights: `rows`, one or several blocks stacked along out
  * (fused QKV), each row multiplied by `rowScale` (query scale, layer scale). Where weights are packed
@@ -132,13 +131,17 @@ export function makeLinearOutIn(rows: readonly Float32Array[], inp: number, tran
   const out = rows.reduce((n, r) => n + r.length / inp, 0);
   if (!hasKernel(FUSED_KERNELS.packWeights)) return makeLinear(tf.tensor2d(transpose(), [inp, out]), b);
   const parts = rows.map((r) => tf.tensor2d(r, [r.length / inp, inp]));
-  const inputs: Record<string, tf.Tensor> = { b: parts[0]! };
-  parts.slice(1).forEach((t, i) => { inputs[`b${i + 1}`] = t; });
-  const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, inputs, { transposeB: true, ...(rowScale ? { scale: rowScale } : {}) }) as tf.Tensor;
-  parts.forEach((t) => t.dispose());
-  return { w: packed, b, n: out, packed: true };
+  try {
+    const inputs: Record<string, tf.Tensor> = { b: parts[0]! };
+    parts.slice(1).forEach((t, i) => { inputs[`b${i + 1}`] = t; });
+    const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, inputs, { transposeB: true, ...(rowScale ? { scale: rowScale } : {}) }) as tf.Tensor;
+    return { w: packed, b, n: out, packed: true };
+  } finally {
+    parts.forEach((t) => t.dispose());
+  }
 }
 
+/** Makes a Linear from `[in, out]` weights, packing them once when the backend can. Takes ownership of `w`. */
 export function makeLinear(w: tf.Tensor2D, b?: tf.Tensor1D): Linear {
   if (!hasKernel(FUSED_KERNELS.packWeights)) return { w, b, n: w.shape[1] };
   const packed = tf.engine().runKernel(FUSED_KERNELS.packWeights, { b: w }, {}) as tf.Tensor;

@@ -3,9 +3,9 @@
  * decoded on its own so a bad one becomes an `error` entry while the others are classified; memory
  * stays bounded by two batches (the one running and, with a preprocessing pool, the one read ahead).
  */
+import fs from 'node:fs';
 import type { Prediction, ScoreFunction } from '../pipeline/predictions.js';
 import { checkProcessed, classifyPixels, readConcurrency, settle, settleLimited } from '../pipeline/pipeline.js';
-import fs from 'node:fs';
 import { imageSourceName, imageStringKind } from '../image/source.js';
 import type { NodeModel } from './load.js';
 import { PreprocessPool } from './preprocess-pool.js';

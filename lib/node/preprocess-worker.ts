@@ -23,8 +23,8 @@ const decode = {
   ...(init.exifTranspose !== undefined ? { exifTranspose: init.exifTranspose } : {}),
   onWarning: (warning: string) => port.postMessage({ warning } satisfies PreprocessReply),
 };
-port.on('message', async (msg: PreprocessRequest | null) => {
-  if (msg === null) { port.close(); return; }
+// The pool stops workers with terminate(); a request is all a worker is ever sent.
+port.on('message', async (msg: PreprocessRequest) => {
   try {
     const p = preprocess(await readImageString(msg.source, decode), init.processor);
     const reply: PreprocessReply = { id: msg.id, pixels: p.pixelValues, height: p.height, width: p.width };

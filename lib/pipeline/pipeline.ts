@@ -166,9 +166,13 @@ export async function inReadBatches<I, R>(model: BeitModel, processor: Processor
   const out: R[] = [];
   if (prefetch) {
     // Every input of the next batch is started before the current batch runs; a batch's first error
-    // (in input order) is thrown once the whole batch has settled.
-    const start = (from: number) => inputs.slice(from, from + batchSize).map((input, i) => settle(
-      prefetch(input) ?? readPixels(model, processor, reader, input, from + i)));
+    // (in input order) is thrown once the whole batch has settled. Inputs the prefetcher declines are
+    // read here, at most readConcurrency() at a time, as preprocessAll reads them.
+    const start = (from: number) => {
+      const batch = inputs.slice(from, from + batchSize);
+      const limit = limiter(readConcurrency(batch));
+      return batch.map((input, i) => settle(prefetch(input) ?? limit(() => readPixels(model, processor, reader, input, from + i))));
+    };
     let ahead = start(0);
     for (let offset = 0; offset < inputs.length; offset += batchSize) {
       const read = await Promise.all(ahead);
@@ -191,6 +195,19 @@ export async function inReadBatches<I, R>(model: BeitModel, processor: Processor
  * undefined for an input it does not take, which is then read as usual.
  */
 export type PixelPrefetcher<I> = (input: I) => Promise<Float32Array> | undefined;
+
+/** Runs the tasks given to the returned function at most `n` at a time, in the order given. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return (task) => new Promise((resolve, reject) => {
+    const go = () => {
+      running++;
+      task().then(resolve, reject).finally(() => { running--; waiting.shift()?.(); });
+    };
+    if (running < n) go(); else waiting.push(go);
+  });
+}
 
 /** `p`'s outcome as Promise.allSettled reports it (never rejects, so a batch read ahead cannot go unhandled). */
 export function settle<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
