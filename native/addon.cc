@@ -558,6 +558,24 @@ Napi::Value ResampleV(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// orient(src u8, w, h, c, orientation, dst u8): EXIF orientation 2-8 (native/resample.h orient_image).
+Napi::Value Orient(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr src = bytes(info, 0);
+  if (!src.ok) return env.Undefined();
+  Arr dst = bytes(info, 5);
+  if (!dst.ok) return env.Undefined();
+  const int64_t w = num(info, 1), h = num(info, 2), c = num(info, 3), orientation = num(info, 4);
+  if (w < 1 || h < 1 || c < 1 || c > 16 || orientation < 2 || orientation > 8)
+    return fail(env, "orient: bad sizes or orientation"), env.Undefined();
+  if (!product_within(w, h, c, src.length) || !product_within(w, h, c, dst.length))
+    return fail(env, "orient: array shorter than the sizes given"), env.Undefined();
+  if (overlap_bytes(src, dst)) return fail(env, "orient: dst must not share memory with src"), env.Undefined();
+  beit::orient_image(static_cast<const uint8_t*>(src.data), w, h, static_cast<int>(c), static_cast<int>(orientation),
+                     static_cast<uint8_t*>(dst.data));
+  return env.Undefined();
+}
+
 // layerNorm(x, gamma|null, beta|null, out, rows, cols, eps)
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -634,6 +652,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("layerNorm", Napi::Function::New(env, Locked<LayerNorm>));
   exports.Set("resampleH", Napi::Function::New(env, Locked<ResampleH>));
   exports.Set("resampleV", Napi::Function::New(env, Locked<ResampleV>));
+  exports.Set("orient", Napi::Function::New(env, Locked<Orient>));
   exports.Set("setThreads", Napi::Function::New(env, Locked<SetThreads>));
   exports.Set("setKernel", Napi::Function::New(env, Locked<SetKernel>));
   exports.Set("tune", Napi::Function::New(env, Locked<Tune>));

@@ -173,6 +173,40 @@ int64_t mean_taps(const ResampleAxis& ax, int64_t n) {
 
 }  // namespace
 
+void orient_image(const uint8_t* src, int64_t w, int64_t h, int c, int orientation, uint8_t* dst) {
+  const bool swap = orientation >= 5;
+  const int64_t ow = swap ? h : w, oh = swap ? w : h;
+  int64_t first0 = 0, first_dy = 0, step = 0;
+  switch (orientation) {
+    case 2: first0 = w - 1; first_dy = w; step = -1; break;
+    case 3: first0 = (h - 1) * w + w - 1; first_dy = -w; step = -1; break;
+    case 4: first0 = (h - 1) * w; first_dy = -w; step = 1; break;
+    case 5: first0 = 0; first_dy = 1; step = w; break;
+    case 6: first0 = (h - 1) * w; first_dy = 1; step = -w; break;
+    case 7: first0 = (h - 1) * w + w - 1; first_dy = -1; step = -w; break;
+    default: first0 = w - 1; first_dy = -1; step = w; break;  // 8
+  }
+  // Rotations go in 64×64 tiles so that the rows written and the columns read stay in cache.
+  const int64_t tile = swap ? 64 : ow;
+  run_rows((oh + tile - 1) / tile, tile * ow, [&](int64_t t0, int64_t t1) {
+    for (int64_t ty = t0 * tile; ty < std::min(oh, t1 * tile); ty += tile) {
+      const int64_t y_end = std::min(oh, ty + tile);
+      for (int64_t tx = 0; tx < ow; tx += tile) {
+        const int64_t x_end = std::min(ow, tx + tile);
+        for (int64_t y = ty; y < y_end; ++y) {
+          const uint8_t* s = src + (first0 + y * first_dy + tx * step) * c;
+          uint8_t* o = dst + (y * ow + tx) * c;
+          if (c == 3) {
+            for (int64_t x = tx; x < x_end; ++x, o += 3, s += step * 3) { o[0] = s[0]; o[1] = s[1]; o[2] = s[2]; }
+          } else {
+            for (int64_t x = tx; x < x_end; ++x, o += c, s += step * c) std::memcpy(o, s, static_cast<size_t>(c));
+          }
+        }
+      }
+    }
+  });
+}
+
 void resample_horizontal(const uint8_t* src, int64_t in_w, int64_t h, int pix, int channels,
                          const ResampleAxis& ax, int64_t out_w, uint8_t* out) {
   const bool sse = pix == 3 && channels == 3 && has_sse41();

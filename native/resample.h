@@ -30,4 +30,8 @@ void resample_horizontal(const uint8_t* src, int64_t in_w, int64_t h, int pix, i
 void resample_vertical(const uint8_t* src, int64_t row_len, const ResampleAxis& ax, int64_t out_h,
                        uint8_t* out);
 
+/// Applies EXIF orientation 2-8 to an image of w×h pixels of `c` bytes (Pillow's transpose methods):
+/// output pixel (x, y) of the ow×oh result is source pixel first0 + y·first_dy + x·step (see exif.ts).
+void orient_image(const uint8_t* src, int64_t w, int64_t h, int c, int orientation, uint8_t* dst);
+
 }  // namespace beit

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { resize, resizeGeneral, setResampleAccelerator, axisCoefficients, type ResampleAccelerator } from '../lib/image/resample.js';
 import { loadNativeAddon, nativeAddonError, type NativeAddon } from '../lib/node/native-addon.js';
 import { installNativeResample, nativeResampleAccelerator } from '../lib/node/native-resample.js';
+import { applyOrientation, setOrientationAccelerator } from '../lib/image/exif.js';
 import { readImageFile } from '../lib/node/image-file.js';
 import { IMAGES } from './image-fixtures.js';
 
@@ -118,6 +119,31 @@ describe('native resampling', function () {
         expect(same(jsFast, ref), `${w}x${h} filter ${f}: JavaScript`).to.equal(true);
       }
     }
+  });
+
+  it('EXIF orientations 2-8 give the bytes of the JavaScript transpose (1, 3 and 4 bytes a pixel; tiles cut anywhere)', () => {
+    let compared = 0;
+    for (const C of [1, 3, 4]) {
+      for (const [w, h] of [[257, 300], [131, 509], [4001, 17], [17, 4001], [300, 257]] as const) {
+        const img = noise(w, h, C, w + h + C);
+        expect(img.data.length).to.be.above(65536); // the size from which the addon is called
+        for (let o = 2; o <= 8; o++) {
+          const fast = applyOrientation(img, o);
+          const prev = setOrientationAccelerator(undefined);
+          const js = applyOrientation(img, o);
+          setOrientationAccelerator(prev);
+          expect([fast.width, fast.height]).to.deep.equal([js.width, js.height]);
+          expect(same(fast.data, js.data), `C=${C} ${w}x${h} orientation ${o}`).to.equal(true);
+          compared++;
+        }
+      }
+    }
+    expect(compared).to.equal(3 * 5 * 7);
+    const src = new Uint8Array(12 * 3);
+    expect(() => addon.orient(src, 4, 3, 3, 1, new Uint8Array(36))).to.throw(RangeError, /orientation/);
+    expect(() => addon.orient(src, 4, 4, 3, 6, new Uint8Array(48))).to.throw(RangeError, /shorter/);
+    expect(() => addon.orient(src, 2 ** 62, 4, 1, 6, new Uint8Array(48))).to.throw(RangeError, /shorter/);
+    expect(() => addon.orient(src, 4, 3, 3, 6, src)).to.throw(RangeError, /share memory/);
   });
 
   it('a 12-megapixel photo resizes in a fraction of the JavaScript time (logs both)', () => {

@@ -77,6 +77,8 @@ export interface NativeAddon {
   /** Pillow's vertical resampling pass over rows of `rowLen` bytes. */
   resampleV(src: Uint8Array, rowLen: number, inH: number, start: Int32Array, count: Int32Array,
     coeffs: Int32Array, stride: number, outH: number, out: Uint8Array): void;
+  /** EXIF orientation 2-8 of a w×h image of `c` bytes a pixel into `out` (lib/image/exif.ts applyOrientation). */
+  orient(src: Uint8Array, w: number, h: number, c: number, orientation: number, out: Uint8Array): void;
   setThreads(n: number): void;
   tune(key: 'kc' | 'jb' | 'prefetch_rows' | 'stream_bytes', value: number): boolean;
   setKernel(name: 'avx512' | 'avx2' | 'scalar' | 'auto'): boolean;

@@ -1,9 +1,11 @@
 /**
- * Pillow-exact resizing on the native addon's vector loops (native/resample.cc) when the addon is
- * present: the passes of lib/image/resample.ts with the same integer sums, so the same bytes, spread
- * over the addon's thread pool. Without the addon the JavaScript loops run.
+ * Image pixel loops on the native addon (native/resample.cc) when the addon is present: Pillow-exact
+ * resizing (the passes of lib/image/resample.ts with the same integer sums, so the same bytes) and the
+ * EXIF orientation (lib/image/exif.ts applyOrientation, the same permutation of pixels), spread over the
+ * addon's thread pool. Without the addon the JavaScript loops run.
  */
 import { setResampleAccelerator, type AxisCoefficients, type ResampleAccelerator } from '../image/resample.js';
+import { setOrientationAccelerator } from '../image/exif.js';
 import { loadNativeAddon, type NativeAddon } from './native-addon.js';
 
 /** An accelerator calling `addon.resampleH` / `addon.resampleV`. */
@@ -22,15 +24,16 @@ export function nativeResampleAccelerator(addon: NativeAddon): ResampleAccelerat
 let installed = false;
 
 /**
- * Installs the native accelerator once, if the addon loads and has the resampling entry points
- * (`BEIT_NATIVE_RESAMPLE=0` keeps the JavaScript loops). Returns whether it is installed.
+ * Installs the native loops once, if the addon loads and has their entry points (`BEIT_NATIVE_RESAMPLE=0`
+ * keeps the JavaScript loops). Returns whether they are installed.
  */
 export function installNativeResample(): boolean {
   if (installed) return true;
   if (process.env.BEIT_NATIVE_RESAMPLE === '0') return false;
   const addon = loadNativeAddon();
-  if (addon === undefined || typeof addon.resampleH !== 'function') return false;
+  if (addon === undefined || typeof addon.resampleH !== 'function' || typeof addon.orient !== 'function') return false;
   setResampleAccelerator(nativeResampleAccelerator(addon));
+  setOrientationAccelerator((src, w, h, c, orientation, out) => addon.orient(src, w, h, c, orientation, out));
   installed = true;
   return true;
 }
