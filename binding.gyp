@@ -10,7 +10,7 @@
         "native/gemm_kernels.cc",
         "native/layer.cc",
         "native/ops.cc",
-        "native/resample.cc"
+        "native/image.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

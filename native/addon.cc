@@ -9,7 +9,8 @@
 // pool, the kernel choice, the tunables and the products' scratch buffers exist once per process and
 // serve one call at a time. Every entry point therefore holds a process-wide lock for the duration
 // of the call (uncontended: ~20 ns against calls of 10 µs and more); concurrent calls from several
-// worker threads run one after another, each on the whole pool.
+// worker threads run one after another, each on the whole pool. The one exception, pngUnfilter, uses
+// none of that state and runs on the calling thread alone.
 #include <napi.h>
 
 #include <cstdint>
@@ -22,7 +23,7 @@
 #include "layer.h"
 #include "ops.h"
 #include "pool.h"
-#include "resample.h"
+#include "image.h"
 
 namespace {
 
@@ -558,7 +559,23 @@ Napi::Value ResampleV(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// orient(src u8, w, h, c, orientation, dst u8): EXIF orientation 2-8 (native/resample.h orient_image).
+// pngUnfilter(data u8, start, rows, rowBytes, bpp): unlocked (no shared state, runs on the calling
+// thread), so decoding on worker threads never waits for a forward pass holding the lock.
+Napi::Value PngUnfilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr data = bytes(info, 0);
+  if (!data.ok) return env.Undefined();
+  const int64_t start = num(info, 1), rows = num(info, 2), row_bytes = num(info, 3), bpp = num(info, 4);
+  if (start < 0 || rows < 0 || row_bytes < 1 || bpp < 1 || bpp > 8)
+    return fail(env, "pngUnfilter: bad sizes"), env.Undefined();
+  int64_t span = 0;
+  if (__builtin_mul_overflow(rows, row_bytes + 1, &span) || start > data.length || span > data.length - start)
+    return fail(env, "pngUnfilter: array shorter than the sizes given"), env.Undefined();
+  const int64_t bad = beit::png_unfilter(static_cast<uint8_t*>(data.data) + start, rows, row_bytes, static_cast<int>(bpp));
+  return Napi::Number::New(env, static_cast<double>(bad));
+}
+
+// orient(src u8, w, h, c, orientation, dst u8): EXIF orientation 2-8 (native/image.h orient_image).
 Napi::Value Orient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Arr src = bytes(info, 0);
@@ -653,6 +670,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("resampleH", Napi::Function::New(env, Locked<ResampleH>));
   exports.Set("resampleV", Napi::Function::New(env, Locked<ResampleV>));
   exports.Set("orient", Napi::Function::New(env, Locked<Orient>));
+  exports.Set("pngUnfilter", Napi::Function::New(env, PngUnfilter));
   exports.Set("setThreads", Napi::Function::New(env, Locked<SetThreads>));
   exports.Set("setKernel", Napi::Function::New(env, Locked<SetKernel>));
   exports.Set("tune", Napi::Function::New(env, Locked<Tune>));

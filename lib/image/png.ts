@@ -219,6 +219,22 @@ function readChunks(bytes: Uint8Array, name?: string): { palette?: Uint8Array; i
   return palette ? { palette, idat } : { idat };
 }
 
+/**
+ * Reverses the filters of `rows` consecutive scanlines (filter-type byte + `rowBytes` bytes each) of
+ * `data` from byte `start`, in place, the row before the first being zeros; returns the index of the
+ * first row with an unknown filter type (rows before it done), or -1. Installed in Node from the addon
+ * (the same byte arithmetic as {@link unfilter}, ~5x faster: Paeth rows dominate photos saved as PNG).
+ */
+export type PngUnfilter = (data: Uint8Array, start: number, rows: number, rowBytes: number, bpp: number) => number;
+let passUnfilter: PngUnfilter | undefined;
+
+/** Installs (or with undefined removes) {@link PngUnfilter}; returns the previous one. */
+export function setPngUnfilter(f: PngUnfilter | undefined): PngUnfilter | undefined {
+  const previous = passUnfilter;
+  passUnfilter = f;
+  return previous;
+}
+
 /** Reverses the PNG row filters in place; `prev` is the previous unfiltered row (zeros for a pass's first). */
 function unfilter(type: number, row: Uint8Array, prev: Uint8Array, bpp: number): boolean {
   const n = row.length;
@@ -291,6 +307,9 @@ function rowToRgb(row: Uint8Array, pw: number, colorType: number, bitDepth: numb
   }
 }
 
+/** Bytes of a pass from which the installed {@link PngUnfilter} is called (below, the call costs more). */
+const NATIVE_UNFILTER_MIN = 1 << 16;
+
 /**
  * Decodes any standard PNG (all colour types and bit depths, interlaced or not) to 8-bit RGB.
  * Image data that ends before the last row is an error. Pillow 9.4 (ZipDecode.c) raises "image file
@@ -323,14 +342,21 @@ export async function decodePng(bytes: Uint8Array, header: PngHeader, name?: str
     const pw = Math.ceil((width - x0) / dx), ph = Math.ceil((height - y0) / dy);
     if (pw <= 0 || ph <= 0) continue;
     const rowBytes = Math.ceil((pw * bits) / 8);
+    const badRow = (type: number, j: number) => new ImageError(named(name, `corrupt PNG data (unknown filter type ${type} in row ${y0 + j * dy}).`));
+    if (passUnfilter && ph * rowBytes >= NATIVE_UNFILTER_MIN) {
+      const bad = passUnfilter(src, p, ph, rowBytes, bpp);
+      if (bad >= 0) throw badRow(src[p + bad * (rowBytes + 1)]!, bad);
+      for (let j = 0; j < ph; j++, p += 1 + rowBytes) {
+        rowToRgb(src.subarray(p + 1, p + 1 + rowBytes), pw, colorType, bitDepth, channels, lut, rgb, ((y0 + j * dy) * width + x0) * 3, 3 * dx);
+      }
+      continue;
+    }
     let prev: Uint8Array = new Uint8Array(rowBytes);
     for (let j = 0; j < ph; j++) {
       const type = src[p]!;
       const row = src.subarray(p + 1, p + 1 + rowBytes);
+      if (!unfilter(type, row, prev, bpp)) throw badRow(type, j);
       p += 1 + rowBytes;
-      if (!unfilter(type, row, prev, bpp)) {
-        throw new ImageError(named(name, `corrupt PNG data (unknown filter type ${type} in row ${y0 + j * dy}).`));
-      }
       prev = row;
       rowToRgb(row, pw, colorType, bitDepth, channels, lut, rgb, ((y0 + j * dy) * width + x0) * 3, 3 * dx);
     }

@@ -71,7 +71,7 @@ export interface NativeAddon {
     inner: number): number;
   layerNorm(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, out: Float32Array,
     rows: number, cols: number, eps: number): void;
-  /** Pillow's horizontal resampling pass (native/resample.h), coefficients as resample.ts's axisCoefficients. */
+  /** Pillow's horizontal resampling pass (native/image.h), coefficients as resample.ts's axisCoefficients. */
   resampleH(src: Uint8Array, inW: number, h: number, pix: number, channels: number, start: Int32Array,
     count: Int32Array, coeffs: Int32Array, stride: number, outW: number, out: Uint8Array): void;
   /** Pillow's vertical resampling pass over rows of `rowLen` bytes. */
@@ -79,6 +79,8 @@ export interface NativeAddon {
     coeffs: Int32Array, stride: number, outH: number, out: Uint8Array): void;
   /** EXIF orientation 2-8 of a w×h image of `c` bytes a pixel into `out` (lib/image/exif.ts applyOrientation). */
   orient(src: Uint8Array, w: number, h: number, c: number, orientation: number, out: Uint8Array): void;
+  /** PNG row unfiltering of `rows` scanlines from byte `start`, in place; the first bad row's index or -1 (no lock). */
+  pngUnfilter(data: Uint8Array, start: number, rows: number, rowBytes: number, bpp: number): number;
   setThreads(n: number): void;
   tune(key: 'kc' | 'jb' | 'prefetch_rows' | 'stream_bytes', value: number): boolean;
   setKernel(name: 'avx512' | 'avx2' | 'scalar' | 'auto'): boolean;

@@ -1,11 +1,13 @@
 /**
- * Image pixel loops on the native addon (native/resample.cc) when the addon is present: Pillow-exact
- * resizing (the passes of lib/image/resample.ts with the same integer sums, so the same bytes) and the
- * EXIF orientation (lib/image/exif.ts applyOrientation, the same permutation of pixels), spread over the
- * addon's thread pool. Without the addon the JavaScript loops run.
+ * Image pixel loops on the native addon (native/image.cc) when the addon is present: Pillow-exact
+ * resizing (the passes of lib/image/resample.ts with the same integer sums, so the same bytes), the
+ * EXIF orientation (lib/image/exif.ts applyOrientation, the same permutation of pixels), both spread over
+ * the addon's thread pool, and PNG row unfiltering (lib/image/png.ts, the same byte arithmetic). Without
+ * the addon the JavaScript loops run.
  */
 import { setResampleAccelerator, type AxisCoefficients, type ResampleAccelerator } from '../image/resample.js';
 import { setOrientationAccelerator } from '../image/exif.js';
+import { setPngUnfilter } from '../image/png.js';
 import { loadNativeAddon, type NativeAddon } from './native-addon.js';
 
 /** An accelerator calling `addon.resampleH` / `addon.resampleV`. */
@@ -31,9 +33,11 @@ export function installNativeResample(): boolean {
   if (installed) return true;
   if (process.env.BEIT_NATIVE_RESAMPLE === '0') return false;
   const addon = loadNativeAddon();
-  if (addon === undefined || typeof addon.resampleH !== 'function' || typeof addon.orient !== 'function') return false;
+  if (addon === undefined || typeof addon.resampleH !== 'function' || typeof addon.orient !== 'function'
+    || typeof addon.pngUnfilter !== 'function') return false;
   setResampleAccelerator(nativeResampleAccelerator(addon));
   setOrientationAccelerator((src, w, h, c, orientation, out) => addon.orient(src, w, h, c, orientation, out));
+  setPngUnfilter((data, start, rows, rowBytes, bpp) => addon.pngUnfilter(data, start, rows, rowBytes, bpp));
   installed = true;
   return true;
 }

@@ -1,7 +1,7 @@
-// Pillow's 8-bit resampling passes (see resample.h). Rows are spread over the thread pool; the RGB
-// horizontal pass and the vertical pass have SSE4.1 / AVX2 loops chosen at run time, with portable
-// loops for other CPUs. All arithmetic is on uint32 (wrap-around is defined; see resample.h).
-#include "resample.h"
+// Image pixel loops (see image.h). Resampling: rows are spread over the thread pool; the RGB horizontal
+// pass and the vertical pass have SSE4.1 / AVX2 loops chosen at run time, with portable loops for other
+// CPUs; all arithmetic is on uint32 (wrap-around is defined; see image.h).
+#include "image.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -172,6 +172,44 @@ int64_t mean_taps(const ResampleAxis& ax, int64_t n) {
 }
 
 }  // namespace
+
+int64_t png_unfilter(uint8_t* data, int64_t rows, int64_t row_bytes, int bpp) {
+  std::vector<uint8_t> zeros(static_cast<size_t>(row_bytes), 0);
+  const uint8_t* prev = zeros.data();
+  const int64_t m = std::min<int64_t>(bpp, row_bytes);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* p = data + r * (row_bytes + 1);
+    const uint8_t type = p[0];
+    uint8_t* row = p + 1;
+    switch (type) {
+      case 0: break;
+      case 1:
+        for (int64_t i = bpp; i < row_bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + row[i - bpp]);
+        break;
+      case 2:
+        for (int64_t i = 0; i < row_bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + prev[i]);
+        break;
+      case 3:
+        for (int64_t i = 0; i < m; ++i) row[i] = static_cast<uint8_t>(row[i] + (prev[i] >> 1));
+        for (int64_t i = m; i < row_bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + ((row[i - bpp] + prev[i]) >> 1));
+        break;
+      case 4:
+        for (int64_t i = 0; i < m; ++i) row[i] = static_cast<uint8_t>(row[i] + prev[i]);  // a = c = 0: Paeth picks b
+        for (int64_t i = m; i < row_bytes; ++i) {
+          const int a = row[i - bpp], b = prev[i], c = prev[i - bpp];
+          const int pa = b > c ? b - c : c - b, pb = a > c ? a - c : c - a;
+          int pc = a + b - c - c;
+          pc = pc < 0 ? -pc : pc;
+          row[i] = static_cast<uint8_t>(row[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c));
+        }
+        break;
+      default:
+        return r;
+    }
+    prev = row;
+  }
+  return -1;
+}
 
 void orient_image(const uint8_t* src, int64_t w, int64_t h, int c, int orientation, uint8_t* dst) {
   const bool swap = orientation >= 5;
