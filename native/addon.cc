@@ -13,6 +13,7 @@
 // none of that state and runs on the calling thread alone.
 #include <napi.h>
 
+#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -56,6 +57,26 @@ bool product_within(int64_t a, int64_t b, int64_t c, int64_t limit) {
   return !__builtin_mul_overflow(a, b, &ab) && !__builtin_mul_overflow(ab, c, &abc) && abc <= limit;
 }
 
+/// The first element of a typed array, from N-API directly: TypedArray::ArrayBuffer() fails for views of
+/// a SharedArrayBuffer (an exception pending and a null pointer). An empty view may have no memory at all;
+/// it then gets a valid address that is never read.
+void* view_data(const Napi::TypedArray& t) {
+  static uint8_t empty[8];
+  void* data = nullptr;
+  size_t length = 0;
+  if (napi_get_typedarray_info(t.Env(), t, nullptr, &length, &data, nullptr, nullptr) != napi_ok) return nullptr;
+  return data != nullptr ? data : (length == 0 ? empty : nullptr);
+}
+
+/// Fills `a` from `t`, or throws naming argument i when its memory cannot be reached.
+bool set_view(const Napi::CallbackInfo& info, size_t i, const Napi::TypedArray& t, Arr& a) {
+  a.data = view_data(t);
+  if (a.data == nullptr) return fail(info.Env(), "argument " + std::to_string(i) + ": cannot access its memory");
+  a.length = static_cast<int64_t>(t.ElementLength());
+  a.ok = true;
+  return true;
+}
+
 /// A typed array argument of 4-byte elements (Float32Array, or Int32Array when int_ok).
 Arr typed(const Napi::CallbackInfo& info, size_t i, bool nullable, bool int_ok = false) {
   Arr a;
@@ -75,9 +96,7 @@ Arr typed(const Napi::CallbackInfo& info, size_t i, bool nullable, bool int_ok =
                          (int_ok ? " or Int32Array" : ""));
     return a;
   }
-  a.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-  a.length = static_cast<int64_t>(t.ElementLength());
-  a.ok = true;
+  set_view(info, i, t, a);
   return a;
 }
 
@@ -93,9 +112,7 @@ Arr ints(const Napi::CallbackInfo& info, size_t i, bool nullable) {
     return a;
   }
   Napi::TypedArray t = v.As<Napi::TypedArray>();
-  a.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-  a.length = static_cast<int64_t>(t.ElementLength());
-  a.ok = true;
+  set_view(info, i, t, a);
   return a;
 }
 
@@ -106,8 +123,13 @@ bool overlap(const Arr& a, const Arr& b) {
   return a0 < b0 + b.length * 4 && b0 < a0 + a.length * 4;
 }
 
+/// An integer argument; -1 (which every caller refuses) for anything else: not a number, NaN, ±Infinity,
+/// a fraction, or beyond int64.
 int64_t num(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].IsNumber() ? info[i].As<Napi::Number>().Int64Value() : -1;
+  if (!info[i].IsNumber()) return -1;
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= -9.2e18 && v <= 9.2e18) || v != std::trunc(v)) return -1;
+  return static_cast<int64_t>(v);
 }
 
 double dbl(const Napi::CallbackInfo& info, size_t i) {
@@ -123,9 +145,7 @@ Arr bytes(const Napi::CallbackInfo& info, size_t i) {
     return a;
   }
   Napi::TypedArray t = v.As<Napi::TypedArray>();
-  a.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-  a.length = static_cast<int64_t>(t.ElementLength());
-  a.ok = true;
+  set_view(info, i, t, a);
   return a;
 }
 
@@ -346,7 +366,8 @@ Napi::Value PackRows(const Napi::CallbackInfo& info) {
     Napi::TypedArray t = v.As<Napi::TypedArray>();
     const int64_t len = static_cast<int64_t>(t.ElementLength());
     if (len % K != 0) return fail(env, "packRows: a part's length is not a multiple of K"), env.Undefined();
-    const float* base = reinterpret_cast<const float*>(static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+    const float* base = static_cast<const float*>(view_data(t));
+    if (base == nullptr) return fail(env, "packRows: cannot access a part's memory"), env.Undefined();
     for (int64_t r = 0; r < len / K; ++r) rows.push_back(base + r * K);
   }
   const int64_t N = static_cast<int64_t>(rows.size());
@@ -360,7 +381,8 @@ Napi::Value PackRows(const Napi::CallbackInfo& info) {
         static_cast<int64_t>(sv.As<Napi::TypedArray>().ElementLength()) < N)
       return fail(env, "packRows: scale must be a Float64Array of one value per row"), env.Undefined();
     Napi::TypedArray t = sv.As<Napi::TypedArray>();
-    scale = reinterpret_cast<const double*>(static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+    scale = static_cast<const double*>(view_data(t));
+    if (scale == nullptr) return fail(env, "packRows: cannot access the scale's memory"), env.Undefined();
   }
   beit::pack_b_rows(rows.data(), K, N, scale, static_cast<float*>(out.data));
   return env.Undefined();
@@ -569,8 +591,10 @@ Napi::Value PngUnfilter(const Napi::CallbackInfo& info) {
   if (start < 0 || rows < 0 || row_bytes < 1 || bpp < 1 || bpp > 8)
     return fail(env, "pngUnfilter: bad sizes"), env.Undefined();
   int64_t span = 0;
-  if (__builtin_mul_overflow(rows, row_bytes + 1, &span) || start > data.length || span > data.length - start)
+  if (row_bytes >= data.length || start > data.length || __builtin_mul_overflow(rows, row_bytes + 1, &span) ||
+      span > data.length - start)
     return fail(env, "pngUnfilter: array shorter than the sizes given"), env.Undefined();
+  if (rows == 0) return Napi::Number::New(env, -1);
   const int64_t bad = beit::png_unfilter(static_cast<uint8_t*>(data.data) + start, rows, row_bytes, static_cast<int>(bpp));
   return Napi::Number::New(env, static_cast<double>(bad));
 }

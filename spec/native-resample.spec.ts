@@ -148,6 +148,12 @@ describe('native resampling', function () {
     expect(() => addon.orient(src, 4, 4, 3, 6, new Uint8Array(48))).to.throw(RangeError, /shorter/);
     expect(() => addon.orient(src, 2 ** 62, 4, 1, 6, new Uint8Array(48))).to.throw(RangeError, /shorter/);
     expect(() => addon.orient(src, 4, 3, 3, 6, src)).to.throw(RangeError, /share memory/);
+    expect(() => addon.orient(src, 4, 3, 3, 6.5, new Uint8Array(36))).to.throw(RangeError, /orientation/);
+    const sharedSrc = new Uint8Array(new SharedArrayBuffer(36)), out = new Uint8Array(36);
+    sharedSrc.set(noise(12, 1, 3, 5).data);
+    addon.orient(sharedSrc, 4, 3, 3, 6, out);
+    expect(same(out, applyOrientation({ width: 4, height: 3, data: sharedSrc.slice() }, 6).data)).to.equal(true);
+    expect(applyOrientation({ width: 4, height: 3, data: out }, 6.5).data).to.equal(out); // not an EXIF orientation: unchanged
   });
 
   it('PNG unfiltering: the filters of the PNG specification on random rows (bpp 1-8), and decoded images equal to the JavaScript path', async () => {
@@ -183,8 +189,19 @@ describe('native resampling', function () {
     const bad = noise(40 * 11, 1, 1, 3).data;
     for (let r = 0; r < 40; r++) bad[r * 11]! %= 5;
     bad[17 * 11] = 9;
+    const original = bad.slice();
     expect(addon.pngUnfilter(bad, 0, 40, 10, 3)).to.equal(17);
     expect(() => addon.pngUnfilter(bad, 5, 40, 10, 3)).to.throw(RangeError, /shorter/);
+    // Sizes that used to slip past the checks (0 rows of 2^53 bytes allocated a row of zeros; 2^63 - 1 wrapped).
+    expect(() => addon.pngUnfilter(bad, 0, 0, 2 ** 53, 1)).to.throw(RangeError, /shorter/);
+    expect(() => addon.pngUnfilter(bad, 0, 1, 2 ** 63 - 1, 1)).to.throw(RangeError);
+    expect(() => addon.pngUnfilter(bad, Number.NaN, 2, 4, 1)).to.throw(RangeError, /bad sizes/);
+    expect(() => addon.pngUnfilter(bad, 0.5, 2, 4, 1)).to.throw(RangeError, /bad sizes/);
+    // Views of a SharedArrayBuffer (their memory used to be a null pointer: a segfault).
+    const shared = new Uint8Array(new SharedArrayBuffer(bad.length));
+    shared.set(original);
+    expect(addon.pngUnfilter(shared, 0, 40, 10, 3)).to.equal(17);
+    expect(same(shared, bad)).to.equal(true);
     // Whole files: random filtered scanlines of an RGB and a 16-bit RGBA image, native and JavaScript decodes.
     const png = (w: number, h: number, colorType: number, depth: number, bytesPerPixel: number, badRow?: number) => {
       const rowBytes = w * bytesPerPixel, raw = noise(h * (rowBytes + 1), 1, 1, w + h).data;

@@ -104,7 +104,7 @@ export function setOrientationAccelerator(
  * the columns read stay in cache.
  */
 export function applyOrientation<T extends RgbImage>(img: T, orientation: number): RgbImage {
-  if (orientation < 2 || orientation > 8) return img;
+  if (!Number.isInteger(orientation) || orientation < 2 || orientation > 8) return img;
   const { width: W, height: H, data } = img;
   const C = data.length / (W * H);
   const swap = orientation >= 5;
