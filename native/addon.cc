@@ -33,6 +33,7 @@ using beit::ThreadPool;
 struct Arr {
   void* data = nullptr;
   int64_t length = 0;  // elements
+  int64_t bytes = 0;
   bool ok = false;
 };
 
@@ -43,11 +44,11 @@ bool fail(const Napi::Env& env, const std::string& msg) {
   return false;
 }
 
-/// Whether two byte arrays share memory.
-bool overlap_bytes(const Arr& a, const Arr& b) {
+/// Whether two array arguments share memory.
+bool overlap(const Arr& a, const Arr& b) {
   const char* a0 = static_cast<const char*>(a.data);
   const char* b0 = static_cast<const char*>(b.data);
-  return a0 < b0 + b.length && b0 < a0 + a.length;
+  return a0 < b0 + b.bytes && b0 < a0 + a.bytes;
 }
 
 /// Whether a·b·c (all ≥ 0) is at most `limit`, without overflowing.
@@ -73,6 +74,7 @@ bool set_view(const Napi::CallbackInfo& info, size_t i, const Napi::TypedArray& 
   a.data = view_data(t);
   if (a.data == nullptr) return fail(info.Env(), "argument " + std::to_string(i) + ": cannot access its memory");
   a.length = static_cast<int64_t>(t.ElementLength());
+  a.bytes = static_cast<int64_t>(t.ByteLength());
   a.ok = true;
   return true;
 }
@@ -100,27 +102,24 @@ Arr typed(const Napi::CallbackInfo& info, size_t i, bool nullable, bool int_ok =
   return a;
 }
 
-Arr ints(const Napi::CallbackInfo& info, size_t i, bool nullable) {
+/// A typed array argument of exactly one element type (`what` names it for the error).
+Arr typed_of(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* what, bool nullable) {
   Arr a;
   Napi::Value v = info[i];
   if (nullable && (v.IsNull() || v.IsUndefined())) {
     a.ok = true;
     return a;
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    fail(info.Env(), "argument " + std::to_string(i) + " must be an Int32Array");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    fail(info.Env(), "argument " + std::to_string(i) + " must be " + what);
     return a;
   }
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  set_view(info, i, t, a);
+  set_view(info, i, v.As<Napi::TypedArray>(), a);
   return a;
 }
 
-/// Whether two arrays of 4-byte elements share memory.
-bool overlap(const Arr& a, const Arr& b) {
-  const char* a0 = static_cast<const char*>(a.data);
-  const char* b0 = static_cast<const char*>(b.data);
-  return a0 < b0 + b.length * 4 && b0 < a0 + a.length * 4;
+Arr ints(const Napi::CallbackInfo& info, size_t i, bool nullable) {
+  return typed_of(info, i, napi_int32_array, "an Int32Array", nullable);
 }
 
 /// An integer argument; -1 (which every caller refuses) for anything else: not a number, NaN, ±Infinity,
@@ -138,15 +137,7 @@ double dbl(const Napi::CallbackInfo& info, size_t i) {
 
 /// A Uint8Array argument (length in bytes).
 Arr bytes(const Napi::CallbackInfo& info, size_t i) {
-  Arr a;
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    fail(info.Env(), "argument " + std::to_string(i) + " must be a Uint8Array");
-    return a;
-  }
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  set_view(info, i, t, a);
-  return a;
+  return typed_of(info, i, napi_uint8_array, "a Uint8Array", false);
 }
 
 /// Reads (start, count, coeffs, stride) at info[i..i+3] for `outputs` outputs over `in_size` inputs,
@@ -557,7 +548,7 @@ Napi::Value ResampleH(const Napi::CallbackInfo& info) {
     return fail(env, "resampleH: bad sizes"), env.Undefined();
   if (!product_within(in_w, h, pix, src.length) || !product_within(out_w, h, ch, out.length))
     return fail(env, "resampleH: array shorter than the sizes given"), env.Undefined();
-  if (overlap_bytes(src, out)) return fail(env, "resampleH: out must not share memory with src"), env.Undefined();
+  if (overlap(src, out)) return fail(env, "resampleH: out must not share memory with src"), env.Undefined();
   beit::ResampleAxis ax{};
   if (!resample_axis(info, 5, out_w, in_w, ax)) return env.Undefined();
   beit::resample_horizontal(static_cast<const uint8_t*>(src.data), in_w, h, static_cast<int>(pix),
@@ -574,7 +565,7 @@ Napi::Value ResampleV(const Napi::CallbackInfo& info) {
   if (row_len < 1 || in_h < 1 || out_h < 0) return fail(env, "resampleV: bad sizes"), env.Undefined();
   if (!product_within(row_len, in_h, 1, src.length) || !product_within(row_len, out_h, 1, out.length))
     return fail(env, "resampleV: array shorter than the sizes given"), env.Undefined();
-  if (overlap_bytes(src, out)) return fail(env, "resampleV: out must not share memory with src"), env.Undefined();
+  if (overlap(src, out)) return fail(env, "resampleV: out must not share memory with src"), env.Undefined();
   beit::ResampleAxis ax{};
   if (!resample_axis(info, 3, out_h, in_h, ax)) return env.Undefined();
   beit::resample_vertical(static_cast<const uint8_t*>(src.data), row_len, ax, out_h, static_cast<uint8_t*>(out.data));
@@ -611,7 +602,7 @@ Napi::Value Orient(const Napi::CallbackInfo& info) {
     return fail(env, "orient: bad sizes or orientation"), env.Undefined();
   if (!product_within(w, h, c, src.length) || !product_within(w, h, c, dst.length))
     return fail(env, "orient: array shorter than the sizes given"), env.Undefined();
-  if (overlap_bytes(src, dst)) return fail(env, "orient: dst must not share memory with src"), env.Undefined();
+  if (overlap(src, dst)) return fail(env, "orient: dst must not share memory with src"), env.Undefined();
   beit::orient_image(static_cast<const uint8_t*>(src.data), w, h, static_cast<int>(c), static_cast<int>(orientation),
                      static_cast<uint8_t*>(dst.data));
   return env.Undefined();
