@@ -30,6 +30,18 @@ inline float exp_reduced(float x, float& fx) {
   return p;
 }
 
+/// The integer exponent of exp_reduced's `fx`; 0 for a NaN (whose p is NaN anyway: converting a NaN
+/// to an int is undefined behaviour).
+inline int32_t exponent_of(float fx) { return static_cast<int32_t>(fx == fx ? fx : 0.0f); }
+
+/// 2^e as a float for e in [-126, 127] (128 gives +inf; the biased exponent is positive, shifted as unsigned).
+inline float pow2i(int32_t e) {
+  const uint32_t bits = static_cast<uint32_t>(e + 127) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
 /// exp for the fused attention's softmax and the GELU-tanh epilogue, where arguments are finite
 /// and results below 1.2e-38 do not matter: clamped to [-87.3, 88.7] (so e^-inf gives 1.2e-38, not
 /// 0), one scaling multiply. ~15% cheaper than exp_approx, which the tfjs kernels use.
@@ -38,12 +50,7 @@ inline float exp_fast(float x) {
   x = x > 88.7f ? 88.7f : x;
   float fx;
   const float p = exp_reduced(x, fx);
-  // A NaN x gives a NaN p; the exponent is built from 0 then (a NaN to int conversion is undefined).
-  const int32_t n = static_cast<int32_t>(fx == fx ? fx : 0.0f);
-  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return p * pow2i(exponent_of(fx));
 }
 
 inline float exp_approx(float x) {
@@ -56,15 +63,9 @@ inline float exp_approx(float x) {
   // 2^n as 2^h·2^(n-h), h = n/2: both factors are normal floats for n in [-150, 128], so
   // subnormal results (x < -87.3) round once in the last product and n = 128 (x in [88.38,
   // 88.72], still finite) or beyond overflows to +inf the way the true value does.
-  // (A NaN x gives a NaN p; the exponent is built from 0 then: a NaN to int conversion is undefined.
-  // The biased exponents below are positive, shifted as unsigned.)
-  const int32_t n = static_cast<int32_t>(fx == fx ? fx : 0.0f);
+  const int32_t n = exponent_of(fx);
   const int32_t h = n / 2;
-  const uint32_t bits1 = static_cast<uint32_t>(h + 127) << 23, bits2 = static_cast<uint32_t>(n - h + 127) << 23;
-  float s1, s2;
-  std::memcpy(&s1, &bits1, sizeof(s1));
-  std::memcpy(&s2, &bits2, sizeof(s2));
-  return p * s1 * s2;
+  return p * pow2i(h) * pow2i(n - h);
 }
 
 inline float erf_approx(float x) {
