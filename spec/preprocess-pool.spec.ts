@@ -59,9 +59,9 @@ describe('preprocessing pool (worker threads)', () => {
           expect(e, 'the class the main thread throws').to.be.instanceOf(ImageError);
         } else {
           expect(g.status, sources[i % sources.length]).to.equal('fulfilled');
-          const v = (g as PromiseFulfilledResult<{ pixels: Float32Array; height: number; width: number }>).value;
+          const v = (g as PromiseFulfilledResult<{ pixelValues: Float32Array; height: number; width: number }>).value;
           expect([v.height, v.width]).to.deep.equal([224, 224]);
-          expect(Buffer.from(v.pixels.buffer, v.pixels.byteOffset, v.pixels.byteLength)
+          expect(Buffer.from(v.pixelValues.buffer, v.pixelValues.byteOffset, v.pixelValues.byteLength)
             .equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength)), sources[i % sources.length]).to.equal(true);
         }
       });
@@ -86,7 +86,7 @@ describe('preprocessing pool (worker threads)', () => {
     try {
       const got = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.preprocess(`${base}/img${i}.png`)));
       const want = preprocess(await readImageString(path.join(IMAGES, 'chelsea.png')), cfg).pixelValues;
-      for (const g of got) expect(Buffer.from(g.pixels.buffer).equals(Buffer.from(want.buffer))).to.equal(true);
+      for (const g of got) expect(Buffer.from(g.pixelValues.buffer).equals(Buffer.from(want.buffer))).to.equal(true);
       expect(most).to.equal(URLS_PER_WORKER);
     } finally {
       await pool.close();

@@ -67,7 +67,7 @@ export async function* readInBatches(model: NodeModel, files: readonly string[],
   let active = pool instanceof PreprocessPool ? pool : undefined;
   if (auto && files.length > batchSize && meanFileSize(files.slice(0, batchSize)) >= AUTO_POOL_BYTES) active = auto();
   const pooled = (from: number) => files.slice(from, from + batchSize).map((f) => settle(active!.preprocess(f)
-    .then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(f)))));
+    .then((p) => checkProcessed(model, p, imageSourceName(f)))));
   let ahead = active ? pooled(0) : [];
   for (let start = 0; start < files.length; start += batchSize) {
     if (active) {

@@ -98,7 +98,7 @@ export async function loadModel(dirOrRepoId: string, options: LoadOptions = {}):
         ...(decode.maxPixels !== undefined ? { maxPixels: decode.maxPixels } : {}),
         ...(decode.exifTranspose !== undefined ? { exifTranspose: decode.exifTranspose } : {}),
       });
-      return pool.preprocess(input).then((p) => checkProcessed(model, { ...p, pixelValues: p.pixels, u8: new Uint8Array(0) }, imageSourceName(input)));
+      return pool.preprocess(input).then((p) => checkProcessed(model, p, imageSourceName(input)));
     }, () => { void pool?.close(); pool = undefined; });
   }
   return model;

@@ -15,8 +15,8 @@ import { InputError } from '../model/model.js';
 import { imageStringKind } from '../image/source.js';
 import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-worker.js';
 
-/** A preprocessed image: CHW float32 pixels and their size. */
-export interface PooledImage { readonly pixels: Float32Array; readonly height: number; readonly width: number }
+/** A preprocessed image: CHW float32 pixels (as ProcessedImage's) and their size. */
+export interface PooledImage { readonly pixelValues: Float32Array; readonly height: number; readonly width: number }
 
 /** Options of {@link PreprocessPool}. */
 export interface PreprocessPoolOptions {
@@ -120,7 +120,7 @@ export class PreprocessPool {
     if (!job) return;
     this.inFlight.delete(m.id);
     if ('error' in m) job.p.reject(namedError(m.error, m.name));
-    else job.p.resolve({ pixels: m.pixels, height: m.height, width: m.width });
+    else job.p.resolve({ pixelValues: m.pixelValues, height: m.height, width: m.width });
     const load = this.load.get(w)! - 1;
     this.load.set(w, load);
     if (load === 0) w.unref();

@@ -12,7 +12,7 @@ export interface PreprocessWorkerInit { processor: ProcessorConfig; maxPixels?: 
 export interface PreprocessRequest { id: number; source: string }
 /** One answer: the pixels (CHW float32) with their size, or the error's message. */
 export type PreprocessReply =
-  | { id: number; pixels: Float32Array; height: number; width: number }
+  | { id: number; pixelValues: Float32Array; height: number; width: number }
   | { id: number; error: string; name: string }
   | { warning: string };
 
@@ -27,7 +27,7 @@ const decode = {
 port.on('message', async (msg: PreprocessRequest) => {
   try {
     const p = preprocess(await readImageString(msg.source, decode), init.processor);
-    const reply: PreprocessReply = { id: msg.id, pixels: p.pixelValues, height: p.height, width: p.width };
+    const reply: PreprocessReply = { id: msg.id, pixelValues: p.pixelValues, height: p.height, width: p.width };
     port.postMessage(reply, [p.pixelValues.buffer as ArrayBuffer]);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

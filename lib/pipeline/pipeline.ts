@@ -52,7 +52,7 @@ export interface Embedding {
 }
 
 /** Checks a processed image fits the model and returns its pixels. */
-export function checkProcessed(model: BeitModel, p: ProcessedImage, name: string): Float32Array {
+export function checkProcessed(model: BeitModel, p: Pick<ProcessedImage, 'height' | 'width' | 'pixelValues'>, name: string): Float32Array {
   const [h, w] = model.config.image_size;
   if (model.config.num_channels !== 3) {
     // load_image gives RGB; transformers' patch embedding refuses the channel mismatch the same way.
@@ -203,7 +203,9 @@ function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
   return (task) => new Promise((resolve, reject) => {
     const go = () => {
       running++;
-      task().then(resolve, reject).finally(() => { running--; waiting.shift()?.(); });
+      let p: Promise<unknown>;
+      try { p = task(); } catch (e) { p = Promise.reject(e); } // a task that throws before its promise
+      p.then(resolve as (v: unknown) => void, reject).finally(() => { running--; waiting.shift()?.(); });
     };
     if (running < n) go(); else waiting.push(go);
   });
@@ -239,21 +241,9 @@ export function readConcurrency(inputs: readonly unknown[]): number {
  * (as `Promise.allSettled`). For reading a batch of images that may be URLs without opening a
  * connection per image of a large batch.
  */
-export async function settleLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const out = new Array<PromiseSettledResult<R>>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        out[i] = { status: 'fulfilled', value: await fn(items[i]!) };
-      } catch (reason) {
-        out[i] = { status: 'rejected', reason };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
+export function settleLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const run = limiter(limit);
+  return Promise.all(items.map((item) => settle(run(() => fn(item)))));
 }
 
 /**
